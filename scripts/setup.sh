@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Installs everything labctl's commands and tests need on a fresh Debian
+# machine: the real registry clients (skopeo, podman, buildah), the reference
+# registry (Debian's docker-registry, i.e. distribution 2.8), and the interop
+# tools (age, htpasswd from apache2-utils, openssl). Idempotent and quiet when
+# everything is already there.
+set -euo pipefail
+
+packages=(skopeo podman buildah docker-registry apache2-utils age openssl ca-certificates curl)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing ${missing[*]}" >&2
+  sudo_cmd=()
+  [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
+  export DEBIAN_FRONTEND=noninteractive
+  "${sudo_cmd[@]}" apt-get update -qq
+  "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# Debian's docker-registry package starts a system service on :5000; the
+# tests and benchmarks start their own instances, so keep the port free.
+if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet docker-registry 2>/dev/null; then
+  systemctl stop docker-registry || true
+fi
+if pgrep -x docker-registry >/dev/null 2>&1 && [ -f /etc/docker/registry/config.yml ]; then
+  pkill -x docker-registry || true
+fi

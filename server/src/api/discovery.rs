@@ -1,0 +1,84 @@
+//! Content discovery: catalog, tags list and referrers.
+
+use std::collections::HashMap;
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use super::{ApiError, ApiResult, AppState, ErrorCode};
+use crate::registry::manifest::OCI_INDEX;
+use crate::registry::{Digest, Page, RegistryError};
+
+/// `n` and `last` of a paginated listing.
+fn page_params(q: &HashMap<String, String>) -> Result<(Option<usize>, Option<String>), ApiError> {
+    let n = match q.get("n") {
+        Some(v) => Some(v.parse::<usize>().map_err(|_| {
+            ApiError::new(
+                ErrorCode::PaginationNumberInvalid,
+                format!("n={v:?} is not a valid page size: use a whole number"),
+            )
+        })?),
+        None => None,
+    };
+    Ok((n, q.get("last").cloned().filter(|l| !l.is_empty())))
+}
+
+/// A JSON listing with the RFC 5988 Link to the next page when there is one.
+fn listing(body: serde_json::Value, page: &Page, path: &str, n: Option<usize>) -> Response {
+    let mut resp = (StatusCode::OK, axum::Json(body)).into_response();
+    if let (true, Some(last), Some(n)) = (page.more, page.items.last(), n.filter(|n| *n > 0)) {
+        let link = format!("<{path}?last={last}&n={n}>; rel=\"next\"");
+        if let Ok(v) = HeaderValue::from_str(&link) {
+            resp.headers_mut().insert(header::LINK, v);
+        }
+    }
+    resp
+}
+
+pub async fn catalog(state: &AppState, q: &HashMap<String, String>) -> ApiResult {
+    let (n, last) = page_params(q)?;
+    let n = Some(n.unwrap_or(state.catalog_max).min(state.catalog_max));
+    let page = state.registry.catalog(last.as_deref(), n, |_| true).await?;
+    let body = json!({ "repositories": page.items });
+    Ok(listing(body, &page, "/v2/_catalog", n))
+}
+
+pub async fn tags(state: &AppState, name: &str, q: &HashMap<String, String>) -> ApiResult {
+    let (n, last) = page_params(q)?;
+    let page = state.registry.tags(name, last.as_deref(), n).await?;
+    let body = json!({ "name": name, "tags": page.items });
+    Ok(listing(body, &page, &format!("/v2/{name}/tags/list"), n))
+}
+
+pub async fn referrers(
+    state: &AppState,
+    name: &str,
+    digest: &str,
+    q: &HashMap<String, String>,
+) -> ApiResult {
+    let subject: Digest = digest.parse().map_err(RegistryError::from)?;
+    let artifact_type = q.get("artifactType").cloned();
+    let found = state
+        .registry
+        .referrers(name, &subject, artifact_type.as_deref())
+        .await?;
+    let body = json!({
+        "schemaVersion": 2,
+        "mediaType": OCI_INDEX,
+        "manifests": found,
+    });
+    let mut resp = (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, OCI_INDEX)],
+        serde_json::to_vec(&body).expect("serializable"),
+    )
+        .into_response();
+    if artifact_type.is_some() {
+        resp.headers_mut().insert(
+            "oci-filters-applied",
+            HeaderValue::from_static("artifactType"),
+        );
+    }
+    Ok(resp)
+}

@@ -1,0 +1,428 @@
+//! The configuration: distribution's `config.yml` (version 0.1) with its
+//! `REGISTRY_*` environment overrides, so that the files and `docker run -e`
+//! lines written for registry:2 start labreg with the same meaning.
+//!
+//! Loading is: YAML → a JSON value tree → environment overrides → typed
+//! structs. Keys labreg does not know are collected as warnings (with their
+//! dotted path); a value of the wrong type fails with its path.
+
+mod env;
+mod lenient;
+
+use std::collections::BTreeMap;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde_json::Value;
+
+pub use env::Applied;
+use lenient::{opt_string, string};
+
+/// The configuration of the `registry:2` image (its /etc/docker/registry/config.yml):
+/// what `labreg serve` uses with no CONFIG argument.
+pub const DEFAULT_CONFIG: &str = "\
+version: 0.1
+log:
+  fields:
+    service: registry
+storage:
+  cache:
+    blobdescriptor: inmemory
+  filesystem:
+    rootdirectory: /var/lib/registry
+http:
+  addr: :5000
+  headers:
+    X-Content-Type-Options: [nosniff]
+health:
+  storagedriver:
+    enabled: true
+    interval: 10s
+    threshold: 3
+";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("config is not valid YAML: {0}")]
+    Yaml(String),
+    #[error("config key {key}: {message}")]
+    Invalid { key: String, message: String },
+}
+
+fn invalid(key: &str, message: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        key: key.to_string(),
+        message: message.into(),
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(default)]
+pub struct Config {
+    pub version: Option<Value>,
+    pub log: Log,
+    /// Deprecated top-level log level of version 0.1, honoured when
+    /// `log.level` is not set.
+    #[serde(deserialize_with = "opt_string")]
+    pub loglevel: Option<String>,
+    pub storage: Storage,
+    pub http: Http,
+    pub catalog: Catalog,
+    pub auth: Option<Value>,
+    /// Accepted for compatibility; labreg checks its storage on every request.
+    pub health: Option<Value>,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(default)]
+pub struct Log {
+    #[serde(deserialize_with = "opt_string")]
+    pub level: Option<String>,
+    #[serde(deserialize_with = "opt_string")]
+    pub formatter: Option<String>,
+    pub fields: BTreeMap<String, Value>,
+    pub accesslog: AccessLog,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(default)]
+pub struct AccessLog {
+    pub disabled: bool,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(default)]
+pub struct Storage {
+    pub filesystem: Option<Filesystem>,
+    pub s3: Option<Value>,
+    pub inmemory: Option<Value>,
+    pub azure: Option<Value>,
+    pub gcs: Option<Value>,
+    pub delete: Enabled,
+    pub maintenance: Maintenance,
+    pub redirect: Redirect,
+    /// distribution's blob descriptor cache; labreg needs none.
+    pub cache: Option<Value>,
+    pub tag: Option<Value>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct Filesystem {
+    #[serde(deserialize_with = "string")]
+    pub rootdirectory: String,
+    pub maxthreads: Option<u64>,
+}
+
+impl Default for Filesystem {
+    fn default() -> Self {
+        Filesystem {
+            rootdirectory: "/var/lib/registry".into(),
+            maxthreads: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(default)]
+pub struct Enabled {
+    pub enabled: bool,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(default)]
+pub struct Maintenance {
+    pub readonly: Enabled,
+    pub uploadpurging: UploadPurging,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct UploadPurging {
+    pub enabled: bool,
+    #[serde(deserialize_with = "string")]
+    pub age: String,
+    #[serde(deserialize_with = "string")]
+    pub interval: String,
+    pub dryrun: bool,
+}
+
+impl Default for UploadPurging {
+    fn default() -> Self {
+        // distribution's defaults: purge uploads older than a week, daily.
+        UploadPurging {
+            enabled: true,
+            age: "168h".into(),
+            interval: "24h".into(),
+            dryrun: false,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(default)]
+pub struct Redirect {
+    pub disable: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct Http {
+    #[serde(deserialize_with = "string")]
+    pub addr: String,
+    #[serde(deserialize_with = "opt_string")]
+    pub net: Option<String>,
+    #[serde(deserialize_with = "opt_string")]
+    pub prefix: Option<String>,
+    #[serde(deserialize_with = "opt_string")]
+    pub host: Option<String>,
+    #[serde(deserialize_with = "opt_string")]
+    pub secret: Option<String>,
+    pub relativeurls: bool,
+    #[serde(deserialize_with = "opt_string")]
+    pub draintimeout: Option<String>,
+    pub headers: BTreeMap<String, Vec<String>>,
+    pub tls: Option<Value>,
+    pub debug: Option<Value>,
+    pub http2: Option<Value>,
+}
+
+impl Default for Http {
+    fn default() -> Self {
+        Http {
+            addr: ":5000".into(),
+            net: None,
+            prefix: None,
+            host: None,
+            secret: None,
+            relativeurls: false,
+            draintimeout: None,
+            headers: BTreeMap::new(),
+            tls: None,
+            debug: None,
+            http2: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct Catalog {
+    pub maxentries: usize,
+}
+
+impl Default for Catalog {
+    fn default() -> Self {
+        Catalog { maxentries: 1000 }
+    }
+}
+
+/// A loaded configuration, with what loading had to say about it.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    pub config: Config,
+    /// Keys labreg does not know, as dotted paths.
+    pub unknown_keys: Vec<String>,
+    /// Environment overrides applied.
+    pub overrides: Vec<Applied>,
+}
+
+impl Config {
+    /// Loads a config file, or the registry:2 image's defaults when `path`
+    /// is None, then applies the `REGISTRY_*` variables of the process.
+    pub fn load(path: Option<&Path>) -> Result<Loaded, ConfigError> {
+        let text = match path {
+            Some(p) => std::fs::read_to_string(p).map_err(|source| ConfigError::Read {
+                path: p.to_path_buf(),
+                source,
+            })?,
+            None => DEFAULT_CONFIG.to_string(),
+        };
+        Self::from_yaml(&text, std::env::vars())
+    }
+
+    /// Parses config text with the given environment.
+    pub fn from_yaml(
+        text: &str,
+        vars: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Loaded, ConfigError> {
+        let mut tree: Value = if text.trim().is_empty() {
+            Value::Object(Default::default())
+        } else {
+            serde_saphyr::from_str(text).map_err(|e| ConfigError::Yaml(e.to_string()))?
+        };
+        if !tree.is_object() {
+            return Err(ConfigError::Yaml(
+                "the config must be a YAML mapping".into(),
+            ));
+        }
+        env::normalize(&mut tree);
+        let overrides = env::apply(&mut tree, vars);
+        let mut unknown_keys = Vec::new();
+        // serde_ignored writes "?" for the Option layers; they are not keys.
+        let mut record =
+            |p: serde_ignored::Path| unknown_keys.push(p.to_string().replace(".?", ""));
+        let de = serde_ignored::Deserializer::new(tree, &mut record);
+        let config: Config = serde_path_to_error::deserialize(de).map_err(|e| {
+            let key = e.path().to_string();
+            invalid(&key, e.into_inner().to_string())
+        })?;
+        config.validate()?;
+        Ok(Loaded {
+            config,
+            unknown_keys,
+            overrides,
+        })
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        if let Some(v) = &self.version {
+            let s = match v {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            if s != "0.1" {
+                return Err(invalid(
+                    "version",
+                    format!("{s:?} is not supported: use 0.1"),
+                ));
+            }
+        }
+        if let Some(level) = self.log_level_name() {
+            if !["error", "warn", "info", "debug"].contains(&level.as_str()) {
+                return Err(invalid(
+                    "log.level",
+                    format!("{level:?} is not a level: use error, warn, info or debug"),
+                ));
+            }
+        }
+        if let Some(f) = &self.log.formatter
+            && !["text", "json", "logstash"].contains(&f.as_str())
+        {
+            return Err(invalid("log.formatter", format!("{f:?}: use text or json")));
+        }
+        self.storage_driver()?;
+        self.listen_addr()?;
+        // Refuse rather than serve in the open what the operator meant to
+        // protect.
+        if self
+            .auth
+            .as_ref()
+            .is_some_and(|a| a.as_object().is_none_or(|m| !m.is_empty()))
+        {
+            return Err(invalid(
+                "auth",
+                "authentication is not available in this labreg build yet",
+            ));
+        }
+        if self.http.tls.is_some() {
+            return Err(invalid(
+                "http.tls",
+                "TLS is not available in this labreg build yet",
+            ));
+        }
+        if let Some(net) = &self.http.net
+            && net != "tcp"
+        {
+            return Err(invalid(
+                "http.net",
+                format!("{net:?}: labreg listens on tcp only"),
+            ));
+        }
+        if self.storage.maintenance.uploadpurging.enabled {
+            for (key, v) in [
+                (
+                    "storage.maintenance.uploadpurging.age",
+                    &self.storage.maintenance.uploadpurging.age,
+                ),
+                (
+                    "storage.maintenance.uploadpurging.interval",
+                    &self.storage.maintenance.uploadpurging.interval,
+                ),
+            ] {
+                parse_duration(v).map_err(|m| invalid(key, m))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The effective log level name (lower case), if set.
+    pub fn log_level_name(&self) -> Option<String> {
+        self.log
+            .level
+            .as_ref()
+            .or(self.loglevel.as_ref())
+            .map(|l| l.to_ascii_lowercase())
+    }
+
+    /// The storage driver section, checked: exactly one, and one labreg has.
+    pub fn storage_driver(&self) -> Result<&Filesystem, ConfigError> {
+        let s = &self.storage;
+        let mut named = Vec::new();
+        for (name, present) in [
+            ("filesystem", s.filesystem.is_some()),
+            ("s3", s.s3.is_some()),
+            ("inmemory", s.inmemory.is_some()),
+            ("azure", s.azure.is_some()),
+            ("gcs", s.gcs.is_some()),
+        ] {
+            if present {
+                named.push(name);
+            }
+        }
+        match named.as_slice() {
+            [] => Err(invalid(
+                "storage",
+                "no storage driver configured: add storage.filesystem.rootdirectory (or REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY)",
+            )),
+            ["filesystem"] => Ok(s.filesystem.as_ref().expect("checked above")),
+            [one] => Err(invalid(
+                &format!("storage.{one}"),
+                format!(
+                    "the {one} driver is not available in this labreg build: use storage.filesystem"
+                ),
+            )),
+            many => Err(invalid(
+                "storage",
+                format!(
+                    "exactly one storage driver may be configured, found {}",
+                    many.join(", ")
+                ),
+            )),
+        }
+    }
+
+    /// `http.addr` as a socket address; `:5000` means every interface.
+    pub fn listen_addr(&self) -> Result<SocketAddr, ConfigError> {
+        parse_addr(&self.http.addr).map_err(|m| invalid("http.addr", m))
+    }
+}
+
+pub fn parse_addr(addr: &str) -> Result<SocketAddr, String> {
+    let full = if addr.starts_with(':') {
+        format!("0.0.0.0{addr}")
+    } else {
+        addr.to_string()
+    };
+    full.to_socket_addrs()
+        .map_err(|e| format!("{addr:?} is not a listen address ({e}): write host:port or :port"))?
+        .next()
+        .ok_or_else(|| format!("{addr:?} resolves to no address"))
+}
+
+/// Parses a Go-style duration such as `168h`, `10s` or `1h30m`.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    humantime::parse_duration(s.trim())
+        .map_err(|e| format!("{s:?} is not a duration ({e}): write e.g. 30s, 10m, 24h"))
+}
+
+#[cfg(test)]
+mod tests;

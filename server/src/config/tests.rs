@@ -1,0 +1,156 @@
+use super::*;
+
+fn load(text: &str, vars: &[(&str, &str)]) -> Result<Loaded, ConfigError> {
+    Config::from_yaml(
+        text,
+        vars.iter().map(|(a, b)| (a.to_string(), b.to_string())),
+    )
+}
+
+#[test]
+fn default_config_is_the_registry_image_one() {
+    let l = load(DEFAULT_CONFIG, &[]).unwrap();
+    assert!(l.unknown_keys.is_empty(), "{:?}", l.unknown_keys);
+    assert_eq!(
+        l.config.storage_driver().unwrap().rootdirectory,
+        "/var/lib/registry"
+    );
+    assert_eq!(l.config.listen_addr().unwrap().port(), 5000);
+    assert_eq!(
+        l.config.http.headers["X-Content-Type-Options"],
+        vec!["nosniff"]
+    );
+    assert!(!l.config.storage.delete.enabled);
+}
+
+#[test]
+fn seed_003_config_with_filesystem_storage() {
+    let text = "\
+version: 0.1
+log:
+  level: debug
+  formatter: json
+  fields:
+    service: registry
+  accesslog:
+    disabled: false
+storage:
+  filesystem:
+    rootdirectory: /data
+  delete:
+    enabled: true
+  maintenance:
+    readonly:
+      enabled: false
+  redirect:
+    disable: true
+http:
+  addr: :5000
+  secret: a-local-deployment-secret
+  host: https://docker.registry.example.com
+  headers:
+    X-Content-Type-Options: [nosniff]
+";
+    let l = load(text, &[]).unwrap();
+    assert!(l.unknown_keys.is_empty(), "{:?}", l.unknown_keys);
+    let c = l.config;
+    assert_eq!(c.log_level_name().as_deref(), Some("debug"));
+    assert_eq!(c.log.formatter.as_deref(), Some("json"));
+    assert!(c.storage.delete.enabled && c.storage.redirect.disable);
+    assert_eq!(c.http.secret.as_deref(), Some("a-local-deployment-secret"));
+}
+
+#[test]
+fn environment_overrides_win_and_numbers_become_strings() {
+    let l = load(
+        DEFAULT_CONFIG,
+        &[
+            ("REGISTRY_HTTP_ADDR", "127.0.0.1:5001"),
+            ("REGISTRY_HTTP_SECRET", "12345"),
+            ("REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY", "/data"),
+            ("REGISTRY_STORAGE_DELETE_ENABLED", "true"),
+        ],
+    )
+    .unwrap();
+    assert_eq!(l.overrides.len(), 4);
+    assert_eq!(
+        l.config.listen_addr().unwrap().to_string(),
+        "127.0.0.1:5001"
+    );
+    assert_eq!(l.config.http.secret.as_deref(), Some("12345"));
+    assert_eq!(l.config.storage_driver().unwrap().rootdirectory, "/data");
+    assert!(l.config.storage.delete.enabled);
+}
+
+#[test]
+fn unknown_keys_warn_with_their_path() {
+    let l = load(
+        "version: 0.1\nstorage: {filesystem: {rootdirectory: /x, bogus: 1}}\nnotifications: {}\n",
+        &[("REGISTRY_PORT", "tcp://10.0.0.1:5000")],
+    )
+    .unwrap();
+    let mut keys = l.unknown_keys.clone();
+    keys.sort();
+    assert_eq!(
+        keys,
+        vec!["notifications", "port", "storage.filesystem.bogus"]
+    );
+}
+
+#[test]
+fn bad_values_fail_naming_the_key() {
+    for (text, vars, key) in [
+        (
+            "storage: {filesystem: {}, delete: {enabled: maybe}}",
+            vec![],
+            "storage.delete.enabled",
+        ),
+        (
+            "storage: filesystem\nlog: {level: loud}",
+            vec![],
+            "log.level",
+        ),
+        (
+            "storage: filesystem\nhttp: {addr: 'nope'}",
+            vec![],
+            "http.addr",
+        ),
+        ("http: {addr: ':5000'}", vec![], "storage"),
+        (
+            "storage: {filesystem: {}, s3: {bucket: b}}",
+            vec![],
+            "storage",
+        ),
+        ("storage: inmemory", vec![], "storage.inmemory"),
+        ("version: 0.2\nstorage: filesystem", vec![], "version"),
+        (
+            "storage: filesystem",
+            vec![("REGISTRY_HTTP_HEADERS", "[a]")],
+            "http.headers",
+        ),
+        (
+            "storage: filesystem",
+            vec![("REGISTRY_CATALOG_MAXENTRIES", "many")],
+            "catalog.maxentries",
+        ),
+        (
+            "storage: {filesystem: {}, maintenance: {uploadpurging: {age: soon}}}",
+            vec![],
+            "storage.maintenance.uploadpurging.age",
+        ),
+        (
+            "storage: filesystem\nauth: {htpasswd: {path: /x}}",
+            vec![],
+            "auth",
+        ),
+    ] {
+        match load(text, &vars) {
+            Err(ConfigError::Invalid { key: k, message }) => {
+                assert_eq!(k, key, "{text}: {message}")
+            }
+            other => panic!("{text}: expected an error on {key}, got {other:?}"),
+        }
+    }
+    assert!(matches!(load("[1, 2", &[]), Err(ConfigError::Yaml(_))));
+    assert!(matches!(load("- a\n- b\n", &[]), Err(ConfigError::Yaml(_))));
+}

@@ -1,0 +1,16 @@
+//! labreg: a container registry that is a drop-in for `registry:2` (same
+//! config, same storage layout), faster and safer.
+//!
+//! Layers, each knowing only the one below it:
+//!
+//! - [`api`]: HTTP — routing of `/v2/...`, headers, the spec's error JSON;
+//! - [`registry`]: content logic — blobs, links, uploads, manifests, tags;
+//! - [`storage`]: a small path-based driver trait and its implementations.
+//!
+//! [`server`] wires a [`config::Config`] to a listener.
+
+pub mod api;
+pub mod config;
+pub mod registry;
+pub mod server;
+pub mod storage;

@@ -1,0 +1,67 @@
+//! Blobs: content in the shared blob store, visible to a repository only
+//! through a link in its `_layers`.
+
+use super::{Digest, Registry, RegistryError, Result, paths};
+use crate::storage::ByteStream;
+
+/// How a blob GET is answered.
+pub enum BlobContent {
+    /// The client fetches the bytes from this URL (a presigned S3 URL).
+    Redirect(String),
+    Bytes(ByteStream),
+}
+
+impl Registry {
+    /// The size of a blob linked to `name`; BlobUnknown when it is not linked
+    /// there or its data is missing.
+    pub async fn blob_size(&self, name: &str, d: &Digest) -> Result<u64> {
+        if !self.exists(&paths::layer_link(name, d)).await? {
+            return Err(RegistryError::BlobUnknown(d.clone()));
+        }
+        match self.driver.stat(&paths::blob_data(d)).await {
+            Ok(info) => Ok(info.size),
+            Err(e) if e.is_not_found() => Err(RegistryError::BlobUnknown(d.clone())),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Opens a blob whose link was checked by `blob_size`, for `len` bytes
+    /// from `offset`, or redirects to the storage when that is enabled.
+    pub async fn open_blob(&self, d: &Digest, offset: u64, len: u64) -> Result<BlobContent> {
+        let path = paths::blob_data(d);
+        if self.options.redirect
+            && let Some(url) = self.driver.redirect_url(&path).await?
+        {
+            return Ok(BlobContent::Redirect(url));
+        }
+        Ok(BlobContent::Bytes(
+            self.driver.reader(&path, offset, Some(len)).await?,
+        ))
+    }
+
+    /// Unlinks a blob from a repository. The data stays for other
+    /// repositories and for garbage collection, as in distribution.
+    pub async fn delete_blob(&self, name: &str, d: &Digest) -> Result<()> {
+        self.check_delete()?;
+        let link = paths::layer_link(name, d);
+        if !self.exists(&link).await? {
+            return Err(RegistryError::BlobUnknown(d.clone()));
+        }
+        let dir = link.trim_end_matches("/link");
+        self.remove(dir).await?;
+        Ok(())
+    }
+
+    /// Links a blob of `from` into `name`. Returns false when `from` does not
+    /// have the blob, so the caller falls back to an upload.
+    pub async fn mount_blob(&self, name: &str, from: &str, d: &Digest) -> Result<bool> {
+        self.check_writable()?;
+        match self.blob_size(from, d).await {
+            Ok(_) => {}
+            Err(RegistryError::BlobUnknown(_)) => return Ok(false),
+            Err(e) => return Err(e),
+        }
+        self.write_link(&paths::layer_link(name, d), d).await?;
+        Ok(true)
+    }
+}

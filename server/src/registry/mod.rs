@@ -1,0 +1,124 @@
+//! The content logic of the registry: blobs, per-repository links, uploads,
+//! manifests, tags, catalog and referrers. It knows the storage driver below
+//! it and nothing of HTTP above it: request bodies arrive as byte streams.
+
+pub mod digest;
+pub mod error;
+pub mod manifest;
+pub mod names;
+pub mod paths;
+
+mod blobs;
+mod catalog;
+mod manifests;
+mod uploads;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+
+pub use blobs::BlobContent;
+pub use catalog::Page;
+pub use digest::Digest;
+pub use error::{RegistryError, Result};
+pub use manifests::StoredManifest;
+pub use names::Reference;
+pub use uploads::{ChunkRange, UploadStatus};
+
+use crate::storage::{StorageDriver, StorageError};
+
+/// Options of the registry layer, from the `storage` section of the config.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// `storage.delete.enabled`
+    pub delete_enabled: bool,
+    /// `storage.maintenance.readonly.enabled`
+    pub read_only: bool,
+    /// `storage.redirect.disable` is false: blob GETs may redirect.
+    pub redirect: bool,
+}
+
+pub struct Registry {
+    driver: Arc<dyn StorageDriver>,
+    options: Options,
+    uploads: uploads::Uploads,
+    /// Parsed manifests by digest (content is immutable, so entries never go
+    /// stale); the referrers API reads them instead of re-parsing.
+    manifest_cache: Mutex<HashMap<Digest, Arc<manifest::Manifest>>>,
+}
+
+impl Registry {
+    pub fn new(driver: Arc<dyn StorageDriver>, options: Options) -> Registry {
+        Registry {
+            driver,
+            options,
+            uploads: uploads::Uploads::default(),
+            manifest_cache: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn driver(&self) -> &Arc<dyn StorageDriver> {
+        &self.driver
+    }
+
+    pub fn options(&self) -> &Options {
+        &self.options
+    }
+
+    fn check_writable(&self) -> Result<()> {
+        if self.options.read_only {
+            Err(RegistryError::ReadOnly)
+        } else {
+            Ok(())
+        }
+    }
+
+    fn check_delete(&self) -> Result<()> {
+        self.check_writable()?;
+        if self.options.delete_enabled {
+            Ok(())
+        } else {
+            Err(RegistryError::Unsupported(
+                "deletes are disabled: set storage.delete.enabled to true".into(),
+            ))
+        }
+    }
+
+    /// Reads a link file and parses the digest it holds.
+    async fn read_link(&self, path: &str) -> std::result::Result<Option<Digest>, StorageError> {
+        match self.driver.get_content(path).await {
+            Ok(b) => Ok(std::str::from_utf8(&b)
+                .ok()
+                .and_then(|s| s.trim().parse().ok())),
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn write_link(&self, path: &str, d: &Digest) -> std::result::Result<(), StorageError> {
+        self.driver
+            .put_content(path, Bytes::from(d.to_string()))
+            .await
+    }
+
+    async fn exists(&self, path: &str) -> std::result::Result<bool, StorageError> {
+        match self.driver.stat(path).await {
+            Ok(_) => Ok(true),
+            Err(e) if e.is_not_found() => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    pub async fn repository_exists(&self, name: &str) -> Result<bool> {
+        Ok(self.exists(&paths::repository(name)).await?)
+    }
+
+    /// Deletes a path, treating "already gone" as done.
+    async fn remove(&self, path: &str) -> std::result::Result<(), StorageError> {
+        match self.driver.delete(path).await {
+            Err(e) if !e.is_not_found() => Err(e),
+            _ => Ok(()),
+        }
+    }
+}

@@ -1,0 +1,264 @@
+//! Blob uploads: a directory per upload under the repository's `_uploads`,
+//! appended to by PATCH requests and turned into a blob by the final PUT only
+//! after its digest is verified, with one atomic move.
+//!
+//! The upload's state lives in the storage (the data file's size is the
+//! offset), so any process on the same storage can continue it. The running
+//! SHA-256 state is kept in memory as an optimisation only: it is used when
+//! its offset matches the stored size, and rebuilt from the stored bytes
+//! otherwise (after a restart, or when another replica appended).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
+
+use bytes::Bytes;
+use futures_util::StreamExt;
+
+use super::digest::{Algorithm, Hasher};
+use super::{Digest, Registry, RegistryError, Result, paths};
+use crate::storage::{ByteStream, FileWriter};
+
+struct HashState {
+    offset: u64,
+    hasher: Hasher,
+}
+
+type Slot = Arc<tokio::sync::Mutex<Option<HashState>>>;
+
+/// One lock per upload in progress: requests on the same upload run one at a
+/// time, so appends cannot interleave.
+#[derive(Default)]
+pub(super) struct Uploads {
+    slots: Mutex<HashMap<String, Slot>>,
+}
+
+impl Uploads {
+    fn slot(&self, id: &str) -> Slot {
+        let mut slots = self.slots.lock().expect("upload table poisoned");
+        slots.entry(id.to_string()).or_default().clone()
+    }
+
+    fn forget(&self, id: &str) {
+        self.slots.lock().expect("upload table poisoned").remove(id);
+    }
+}
+
+/// Where an upload stands.
+#[derive(Debug, Clone)]
+pub struct UploadStatus {
+    pub id: String,
+    /// Bytes received so far.
+    pub offset: u64,
+}
+
+/// The byte range a chunked PATCH or PUT says it carries (Content-Range).
+#[derive(Debug, Clone, Copy)]
+pub struct ChunkRange {
+    pub start: u64,
+    pub end_inclusive: u64,
+}
+
+fn check_id(id: &str) -> Result<()> {
+    match uuid::Uuid::try_parse(id) {
+        Ok(u) if u.hyphenated().to_string() == id => Ok(()),
+        _ => Err(RegistryError::UploadUnknown),
+    }
+}
+
+impl Registry {
+    pub async fn start_upload(&self, name: &str) -> Result<UploadStatus> {
+        self.check_writable()?;
+        let id = uuid::Uuid::new_v4().hyphenated().to_string();
+        let started = humantime::format_rfc3339_nanos(SystemTime::now()).to_string();
+        self.driver
+            .put_content(&paths::upload_started_at(name, &id), Bytes::from(started))
+            .await?;
+        self.driver
+            .writer(&paths::upload_data(name, &id), false)
+            .await?
+            .commit()
+            .await?;
+        Ok(UploadStatus { id, offset: 0 })
+    }
+
+    async fn upload_size(&self, name: &str, id: &str) -> Result<u64> {
+        check_id(id)?;
+        match self.driver.stat(&paths::upload_data(name, id)).await {
+            Ok(info) => Ok(info.size),
+            Err(e) if e.is_not_found() => Err(RegistryError::UploadUnknown),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    pub async fn upload_status(&self, name: &str, id: &str) -> Result<UploadStatus> {
+        let offset = self.upload_size(name, id).await?;
+        Ok(UploadStatus {
+            id: id.to_string(),
+            offset,
+        })
+    }
+
+    /// Appends a chunk (PATCH). With a range, it must start where the upload
+    /// ends (else RangeInvalid) and carry exactly the bytes it announces.
+    pub async fn append_upload(
+        &self,
+        name: &str,
+        id: &str,
+        range: Option<ChunkRange>,
+        body: ByteStream,
+    ) -> Result<UploadStatus> {
+        self.check_writable()?;
+        let slot = self.uploads.slot(id);
+        let mut state = slot.lock().await;
+        let size = self.upload_size(name, id).await?;
+        let offset = self
+            .append_locked(name, id, size, &mut state, range, body)
+            .await?;
+        Ok(UploadStatus {
+            id: id.to_string(),
+            offset,
+        })
+    }
+
+    async fn append_locked(
+        &self,
+        name: &str,
+        id: &str,
+        size: u64,
+        state: &mut Option<HashState>,
+        range: Option<ChunkRange>,
+        mut body: ByteStream,
+    ) -> Result<u64> {
+        if let Some(r) = range
+            && (r.start != size || r.end_inclusive < r.start)
+        {
+            return Err(RegistryError::RangeInvalid { size });
+        }
+        // Keep hashing only when the state in memory matches the storage.
+        let mut hasher = match state.take() {
+            Some(s) if s.offset == size => Some(s.hasher),
+            _ if size == 0 => Some(Hasher::new(Algorithm::Sha256)),
+            _ => None,
+        };
+        let mut writer = self
+            .driver
+            .writer(&paths::upload_data(name, id), true)
+            .await?;
+        if let Err(e) = copy_into(&mut writer, hasher.as_mut(), &mut body).await {
+            writer.cancel().await?;
+            return Err(e);
+        }
+        let written = writer.size() - size;
+        if let Some(r) = range
+            && written != r.end_inclusive - r.start + 1
+        {
+            writer.cancel().await?;
+            return Err(RegistryError::UploadInvalid(format!(
+                "Content-Range announced {} bytes but the body had {written}",
+                r.end_inclusive - r.start + 1
+            )));
+        }
+        let offset = writer.size();
+        writer.commit().await?;
+        *state = hasher.map(|hasher| HashState { offset, hasher });
+        Ok(offset)
+    }
+
+    /// Completes an upload (PUT): appends the last chunk if any, verifies the
+    /// digest, and moves the data into the blob store. On a digest mismatch
+    /// the upload is removed, as distribution does.
+    pub async fn finish_upload(
+        &self,
+        name: &str,
+        id: &str,
+        digest: &Digest,
+        range: Option<ChunkRange>,
+        body: Option<ByteStream>,
+    ) -> Result<()> {
+        self.check_writable()?;
+        let slot = self.uploads.slot(id);
+        let mut state = slot.lock().await;
+        let mut size = self.upload_size(name, id).await?;
+        if let Some(body) = body {
+            size = self
+                .append_locked(name, id, size, &mut state, range, body)
+                .await?;
+        }
+        let computed = match state.take() {
+            Some(s) if s.offset == size && s.hasher.algorithm() == digest.algorithm() => {
+                s.hasher.finish()
+            }
+            _ => {
+                self.hash_stored(&paths::upload_data(name, id), digest.algorithm())
+                    .await?
+            }
+        };
+        let data = paths::upload_data(name, id);
+        if &computed != digest {
+            self.remove(&paths::upload_dir(name, id)).await?;
+            self.uploads.forget(id);
+            return Err(RegistryError::DigestMismatch {
+                expected: digest.to_string(),
+                actual: computed,
+            });
+        }
+        let blob = paths::blob_data(digest);
+        if !self.exists(&blob).await? {
+            self.driver.move_file(&data, &blob).await?;
+        }
+        self.write_link(&paths::layer_link(name, digest), digest)
+            .await?;
+        self.remove(&paths::upload_dir(name, id)).await?;
+        self.uploads.forget(id);
+        Ok(())
+    }
+
+    /// A monolithic upload (POST with `?digest=`).
+    pub async fn put_blob(&self, name: &str, digest: &Digest, body: ByteStream) -> Result<()> {
+        let upload = self.start_upload(name).await?;
+        let result = self
+            .finish_upload(name, &upload.id, digest, None, Some(body))
+            .await;
+        if result.is_err() {
+            self.remove(&paths::upload_dir(name, &upload.id)).await?;
+            self.uploads.forget(&upload.id);
+        }
+        result
+    }
+
+    pub async fn cancel_upload(&self, name: &str, id: &str) -> Result<()> {
+        self.check_writable()?;
+        let slot = self.uploads.slot(id);
+        let _state = slot.lock().await;
+        self.upload_size(name, id).await?;
+        self.remove(&paths::upload_dir(name, id)).await?;
+        self.uploads.forget(id);
+        Ok(())
+    }
+
+    async fn hash_stored(&self, path: &str, algorithm: Algorithm) -> Result<Digest> {
+        let mut hasher = Hasher::new(algorithm);
+        let mut stream = self.driver.reader(path, 0, None).await?;
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|e| crate::storage::StorageError::io(path, e))?;
+            hasher.update(&chunk);
+        }
+        Ok(hasher.finish())
+    }
+}
+
+async fn copy_into(
+    writer: &mut Box<dyn FileWriter>,
+    mut hasher: Option<&mut Hasher>,
+    body: &mut ByteStream,
+) -> Result<()> {
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk.map_err(RegistryError::Body)?;
+        if let Some(h) = hasher.as_deref_mut() {
+            h.update(&chunk);
+        }
+        writer.write(chunk).await?;
+    }
+    Ok(())
+}

@@ -1,0 +1,339 @@
+//! The filesystem driver, byte-compatible with distribution's: a driver path
+//! `/docker/registry/v2/...` is the file `<rootdirectory>/docker/registry/v2/...`.
+//!
+//! Durability: content replaced with `put_content` goes to a temporary file in
+//! the same directory, is fsynced, renamed over the target, and the directory
+//! is fsynced; directories created on the way are fsynced into their parents.
+//! A crash at any moment leaves the old or the new file, never a part.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+
+use async_trait::async_trait;
+use bytes::{Bytes, BytesMut};
+use tokio::io::{AsyncReadExt, AsyncSeekExt};
+use tokio_util::io::ReaderStream;
+
+use super::{ByteStream, FileInfo, FileWriter, Result, StorageDriver, StorageError, check_path};
+
+/// Bytes buffered by a writer before they go to the file in one system call.
+const WRITE_BUFFER: usize = 1 << 20;
+/// Read size when streaming a file out.
+const READ_CHUNK: usize = 256 * 1024;
+
+pub struct FilesystemDriver {
+    root: PathBuf,
+}
+
+impl FilesystemDriver {
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        FilesystemDriver { root: root.into() }
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn full(&self, path: &str) -> Result<PathBuf> {
+        check_path(path)?;
+        Ok(self.root.join(&path[1..]))
+    }
+}
+
+async fn blocking<T: Send + 'static>(
+    path: &str,
+    f: impl FnOnce() -> io::Result<T> + Send + 'static,
+) -> Result<T> {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(r) => r.map_err(|e| StorageError::io(path, e)),
+        Err(join) => Err(StorageError::io(path, io::Error::other(join))),
+    }
+}
+
+fn fsync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+/// Creates `dir` and its missing ancestors, fsyncing each new entry into its
+/// parent so that the directory survives a crash.
+fn create_dirs_durable(dir: &Path) -> io::Result<()> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    if let Some(parent) = dir.parent() {
+        create_dirs_durable(parent)?;
+    }
+    match fs::create_dir(dir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => return Ok(()),
+        Err(e) => return Err(e),
+    }
+    if let Some(parent) = dir.parent() {
+        fsync_dir(parent)?;
+    }
+    Ok(())
+}
+
+fn temp_name(target: &Path) -> PathBuf {
+    let name = target
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    target.with_file_name(format!(".{name}.tmp-{:016x}", rand::random::<u64>()))
+}
+
+fn write_atomic(target: &Path, content: &[u8]) -> io::Result<()> {
+    let dir = target.parent().expect("driver paths have a parent");
+    create_dirs_durable(dir)?;
+    let tmp = temp_name(target);
+    let result = (|| {
+        let mut f = OpenOptions::new().write(true).create_new(true).open(&tmp)?;
+        f.write_all(content)?;
+        f.sync_all()?;
+        fs::rename(&tmp, target)?;
+        fsync_dir(dir)
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
+}
+
+#[async_trait]
+impl StorageDriver for FilesystemDriver {
+    fn name(&self) -> &'static str {
+        "filesystem"
+    }
+
+    async fn get_content(&self, path: &str) -> Result<Bytes> {
+        let full = self.full(path)?;
+        blocking(path, move || {
+            let mut f = File::open(&full)?;
+            if f.metadata()?.is_dir() {
+                return Err(io::Error::from(io::ErrorKind::NotFound));
+            }
+            let mut buf = Vec::new();
+            f.read_to_end(&mut buf)?;
+            Ok(Bytes::from(buf))
+        })
+        .await
+    }
+
+    async fn put_content(&self, path: &str, content: Bytes) -> Result<()> {
+        let full = self.full(path)?;
+        blocking(path, move || write_atomic(&full, &content)).await
+    }
+
+    async fn reader(&self, path: &str, offset: u64, len: Option<u64>) -> Result<ByteStream> {
+        let full = self.full(path)?;
+        let mut file = tokio::fs::File::open(&full)
+            .await
+            .map_err(|e| StorageError::io(path, e))?;
+        if offset > 0 {
+            file.seek(io::SeekFrom::Start(offset))
+                .await
+                .map_err(|e| StorageError::io(path, e))?;
+        }
+        let stream: ByteStream = match len {
+            Some(n) => Box::pin(ReaderStream::with_capacity(file.take(n), READ_CHUNK)),
+            None => Box::pin(ReaderStream::with_capacity(file, READ_CHUNK)),
+        };
+        Ok(stream)
+    }
+
+    async fn writer(&self, path: &str, append: bool) -> Result<Box<dyn FileWriter>> {
+        let full = self.full(path)?;
+        let p = path.to_string();
+        let (file, start) = blocking(path, move || {
+            create_dirs_durable(full.parent().expect("driver paths have a parent"))?;
+            let file = OpenOptions::new()
+                .create(true)
+                .append(append)
+                .write(true)
+                .truncate(!append)
+                .open(&full)?;
+            let start = file.metadata()?.len();
+            Ok((file, start))
+        })
+        .await?;
+        Ok(Box::new(FsWriter {
+            path: p,
+            file: Some(file),
+            start,
+            written: 0,
+            buf: BytesMut::new(),
+        }))
+    }
+
+    async fn stat(&self, path: &str) -> Result<FileInfo> {
+        let full = self.full(path)?;
+        let p = path.to_string();
+        blocking(path, move || {
+            let md = fs::metadata(&full)?;
+            Ok(FileInfo {
+                path: p,
+                size: md.len(),
+                modified: md.modified()?,
+                is_dir: md.is_dir(),
+            })
+        })
+        .await
+    }
+
+    async fn list(&self, path: &str) -> Result<Vec<String>> {
+        let full = self.full(path)?;
+        blocking(path, move || {
+            let mut names = Vec::new();
+            for entry in fs::read_dir(&full)? {
+                let name = entry?.file_name().to_string_lossy().into_owned();
+                // Temporary files of an atomic write in progress (or of one a
+                // crash interrupted) are not content.
+                if !name.starts_with('.') {
+                    names.push(name);
+                }
+            }
+            names.sort();
+            Ok(names)
+        })
+        .await
+    }
+
+    async fn move_file(&self, from: &str, to: &str) -> Result<()> {
+        let src = self.full(from)?;
+        let dst = self.full(to)?;
+        blocking(from, move || {
+            let dir = dst.parent().expect("driver paths have a parent");
+            create_dirs_durable(dir)?;
+            fs::rename(&src, &dst)?;
+            fsync_dir(dir)
+        })
+        .await
+    }
+
+    async fn delete(&self, path: &str) -> Result<()> {
+        let full = self.full(path)?;
+        blocking(path, move || {
+            let md = fs::symlink_metadata(&full)?;
+            if md.is_dir() {
+                fs::remove_dir_all(&full)?;
+            } else {
+                fs::remove_file(&full)?;
+            }
+            if let Some(parent) = full.parent() {
+                fsync_dir(parent)?;
+            }
+            Ok(())
+        })
+        .await
+    }
+}
+
+struct FsWriter {
+    path: String,
+    file: Option<File>,
+    start: u64,
+    written: u64,
+    buf: BytesMut,
+}
+
+impl FsWriter {
+    /// Writes the buffer out on the blocking pool, then takes the file back.
+    async fn flush_buf(&mut self) -> Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let data = self.buf.split().freeze();
+        let mut file = self.file.take().expect("writer used after commit");
+        let (file, res) = tokio::task::spawn_blocking(move || {
+            let r = file.write_all(&data);
+            (file, r)
+        })
+        .await
+        .map_err(|e| StorageError::io(&self.path, io::Error::other(e)))?;
+        self.file = Some(file);
+        res.map_err(|e| StorageError::io(&self.path, e))
+    }
+}
+
+#[async_trait]
+impl FileWriter for FsWriter {
+    async fn write(&mut self, chunk: Bytes) -> Result<()> {
+        self.written += chunk.len() as u64;
+        if self.buf.is_empty() && chunk.len() >= WRITE_BUFFER {
+            self.buf = BytesMut::from(chunk);
+            return self.flush_buf().await;
+        }
+        self.buf.extend_from_slice(&chunk);
+        if self.buf.len() >= WRITE_BUFFER {
+            self.flush_buf().await?;
+        }
+        Ok(())
+    }
+
+    fn size(&self) -> u64 {
+        self.start + self.written
+    }
+
+    async fn commit(mut self: Box<Self>) -> Result<()> {
+        self.flush_buf().await?;
+        let file = self.file.take().expect("writer used after commit");
+        blocking(&self.path, move || file.sync_data()).await
+    }
+
+    async fn cancel(mut self: Box<Self>) -> Result<()> {
+        let file = self.file.take().expect("writer used after commit");
+        let start = self.start;
+        blocking(&self.path, move || file.set_len(start)).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures_util::TryStreamExt;
+
+    async fn read_all(d: &FilesystemDriver, p: &str, off: u64, len: Option<u64>) -> Vec<u8> {
+        let s = d.reader(p, off, len).await.unwrap();
+        let chunks: Vec<Bytes> = s.try_collect().await.unwrap();
+        chunks.concat()
+    }
+
+    #[tokio::test]
+    async fn put_get_list_move_delete() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = FilesystemDriver::new(dir.path());
+        d.put_content("/a/b/c", Bytes::from_static(b"hello"))
+            .await
+            .unwrap();
+        assert_eq!(&d.get_content("/a/b/c").await.unwrap()[..], b"hello");
+        d.put_content("/a/b/c", Bytes::from_static(b"bye"))
+            .await
+            .unwrap();
+        assert_eq!(&d.get_content("/a/b/c").await.unwrap()[..], b"bye");
+        assert_eq!(d.list("/a/b").await.unwrap(), vec!["c".to_string()]);
+        assert_eq!(read_all(&d, "/a/b/c", 1, Some(1)).await, b"y");
+        d.move_file("/a/b/c", "/x/y").await.unwrap();
+        assert!(d.stat("/a/b/c").await.unwrap_err().is_not_found());
+        assert_eq!(d.stat("/x/y").await.unwrap().size, 3);
+        d.delete("/x").await.unwrap();
+        assert!(d.get_content("/x/y").await.unwrap_err().is_not_found());
+        assert!(d.get_content("/../etc/passwd").await.is_err());
+    }
+
+    #[tokio::test]
+    async fn writer_appends_and_cancel_rolls_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = FilesystemDriver::new(dir.path());
+        let mut w = d.writer("/u/data", true).await.unwrap();
+        w.write(Bytes::from_static(b"abc")).await.unwrap();
+        w.commit().await.unwrap();
+        let mut w = d.writer("/u/data", true).await.unwrap();
+        assert_eq!(w.size(), 3);
+        w.write(Bytes::from(vec![7u8; WRITE_BUFFER + 10]))
+            .await
+            .unwrap();
+        w.cancel().await.unwrap();
+        assert_eq!(read_all(&d, "/u/data", 0, None).await, b"abc");
+    }
+}

@@ -1,0 +1,134 @@
+//! The storage driver: a small, path-based interface in the spirit of
+//! distribution's `storagedriver.StorageDriver`. Everything above it (the
+//! registry layer) speaks only in paths like
+//! `/docker/registry/v2/blobs/sha256/ab/abcd.../data` and ignores which driver
+//! runs. Paths are absolute, `/`-separated, and never contain `..`.
+
+pub mod fs;
+
+use std::io;
+use std::pin::Pin;
+use std::time::SystemTime;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use futures_util::Stream;
+
+/// A stream of bytes read from, or to be written to, a driver.
+pub type ByteStream = Pin<Box<dyn Stream<Item = io::Result<Bytes>> + Send>>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    #[error("path not found: {0}")]
+    NotFound(String),
+    #[error("invalid path: {0}")]
+    InvalidPath(String),
+    #[error("storage is full: {0}")]
+    Full(String),
+    #[error("storage I/O error on {path}: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: io::Error,
+    },
+}
+
+impl StorageError {
+    pub fn io(path: &str, source: io::Error) -> Self {
+        match source.kind() {
+            io::ErrorKind::NotFound => StorageError::NotFound(path.to_string()),
+            io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded => {
+                StorageError::Full(path.to_string())
+            }
+            _ => StorageError::Io {
+                path: path.to_string(),
+                source,
+            },
+        }
+    }
+
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, StorageError::NotFound(_))
+    }
+}
+
+pub type Result<T> = std::result::Result<T, StorageError>;
+
+/// What `stat` knows about a path.
+#[derive(Debug, Clone)]
+pub struct FileInfo {
+    pub path: String,
+    pub size: u64,
+    pub modified: SystemTime,
+    pub is_dir: bool,
+}
+
+/// An appending writer to one path. Bytes written are not guaranteed durable
+/// until `commit`; `cancel` removes what this writer appended.
+#[async_trait]
+pub trait FileWriter: Send {
+    async fn write(&mut self, chunk: Bytes) -> Result<()>;
+    /// Total size of the file: what existed before plus what was written.
+    fn size(&self) -> u64;
+    /// Makes everything written durable.
+    async fn commit(self: Box<Self>) -> Result<()>;
+    /// Drops what this writer appended, leaving the file as it was before.
+    async fn cancel(self: Box<Self>) -> Result<()>;
+}
+
+#[async_trait]
+pub trait StorageDriver: Send + Sync + 'static {
+    /// A short name for logs: "filesystem", "s3".
+    fn name(&self) -> &'static str;
+    /// The whole content of a small file.
+    async fn get_content(&self, path: &str) -> Result<Bytes>;
+    /// Replaces a file's content atomically: readers see the old or the new
+    /// content, never a part; the new content is durable when this returns.
+    async fn put_content(&self, path: &str, content: Bytes) -> Result<()>;
+    /// Reads from `offset`, at most `len` bytes when given.
+    async fn reader(&self, path: &str, offset: u64, len: Option<u64>) -> Result<ByteStream>;
+    /// Opens a writer that appends to `path` (created if missing) when
+    /// `append`, or truncates it otherwise.
+    async fn writer(&self, path: &str, append: bool) -> Result<Box<dyn FileWriter>>;
+    async fn stat(&self, path: &str) -> Result<FileInfo>;
+    /// The names (not paths) of a directory's direct children, sorted.
+    async fn list(&self, path: &str) -> Result<Vec<String>>;
+    /// Moves a file, replacing the destination atomically.
+    async fn move_file(&self, from: &str, to: &str) -> Result<()>;
+    /// Deletes a file or a whole directory tree. Missing paths are NotFound.
+    async fn delete(&self, path: &str) -> Result<()>;
+    /// A URL clients may fetch the file from directly, if the driver has one.
+    async fn redirect_url(&self, _path: &str) -> Result<Option<String>> {
+        Ok(None)
+    }
+}
+
+/// Checks that a driver path is absolute and has no empty, `.` or `..`
+/// components, so no driver can be steered outside its root.
+pub fn check_path(path: &str) -> Result<()> {
+    let ok = path.starts_with('/')
+        && path.len() > 1
+        && path[1..]
+            .split('/')
+            .all(|c| !c.is_empty() && c != "." && c != ".." && !c.contains('\0'));
+    if ok {
+        Ok(())
+    } else {
+        Err(StorageError::InvalidPath(path.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_path;
+
+    #[test]
+    fn paths_are_checked() {
+        assert!(check_path("/docker/registry/v2/blobs").is_ok());
+        for bad in [
+            "", "/", "relative", "/a//b", "/a/../b", "/a/./b", "/a/b/", "/a\0b",
+        ] {
+            assert!(check_path(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+}
