@@ -1,0 +1,46 @@
+//! One module per subcommand: an `Args` struct and a `run`.
+
+pub mod certs;
+pub mod htpasswd;
+pub mod init;
+pub mod schema;
+pub mod secrets;
+pub mod validate;
+
+use std::io::{IsTerminal, Read};
+
+/// Reads a secret value: all of stdin when it is not a terminal (one
+/// trailing newline removed), else a prompt without echo, asked twice when
+/// `confirm`.
+pub fn read_secret(prompt: &str, confirm: bool) -> anyhow::Result<String> {
+    use anyhow::Context;
+    let value = if std::io::stdin().is_terminal() {
+        let v = rpassword::prompt_password(prompt).context("cannot read from the terminal")?;
+        if confirm {
+            let again =
+                rpassword::prompt_password("Again: ").context("cannot read from the terminal")?;
+            anyhow::ensure!(
+                v == again,
+                "the two entries differ; nothing was changed\n  help: run the command again"
+            );
+        }
+        v
+    } else {
+        let mut v = String::new();
+        std::io::stdin()
+            .read_to_string(&mut v)
+            .context("cannot read the value from stdin (it must be UTF-8 text)")?;
+        if v.ends_with('\n') {
+            v.pop();
+            if v.ends_with('\r') {
+                v.pop();
+            }
+        }
+        v
+    };
+    anyhow::ensure!(
+        !value.is_empty(),
+        "the value is empty; nothing was changed\n  help: pipe the value on stdin, type it at the prompt, or use --generate"
+    );
+    Ok(value)
+}

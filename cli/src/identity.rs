@@ -1,0 +1,124 @@
+//! Finding the user's age identity, like SOPS finds its age keys:
+//! `LABCTL_AGE_KEY_FILE` (a file), else `LABCTL_AGE_KEY` (the key itself),
+//! else `~/.config/labctl/age/keys.txt`.
+
+use std::path::PathBuf;
+
+use age::secrecy::ExposeSecret;
+use age::x25519;
+
+pub const ENV_KEY_FILE: &str = "LABCTL_AGE_KEY_FILE";
+pub const ENV_KEY: &str = "LABCTL_AGE_KEY";
+
+#[derive(Debug, thiserror::Error)]
+pub enum IdentityError {
+    #[error(
+        "no age identity found: {ENV_KEY_FILE} and {ENV_KEY} are not set and {} does not exist\n  \
+         help: run `labctl init` to create one, or point {ENV_KEY_FILE} at your age key file", .0.display()
+    )]
+    NotFound(PathBuf),
+    #[error("cannot read the age identity {}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{origin} holds no age identity (AGE-SECRET-KEY-1... line)\n  help: {help}")]
+    Invalid { origin: String, help: String },
+    #[error("cannot find the home folder: set HOME or {ENV_KEY_FILE}")]
+    NoHome,
+}
+
+/// The identities found and where they came from (for messages).
+pub struct Identities {
+    pub keys: Vec<x25519::Identity>,
+    pub origin: String,
+}
+
+impl Identities {
+    pub fn as_dyn(&self) -> impl Iterator<Item = &dyn age::Identity> {
+        self.keys.iter().map(|k| k as &dyn age::Identity)
+    }
+}
+
+/// `~/.config/labctl/age/keys.txt`.
+pub fn default_path() -> Result<PathBuf, IdentityError> {
+    let home = std::env::var_os("HOME")
+        .filter(|h| !h.is_empty())
+        .ok_or(IdentityError::NoHome)?;
+    Ok(PathBuf::from(home).join(".config/labctl/age/keys.txt"))
+}
+
+/// Parses the text of an age key file: comments, blank lines and
+/// `AGE-SECRET-KEY-1...` lines.
+pub fn parse(text: &str, origin: &str) -> Result<Vec<x25519::Identity>, IdentityError> {
+    let mut keys = Vec::new();
+    for line in text.lines().map(str::trim) {
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        match line.parse::<x25519::Identity>() {
+            Ok(k) => keys.push(k),
+            Err(_) => {
+                return Err(IdentityError::Invalid {
+                    origin: origin.to_string(),
+                    help: "only X25519 keys made by age-keygen or `labctl init` are supported; check the file is not truncated".into(),
+                });
+            }
+        }
+    }
+    if keys.is_empty() {
+        return Err(IdentityError::Invalid {
+            origin: origin.to_string(),
+            help: "generate one with `labctl init` or `age-keygen`".into(),
+        });
+    }
+    Ok(keys)
+}
+
+/// Looks the identity up in the documented order.
+pub fn find() -> Result<Identities, IdentityError> {
+    if let Some(file) = std::env::var_os(ENV_KEY_FILE).filter(|v| !v.is_empty()) {
+        let path = PathBuf::from(file);
+        return from_file(path, &format!("{ENV_KEY_FILE}="));
+    }
+    if let Ok(key) = std::env::var(ENV_KEY)
+        && !key.trim().is_empty()
+    {
+        let origin = ENV_KEY.to_string();
+        return Ok(Identities {
+            keys: parse(&key, &origin)?,
+            origin,
+        });
+    }
+    let path = default_path()?;
+    if !path.exists() {
+        return Err(IdentityError::NotFound(path));
+    }
+    from_file(path, "")
+}
+
+fn from_file(path: PathBuf, prefix: &str) -> Result<Identities, IdentityError> {
+    let text = std::fs::read_to_string(&path).map_err(|source| IdentityError::Read {
+        path: path.clone(),
+        source,
+    })?;
+    let origin = format!("{prefix}{}", path.display());
+    Ok(Identities {
+        keys: parse(&text, &origin)?,
+        origin,
+    })
+}
+
+/// A new identity as the text of a key file, and its recipient.
+pub fn generate() -> (String, String) {
+    let key = x25519::Identity::generate();
+    let recipient = key.to_public().to_string();
+    let created = time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default();
+    let text = format!(
+        "# created: {created} by labctl init\n# public key: {recipient}\n{}\n",
+        key.to_string().expose_secret()
+    );
+    (text, recipient)
+}

@@ -1,0 +1,86 @@
+//! labctl: run a homelab the GitOps way.
+//!
+//! `main` parses the command line, runs one subcommand (each in its own
+//! module under `commands/`), prints an error chain once and maps it to the
+//! exit status: 0 success, 1 failure (including an invalid lab.yaml),
+//! 2 wrong usage (from clap).
+
+mod atomic;
+mod commands;
+mod identity;
+mod lab;
+mod manifest;
+mod pki;
+mod store;
+mod trust;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "labctl", version, about = "Run a homelab the GitOps way")]
+pub struct Cli {
+    /// The lab manifest; its folder is the lab's root.
+    #[arg(
+        short = 'f',
+        long = "lab",
+        global = true,
+        value_name = "PATH",
+        default_value = "lab.yaml"
+    )]
+    pub lab: std::path::PathBuf,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Create a starter lab.yaml, secrets/ and an age identity
+    Init(commands::init::Args),
+    /// Check lab.yaml and list every problem
+    Validate(commands::validate::Args),
+    /// Print the JSON Schema of lab.yaml
+    Schema(commands::schema::Args),
+    /// Manage the age-encrypted secrets in secrets/
+    #[command(subcommand)]
+    Secrets(commands::secrets::Command),
+    /// Make or renew the registry's CA and TLS certificate
+    Certs(commands::certs::Args),
+    /// Print an htpasswd line (bcrypt) for a registry user
+    Htpasswd(commands::htpasswd::Args),
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let lab = lab::LabPath::new(&cli.lab);
+    match cli.command {
+        Command::Init(args) => commands::init::run(args, &cli.lab),
+        Command::Validate(args) => commands::validate::run(args, &lab),
+        Command::Schema(args) => commands::schema::run(args),
+        Command::Secrets(cmd) => commands::secrets::run(cmd, &lab),
+        Command::Certs(args) => commands::certs::run(args, &lab),
+        Command::Htpasswd(args) => commands::htpasswd::run(args),
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(err) => {
+            // A closed pipe (`labctl secrets list | head`) is not an error.
+            if err
+                .chain()
+                .filter_map(|e| e.downcast_ref::<std::io::Error>())
+                .any(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+            {
+                return ExitCode::SUCCESS;
+            }
+            eprintln!("error: {err}");
+            for cause in err.chain().skip(1) {
+                eprintln!("  caused by: {cause}");
+            }
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,261 @@
+//! The typed model of `lab.yaml`, with every default filled in.
+//!
+//! The doc comments become the descriptions of `labctl schema`. Decoding is
+//! in `lab_decode.rs`; the key lists there are checked against this schema by
+//! a test so the two cannot drift apart.
+
+use std::collections::BTreeMap;
+
+use schemars::JsonSchema;
+use serde::Serialize;
+
+use super::node::Pos;
+
+pub const API_VERSION: &str = "labctl/v1alpha1";
+pub const KIND: &str = "Lab";
+pub const LABREG_IMAGE: &str = "labreg";
+
+/// A homelab: its git repository, its secrets and its private registry.
+#[derive(Clone, Debug, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schemars(title = "labctl Lab manifest (lab.yaml)")]
+pub struct Lab {
+    /// Always `labctl/v1alpha1`.
+    #[schemars(regex(pattern = r"^labctl/v1alpha1$"))]
+    pub api_version: String,
+    /// Always `Lab`.
+    #[schemars(regex(pattern = r"^Lab$"))]
+    pub kind: String,
+    pub metadata: Metadata,
+    /// Where Argo CD finds the rendered objects.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub git: Option<Git>,
+    pub secrets: Secrets,
+    pub registry: Registry,
+    /// A MinIO installation that holds the registry's bucket.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub minio: Option<Minio>,
+}
+
+#[derive(Clone, Debug, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Metadata {
+    /// The lab's name, a DNS-1123 label such as `homelab`.
+    pub name: String,
+}
+
+#[derive(Clone, Debug, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Git {
+    /// The repository Argo CD pulls, e.g. `https://github.com/me/homelab.git`.
+    #[serde(rename = "repoURL")]
+    pub repo_url: String,
+    /// Branch, tag or commit. Default `HEAD`.
+    pub revision: String,
+    /// Folder of the rendered objects in the repository. Default `apps`.
+    pub path: String,
+}
+
+#[derive(Clone, Debug, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Secrets {
+    /// age recipients (`age1...`) every secret in secrets/ is encrypted to.
+    pub recipients: Vec<String>,
+    pub sealing: Sealing,
+}
+
+#[derive(Clone, Debug, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Sealing {
+    pub controller: Controller,
+}
+
+/// The sealed-secrets controller. Default kube-system/sealed-secrets-controller.
+#[derive(Clone, Debug, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Controller {
+    pub namespace: String,
+    pub name: String,
+}
+
+#[derive(Clone, Debug, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Registry {
+    /// Namespace of the registry. Default `registry`.
+    pub namespace: String,
+    /// DNS name (or IP address) clients use, e.g. `docker.registry.example.com`.
+    pub host: String,
+    /// `labreg` (default), `registry:2`, or another image reference.
+    pub image: String,
+    /// Default 1. More than 1 needs s3 storage.
+    #[schemars(range(min = 1, max = 100))]
+    pub replicas: u32,
+    /// Users allowed to log in, each with a password kept in secrets/.
+    pub users: BTreeMap<String, User>,
+    pub storage: Storage,
+    /// Allow deleting manifests and blobs. Default false.
+    pub delete: bool,
+    /// Redirect blob downloads to presigned S3 URLs. Default false (clients
+    /// often cannot reach the bucket).
+    pub redirect: bool,
+    pub expose: Expose,
+    /// Image pull secrets to create, so pods can pull from the registry.
+    pub pull_secrets: Vec<PullSecret>,
+    /// Per-user access rules. Without any, every user may pull and push.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub access: Vec<AccessRule>,
+}
+
+#[derive(Clone, Debug, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct User {
+    /// A secret reference such as `secret:registry/admin`.
+    pub password: SecretRef,
+}
+
+/// Exactly one of `filesystem` or `s3`. Default: filesystem of 10Gi.
+#[derive(Clone, Debug, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub enum Storage {
+    Filesystem(Filesystem),
+    S3(S3),
+}
+
+#[derive(Clone, Debug, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Filesystem {
+    /// Size of the volume as a Kubernetes quantity, e.g. `20Gi`.
+    #[schemars(regex(pattern = r"^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?$"))]
+    pub size: String,
+    /// Storage class of the volume; the cluster's default when absent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub storage_class_name: Option<String>,
+}
+
+#[derive(Clone, Debug, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct S3 {
+    /// http(s) URL of the S3 API, e.g. `http://minio-svc.minio.svc:9000`.
+    pub endpoint: String,
+    pub bucket: String,
+    /// Default `us-east-1`.
+    pub region: String,
+    pub access_key: SecretRef,
+    pub secret_key: SecretRef,
+}
+
+/// How clients reach the registry: exactly one of `ingress` or `nodePort`.
+#[derive(Clone, Debug, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Expose {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ingress: Option<Ingress>,
+    /// A NodePort from 30000 to 32767.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 30000, max = 32767))]
+    pub node_port: Option<u16>,
+    /// Who makes the TLS certificate. Default: `cluster-issuer` when the
+    /// ingress names one, else `self-signed` (see `labctl certs`).
+    pub tls: Tls,
+}
+
+#[derive(Clone, Debug, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Ingress {
+    /// Default `nginx`.
+    pub class_name: String,
+    /// cert-manager ClusterIssuer for the certificate.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cluster_issuer: Option<String>,
+    /// nginx `proxy-body-size`; `"0"` (default) means no limit, so big
+    /// layers do not fail with 413.
+    pub proxy_body_size: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum Tls {
+    /// labctl's own CA and certificate (`labctl certs`).
+    SelfSigned,
+    /// cert-manager, with the ingress's clusterIssuer.
+    ClusterIssuer,
+    /// Plain HTTP (clients must mark the registry insecure).
+    None,
+}
+
+#[derive(Clone, Debug, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PullSecret {
+    pub namespace: String,
+    /// Default `regcred`.
+    pub name: String,
+    /// Whose credentials the secret holds. Default: the first user.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+}
+
+#[derive(Clone, Debug, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AccessRule {
+    /// Users the rule applies to.
+    pub users: Vec<String>,
+    /// Repository names or globs, e.g. `team/*`. Default: all.
+    pub repositories: Vec<String>,
+    /// Allowed actions.
+    pub actions: Vec<Action>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    Pull,
+    Push,
+    Delete,
+}
+
+#[derive(Clone, Debug, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Minio {
+    /// Default `minio`.
+    pub namespace: String,
+    pub bucket: String,
+}
+
+/// A reference to a secret in secrets/: `secret:NAME` for `secrets/NAME.age`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SecretRef {
+    pub name: String,
+    /// Where the reference is written in lab.yaml.
+    pub pos: Pos,
+}
+
+impl Serialize for SecretRef {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&format!("secret:{}", self.name))
+    }
+}
+
+impl JsonSchema for SecretRef {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "SecretRef".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "pattern": "^secret:[a-z0-9][a-z0-9._-]*(/[a-z0-9][a-z0-9._-]*)*$",
+            "description": "secret:NAME, the value of secrets/NAME.age (labctl secrets set NAME)"
+        })
+    }
+}
+
+impl Lab {
+    /// Every secret the manifest refers to.
+    pub fn secret_refs(&self) -> Vec<&SecretRef> {
+        let mut refs: Vec<&SecretRef> = self.registry.users.values().map(|u| &u.password).collect();
+        if let Storage::S3(s3) = &self.registry.storage {
+            refs.push(&s3.access_key);
+            refs.push(&s3.secret_key);
+        }
+        refs
+    }
+}
