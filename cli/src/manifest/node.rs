@@ -145,11 +145,13 @@ pub struct SyntaxError {
 
 /// Parses one YAML document with serde-saphyr's default budget. An empty
 /// document is `Ok(None)`. Duplicate keys are passed through so that the
-/// decoder reports them with both positions.
+/// decoder reports them with both positions. Booleans are YAML 1.2's
+/// `true`/`false` only, so `yes` or `no` (the Norway problem) stay strings.
 pub fn parse(src: &str) -> Result<Option<Node>, SyntaxError> {
     use serde_saphyr::MessageFormatter;
     let options = serde_saphyr::options! {
         duplicate_keys: serde_saphyr::options::DuplicateKeyPolicy::PassThrough,
+        strict_booleans: true,
     };
     serde_saphyr::from_str_with_options::<Option<Node>>(src, options).map_err(|e| {
         let pos = e

@@ -1,0 +1,112 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The demo identity of the example lab (public knowledge, never for real use).
+pub const DEMO_KEY: &str =
+    "AGE-SECRET-KEY-1AKSGGMEZKSV9ZCLW24VQFA7MC60SM6EAFL76PWTTKSUFUVADF0JSNJZFXD";
+pub const DEMO_RECIPIENT: &str = "age1uwxrjtgqr2pxz6gfnrq4c02pgepqekxy2pazqmhp292sl4rqsyzqkf2gwu";
+
+/// `labctl` with a clean environment: no identity from the developer's
+/// machine leaks into a test.
+pub fn labctl(dir: &Path) -> assert_cmd::Command {
+    let mut c = assert_cmd::Command::cargo_bin("labctl").expect("labctl binary");
+    c.current_dir(dir)
+        .env_remove("LABCTL_AGE_KEY")
+        .env_remove("LABCTL_AGE_KEY_FILE")
+        .env("HOME", dir.join("home"));
+    c
+}
+
+/// A real tool the test needs; a missing one fails the test loudly.
+pub fn tool(name: &str) -> Command {
+    let found = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).any(|d| d.join(name).is_file()))
+        .unwrap_or(false);
+    assert!(
+        found,
+        "this test needs the `{name}` tool, which is not installed: run scripts/setup.sh (Debian packages age, openssl, apache2-utils)"
+    );
+    Command::new(name)
+}
+
+/// Runs a tool and returns its stdout; a failure fails the test with stderr.
+pub fn run_ok(cmd: &mut Command) -> String {
+    let out = cmd.output().expect("tool runs");
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("utf-8 output")
+}
+
+/// A valid manifest; tests replace parts of it. Line numbers matter.
+pub fn base_manifest() -> String {
+    format!(
+        "apiVersion: labctl/v1alpha1
+kind: Lab
+metadata:
+  name: homelab
+git:
+  repoURL: https://github.com/me/homelab.git
+  revision: main
+  path: apps
+secrets:
+  recipients:
+    - {DEMO_RECIPIENT}
+registry:
+  namespace: registry
+  host: docker.registry.example.com
+  image: labreg
+  replicas: 1
+  users:
+    admin:
+      password: secret:registry/admin
+  storage:
+    filesystem:
+      size: 20Gi
+  delete: true
+  redirect: false
+  expose:
+    ingress:
+      className: nginx
+      clusterIssuer: letsencrypt-prod
+      proxyBodySize: \"0\"
+  pullSecrets:
+    - namespace: default
+      name: regcred
+"
+    )
+}
+
+/// A temporary lab folder with the demo identity in `LABCTL_AGE_KEY_FILE`
+/// (outside the lab) and `lab.yaml` = `manifest`.
+pub struct TempLab {
+    pub dir: tempfile::TempDir,
+    pub key_file: PathBuf,
+}
+
+impl TempLab {
+    pub fn new(manifest: &str) -> TempLab {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("lab/secrets")).unwrap();
+        std::fs::create_dir_all(dir.path().join("home")).unwrap();
+        let key_file = dir.path().join("home/demo-key.txt");
+        std::fs::write(&key_file, format!("# demo\n{DEMO_KEY}\n")).unwrap();
+        std::fs::write(dir.path().join("lab/lab.yaml"), manifest).unwrap();
+        TempLab { dir, key_file }
+    }
+    pub fn root(&self) -> PathBuf {
+        self.dir.path().join("lab")
+    }
+    pub fn cmd(&self) -> assert_cmd::Command {
+        let mut c = labctl(&self.root());
+        c.env("HOME", self.dir.path().join("home"))
+            .env("LABCTL_AGE_KEY_FILE", &self.key_file);
+        c
+    }
+}
