@@ -1,0 +1,221 @@
+//! labctl against the real tools: Debian's `age`, `openssl` and `htpasswd`
+//! (installed by scripts/setup.sh). A missing tool fails the test.
+
+mod common;
+
+use std::io::Write;
+use std::process::Stdio;
+
+use common::{DEMO_RECIPIENT, TempLab, base_manifest, run_ok, tool};
+
+#[test]
+fn age_decrypts_what_labctl_wrote() {
+    let lab = TempLab::new(&base_manifest());
+    lab.cmd()
+        .args(["secrets", "set", "registry/admin"])
+        .write_stdin("s3cret value\n")
+        .assert()
+        .success();
+    let file = lab.root().join("secrets/registry/admin.age");
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert!(
+        text.starts_with("-----BEGIN AGE ENCRYPTED FILE-----"),
+        "armored: {text}"
+    );
+    let plain = run_ok(
+        tool("age")
+            .arg("-d")
+            .arg("-i")
+            .arg(&lab.key_file)
+            .arg(&file),
+    );
+    assert_eq!(
+        plain, "s3cret value",
+        "one trailing newline of stdin is dropped"
+    );
+}
+
+#[test]
+fn labctl_decrypts_what_age_wrote() {
+    let lab = TempLab::new(&base_manifest());
+    let file = lab.root().join("secrets/minio/secret-key.age");
+    std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+    for armor in [true, false] {
+        let mut age = tool("age");
+        age.args(["-e", "-r", DEMO_RECIPIENT, "-o"])
+            .arg(&file)
+            .stdin(Stdio::piped());
+        if armor {
+            age.arg("-a");
+        }
+        let mut child = age.spawn().unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(b"from-age\x01bytes")
+            .unwrap();
+        assert!(child.wait().unwrap().success());
+        let out = lab
+            .cmd()
+            .args(["secrets", "get", "minio/secret-key"])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(out.stdout, b"from-age\x01bytes", "armor={armor}");
+    }
+}
+
+#[test]
+fn a_key_from_age_keygen_is_a_labctl_identity() {
+    let lab = TempLab::new("");
+    let key = lab.dir.path().join("home/keygen.txt");
+    let out = tool("age-keygen").arg("-o").arg(&key).output().unwrap();
+    assert!(out.status.success());
+    let recipient = run_ok(tool("age-keygen").arg("-y").arg(&key))
+        .trim()
+        .to_string();
+    std::fs::write(
+        lab.root().join("lab.yaml"),
+        base_manifest().replace(common::DEMO_RECIPIENT, &recipient),
+    )
+    .unwrap();
+    lab.cmd()
+        .env("LABCTL_AGE_KEY_FILE", &key)
+        .args(["secrets", "set", "x"])
+        .write_stdin("v")
+        .assert()
+        .success();
+    let plain = run_ok(
+        tool("age")
+            .arg("-d")
+            .arg("-i")
+            .arg(&key)
+            .arg(lab.root().join("secrets/x.age")),
+    );
+    assert_eq!(plain, "v");
+    // LABCTL_AGE_KEY holds the key itself.
+    let key_text = std::fs::read_to_string(&key).unwrap();
+    let out = lab
+        .cmd()
+        .env_remove("LABCTL_AGE_KEY_FILE")
+        .env("LABCTL_AGE_KEY", key_text)
+        .args(["secrets", "get", "x"])
+        .output()
+        .unwrap();
+    assert_eq!(out.stdout, b"v", "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
+fn openssl_verifies_the_server_certificate_and_shows_the_sans() {
+    let lab = TempLab::new(&base_manifest());
+    let out = lab
+        .cmd()
+        .args([
+            "certs",
+            "--san",
+            "registry.lan",
+            "--san",
+            "10.0.0.5",
+            "--san",
+            "fd00::5",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let root = lab.root();
+    let ca = root.join("certs/ca.crt");
+    let crt = root.join("certs/docker.registry.example.com.crt");
+    let verify = run_ok(
+        tool("openssl")
+            .args(["verify", "-purpose", "sslserver", "-CAfile"])
+            .arg(&ca)
+            .arg(&crt),
+    );
+    assert!(verify.trim().ends_with(": OK"), "{verify}");
+    let sans = run_ok(
+        tool("openssl")
+            .args(["x509", "-noout", "-ext", "subjectAltName", "-in"])
+            .arg(&crt),
+    );
+    assert!(
+        sans.contains("DNS:docker.registry.example.com, DNS:registry.lan, IP Address:10.0.0.5, IP Address:FD00:0:0:0:0:0:0:5"),
+        "{sans}"
+    );
+    let ca_text = run_ok(
+        tool("openssl")
+            .args(["x509", "-noout", "-text", "-in"])
+            .arg(&ca),
+    );
+    assert!(ca_text.contains("CA:TRUE"), "{ca_text}");
+    // The keys exist only as age files, and openssl can read them once decrypted by age.
+    for name in ["certs/ca.key", "certs/docker.registry.example.com.key"] {
+        let file = root.join(format!("secrets/{name}.age"));
+        let pem = run_ok(
+            tool("age")
+                .arg("-d")
+                .arg("-i")
+                .arg(&lab.key_file)
+                .arg(&file),
+        );
+        let mut child = tool("openssl")
+            .args(["pkey", "-noout", "-check"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(pem.as_bytes())
+            .unwrap();
+        assert!(
+            child.wait().unwrap().success(),
+            "{name} is a valid private key"
+        );
+    }
+    assert!(!root.join("certs/ca.key").exists());
+}
+
+#[test]
+fn htpasswd_verifies_labctl_lines() {
+    let lab = TempLab::new("");
+    for (user, pass) in [
+        ("admin", "docker123"),
+        ("ci.bot", "pässwörd with spaces"),
+        ("x", "a:b$c"),
+    ] {
+        let out = lab
+            .cmd()
+            .args(["htpasswd", user])
+            .write_stdin(format!("{pass}\n"))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let line = String::from_utf8(out.stdout).unwrap();
+        assert!(line.starts_with(&format!("{user}:$2y$10$")), "{line}");
+        let file = lab.dir.path().join("htpasswd");
+        std::fs::write(&file, &line).unwrap();
+        run_ok(tool("htpasswd").arg("-vb").arg(&file).args([user, pass]));
+        let wrong = tool("htpasswd")
+            .arg("-vb")
+            .arg(&file)
+            .args([user, "wrong"])
+            .output()
+            .unwrap();
+        assert!(!wrong.status.success(), "a wrong password is refused");
+    }
+}
