@@ -1,0 +1,126 @@
+//! A labreg booted in-process on a listener bound to port 0, for tests.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use labreg::config::Config;
+use labreg::registry::Digest;
+use labreg::server;
+
+pub struct TestRegistry {
+    pub url: String,
+    pub addr: std::net::SocketAddr,
+    pub root: PathBuf,
+    _dir: Option<tempfile::TempDir>,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl TestRegistry {
+    /// Starts labreg with `extra` YAML merged under a filesystem config.
+    pub async fn start(extra: &str) -> TestRegistry {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().to_path_buf();
+        let mut reg = Self::start_on(&root, extra).await;
+        reg._dir = Some(dir);
+        reg
+    }
+
+    /// Starts labreg on an existing storage folder.
+    pub async fn start_on(root: &Path, extra: &str) -> TestRegistry {
+        let yaml = format!(
+            "version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: {}\n{extra}",
+            root.display()
+        );
+        let loaded = Config::from_yaml(&yaml, Vec::new()).expect("test config");
+        let state = server::build_state(&loaded.config).expect("state");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let app = server::router(state, false);
+        let task = tokio::spawn(async move {
+            server::serve(listener, app, async {
+                let _ = rx.await;
+            })
+            .await
+            .unwrap();
+        });
+        TestRegistry {
+            url: format!("http://{addr}"),
+            addr,
+            root: root.to_path_buf(),
+            _dir: None,
+            shutdown: Some(tx),
+            task: Some(task),
+        }
+    }
+
+    pub fn host(&self) -> String {
+        self.addr.to_string()
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(t) = self.task.take() {
+            t.await.unwrap();
+        }
+    }
+
+    /// Every file under the storage root, relative to it.
+    pub fn files(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        walk(&self.root, &self.root, &mut out);
+        out.sort();
+        out
+    }
+}
+
+fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            walk(root, &p, out);
+        } else {
+            out.push(p.strip_prefix(root).unwrap().display().to_string());
+        }
+    }
+}
+
+pub fn digest(data: &[u8]) -> String {
+    Digest::sha256_of(data).to_string()
+}
+
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+/// Shares one test registry type across test files.
+pub type Shared = Arc<TestRegistry>;
+
+/// Sends raw bytes as one HTTP/1.1 request (paths no client library would
+/// send as written) and returns the status and body of the answer.
+pub async fn raw_request(addr: std::net::SocketAddr, head: &str) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(head.as_bytes()).await.unwrap();
+    let mut out = Vec::new();
+    s.read_to_end(&mut out).await.unwrap();
+    let text = String::from_utf8_lossy(&out).to_string();
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = text.split("\r\n\r\n").nth(1).unwrap_or("").to_string();
+    (status, body)
+}
