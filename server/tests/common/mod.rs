@@ -2,6 +2,9 @@
 
 #![allow(dead_code)]
 
+pub mod oci;
+pub mod tools;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 

@@ -1,0 +1,223 @@
+//! Real clients against labreg: skopeo pushes, lists, inspects, copies back
+//! and deletes; Debian's docker-registry (distribution 2.8) shares labreg's
+//! storage folder and each serves what the other stored.
+
+mod common;
+
+use common::TestRegistry;
+use common::oci::{layout_digest, make_layout};
+use common::tools::{Distribution, run, try_run};
+use serde_json::Value;
+
+const NO_TLS: &str = "--tls-verify=false";
+
+#[tokio::test(flavor = "multi_thread")]
+async fn skopeo_push_list_inspect_pull_delete() {
+    let reg = TestRegistry::start("  delete:\n    enabled: true\n").await;
+    let work = tempfile::tempdir().unwrap();
+    let src = work.path().join("src");
+    let pushed = make_layout(&src, "v1", &[("linux", "amd64")], "hello from skopeo");
+    let dest = format!("docker://{}/demo/app:v1", reg.host());
+    run(
+        "skopeo",
+        &[
+            "copy",
+            "--dest-tls-verify=false",
+            &format!("oci:{}:v1", src.display()),
+            &dest,
+        ],
+    )
+    .await;
+
+    let tags: Value = serde_json::from_str(
+        &run(
+            "skopeo",
+            &[
+                "list-tags",
+                NO_TLS,
+                &format!("docker://{}/demo/app", reg.host()),
+            ],
+        )
+        .await,
+    )
+    .unwrap();
+    assert_eq!(tags["Tags"], serde_json::json!(["v1"]));
+    let info: Value =
+        serde_json::from_str(&run("skopeo", &["inspect", NO_TLS, &dest]).await).unwrap();
+    assert_eq!(info["Digest"], pushed.as_str());
+    assert_eq!(info["Architecture"], "amd64");
+
+    let back = work.path().join("back");
+    run(
+        "skopeo",
+        &[
+            "copy",
+            "--src-tls-verify=false",
+            &dest,
+            &format!("oci:{}:v1", back.display()),
+        ],
+    )
+    .await;
+    assert_eq!(
+        layout_digest(&back, "v1"),
+        pushed,
+        "copied back with the identical digest"
+    );
+
+    run("skopeo", &["delete", NO_TLS, &dest]).await;
+    let err = try_run("skopeo", &["inspect", NO_TLS, &dest])
+        .await
+        .expect_err("deleted image is gone");
+    assert!(
+        err.contains("manifest unknown") || err.contains("not found"),
+        "{err}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn skopeo_multi_arch_index() {
+    let reg = TestRegistry::start("").await;
+    let work = tempfile::tempdir().unwrap();
+    let src = work.path().join("src");
+    let pushed = make_layout(
+        &src,
+        "multi",
+        &[("linux", "amd64"), ("linux", "arm64")],
+        "multi",
+    );
+    let dest = format!("docker://{}/demo/multi:v1", reg.host());
+    run(
+        "skopeo",
+        &[
+            "copy",
+            "--all",
+            "--dest-tls-verify=false",
+            &format!("oci:{}:multi", src.display()),
+            &dest,
+        ],
+    )
+    .await;
+    let raw: Value =
+        serde_json::from_str(&run("skopeo", &["inspect", "--raw", NO_TLS, &dest]).await).unwrap();
+    assert_eq!(raw["manifests"].as_array().unwrap().len(), 2);
+    let back = work.path().join("back");
+    run(
+        "skopeo",
+        &[
+            "copy",
+            "--all",
+            "--src-tls-verify=false",
+            &dest,
+            &format!("oci:{}:v1", back.display()),
+        ],
+    )
+    .await;
+    assert_eq!(layout_digest(&back, "v1"), pushed);
+    // A single-platform pull picks the arm64 image out of the index.
+    let arm = work.path().join("arm");
+    run(
+        "skopeo",
+        &[
+            "copy",
+            "--override-arch=arm64",
+            "--src-tls-verify=false",
+            &dest,
+            &format!("oci:{}:v1", arm.display()),
+        ],
+    )
+    .await;
+    let want = raw["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["platform"]["architecture"] == "arm64")
+        .unwrap()["digest"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(layout_digest(&arm, "v1"), want);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn distribution_and_labreg_share_one_storage_folder() {
+    let storage = tempfile::tempdir().unwrap();
+    let labreg = TestRegistry::start_on(storage.path(), "").await;
+    let dist = Distribution::start(storage.path()).await;
+    let work = tempfile::tempdir().unwrap();
+
+    // Pushed through labreg, pulled through registry:2.
+    let a = work.path().join("a");
+    let a_digest = make_layout(&a, "v1", &[("linux", "amd64")], "via labreg");
+    run(
+        "skopeo",
+        &[
+            "copy",
+            "--dest-tls-verify=false",
+            &format!("oci:{}:v1", a.display()),
+            &format!("docker://{}/interop/a:v1", labreg.host()),
+        ],
+    )
+    .await;
+    let a_back = work.path().join("a-back");
+    run(
+        "skopeo",
+        &[
+            "copy",
+            "--src-tls-verify=false",
+            &format!("docker://{}/interop/a:v1", dist.host),
+            &format!("oci:{}:v1", a_back.display()),
+        ],
+    )
+    .await;
+    assert_eq!(layout_digest(&a_back, "v1"), a_digest);
+
+    // Pushed through registry:2 (an index too), pulled through labreg.
+    let b = work.path().join("b");
+    let b_digest = make_layout(
+        &b,
+        "v1",
+        &[("linux", "amd64"), ("linux", "arm64")],
+        "via distribution",
+    );
+    run(
+        "skopeo",
+        &[
+            "copy",
+            "--all",
+            "--dest-tls-verify=false",
+            &format!("oci:{}:v1", b.display()),
+            &format!("docker://{}/interop/b:v1", dist.host),
+        ],
+    )
+    .await;
+    let b_back = work.path().join("b-back");
+    run(
+        "skopeo",
+        &[
+            "copy",
+            "--all",
+            "--src-tls-verify=false",
+            &format!("docker://{}/interop/b:v1", labreg.host()),
+            &format!("oci:{}:v1", b_back.display()),
+        ],
+    )
+    .await;
+    assert_eq!(layout_digest(&b_back, "v1"), b_digest);
+
+    // Both list the same catalog.
+    let cat = |host: String| async move {
+        reqwest::get(format!("http://{host}/v2/_catalog"))
+            .await
+            .unwrap()
+            .json::<Value>()
+            .await
+            .unwrap()["repositories"]
+            .clone()
+    };
+    assert_eq!(
+        cat(labreg.host()).await,
+        serde_json::json!(["interop/a", "interop/b"])
+    );
+    assert_eq!(cat(dist.host.clone()).await, cat(labreg.host()).await);
+    dist.stop().await;
+}

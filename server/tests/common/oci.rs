@@ -1,0 +1,109 @@
+//! Real images on disk for real clients: OCI image layouts with gzip'd tar
+//! layers (made by the system's tar and gzip), single or multi-platform.
+
+use std::path::Path;
+use std::process::Command;
+
+use serde_json::{Value, json};
+
+use super::digest;
+
+const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+
+fn write_blob(layout: &Path, data: &[u8]) -> (String, usize) {
+    let d = digest(data);
+    let dir = layout.join("blobs/sha256");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join(&d["sha256:".len()..]), data).unwrap();
+    (d, data.len())
+}
+
+/// A gzip'd tar holding one file with `content`; returns (compressed, diff_id).
+fn layer(content: &str) -> (Vec<u8>, String) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("hello.txt"), content).unwrap();
+    let tar = dir.path().join("layer.tar");
+    let ok = Command::new("tar")
+        .args(["--sort=name", "--mtime=@0", "--owner=0", "--group=0", "-cf"])
+        .arg(&tar)
+        .arg("-C")
+        .arg(dir.path())
+        .arg("hello.txt")
+        .status()
+        .expect("tar runs");
+    assert!(ok.success());
+    let raw = std::fs::read(&tar).unwrap();
+    let gz = Command::new("gzip")
+        .args(["-n", "-c"])
+        .arg(&tar)
+        .output()
+        .expect("gzip runs");
+    assert!(gz.status.success());
+    (gz.stdout, digest(&raw))
+}
+
+fn image(layout: &Path, os: &str, arch: &str, content: &str) -> Value {
+    let (gz, diff_id) = layer(content);
+    let (ld, ls) = write_blob(layout, &gz);
+    let config = json!({
+        "architecture": arch, "os": os,
+        "config": {"Cmd": ["/hello.txt"]},
+        "rootfs": {"type": "layers", "diff_ids": [diff_id]},
+    });
+    let (cd, cs) = write_blob(layout, &serde_json::to_vec(&config).unwrap());
+    let manifest = json!({
+        "schemaVersion": 2, "mediaType": OCI_MANIFEST,
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": cd, "size": cs},
+        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": ld, "size": ls}],
+    });
+    let (md, ms) = write_blob(layout, &serde_json::to_vec(&manifest).unwrap());
+    json!({"mediaType": OCI_MANIFEST, "digest": md, "size": ms, "platform": {"os": os, "architecture": arch}})
+}
+
+/// Writes an OCI layout at `layout` with one image (or, with several
+/// platforms, an image index) under the reference name `tag`. Returns the
+/// digest of the top-level manifest.
+pub fn make_layout(layout: &Path, tag: &str, platforms: &[(&str, &str)], content: &str) -> String {
+    std::fs::create_dir_all(layout).unwrap();
+    std::fs::write(
+        layout.join("oci-layout"),
+        r#"{"imageLayoutVersion":"1.0.0"}"#,
+    )
+    .unwrap();
+    let mut descs: Vec<Value> = platforms
+        .iter()
+        .map(|(os, arch)| image(layout, os, arch, &format!("{content} for {os}/{arch}")))
+        .collect();
+    let mut top = if descs.len() == 1 {
+        descs.remove(0)
+    } else {
+        let index = json!({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": descs});
+        let (d, s) = write_blob(layout, &serde_json::to_vec(&index).unwrap());
+        json!({"mediaType": OCI_INDEX, "digest": d, "size": s})
+    };
+    top["annotations"] = json!({"org.opencontainers.image.ref.name": tag});
+    let digest = top["digest"].as_str().unwrap().to_string();
+    let index = json!({"schemaVersion": 2, "manifests": [top]});
+    std::fs::write(
+        layout.join("index.json"),
+        serde_json::to_vec(&index).unwrap(),
+    )
+    .unwrap();
+    digest
+}
+
+/// The digest a layout's index.json names for `tag`.
+pub fn layout_digest(layout: &Path, tag: &str) -> String {
+    let index: Value =
+        serde_json::from_slice(&std::fs::read(layout.join("index.json")).unwrap()).unwrap();
+    index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["annotations"]["org.opencontainers.image.ref.name"] == tag)
+        .unwrap_or_else(|| panic!("no {tag} in {index}"))["digest"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}

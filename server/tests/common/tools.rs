@@ -1,0 +1,112 @@
+//! Real external programs used as peers: registry clients and the reference
+//! registry. Each is installed by scripts/setup.sh; a missing one fails the
+//! test with that instruction rather than skipping it.
+
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Duration;
+
+pub fn require(tool: &str) {
+    let found = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).any(|d| d.join(tool).is_file()))
+        .unwrap_or(false);
+    assert!(
+        found,
+        "{tool} is not installed: run scripts/setup.sh (it installs every test tool)"
+    );
+}
+
+/// Runs a program to completion; panics with its output when it fails.
+pub async fn run(program: &str, args: &[&str]) -> String {
+    require(program);
+    let out = tokio::process::Command::new(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .await
+        .unwrap_or_else(|e| panic!("{program} did not start: {e}"));
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "{program} {args:?} failed ({}):\n{stdout}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+/// Like `run`, but returns the failure instead of panicking.
+pub async fn try_run(program: &str, args: &[&str]) -> Result<String, String> {
+    require(program);
+    let out = tokio::process::Command::new(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .await
+        .unwrap_or_else(|e| panic!("{program} did not start: {e}"));
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).to_string())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).to_string())
+    }
+}
+
+/// Debian's docker-registry (distribution 2.8) serving `root` on loopback.
+pub struct Distribution {
+    pub host: String,
+    child: tokio::process::Child,
+    _dir: tempfile::TempDir,
+}
+
+impl Distribution {
+    pub async fn start(root: &Path) -> Distribution {
+        require("docker-registry");
+        // docker-registry takes its address from its config, so a free port
+        // is picked here; readiness is then awaited on /v2/.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("config.yml");
+        std::fs::write(
+            &config,
+            format!(
+                "version: 0.1\nlog: {{level: warn}}\nstorage:\n  filesystem: {{rootdirectory: {}}}\n  delete: {{enabled: true}}\nhttp:\n  addr: 127.0.0.1:{port}\n",
+                root.display()
+            ),
+        )
+        .unwrap();
+        let child = tokio::process::Command::new("docker-registry")
+            .arg("serve")
+            .arg(&config)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("docker-registry starts");
+        let host = format!("127.0.0.1:{port}");
+        let client = reqwest::Client::new();
+        for _ in 0..200 {
+            if client
+                .get(format!("http://{host}/v2/"))
+                .send()
+                .await
+                .is_ok()
+            {
+                return Distribution {
+                    host,
+                    child,
+                    _dir: dir,
+                };
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("docker-registry did not answer on {host} within 10 s");
+    }
+
+    pub async fn stop(mut self) {
+        let _ = self.child.kill().await;
+    }
+}
