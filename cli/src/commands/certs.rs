@@ -61,13 +61,13 @@ fn check_san(s: &str) -> anyhow::Result<()> {
 pub fn run(args: Args, lab: &LabPath) -> anyhow::Result<ExitCode> {
     let parsed = lab.load()?;
     let reg = &parsed.registry;
+    for s in &args.sans {
+        check_san(s)?;
+    }
     if reg.expose.tls != Tls::SelfSigned {
         eprintln!(
             "note: registry.expose.tls is not self-signed, so the registry will not use these certificates"
         );
-    }
-    for s in &args.sans {
-        check_san(s)?;
     }
     let store = Store::new(&lab.root, &parsed.secrets.recipients)?;
     let certs_dir = lab.root.join("certs");
