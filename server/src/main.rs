@@ -1,5 +1,6 @@
 //! The `labreg` command: `labreg serve [CONFIG]`, like `registry serve`.
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Runs every test of the workspace on a fresh machine: installs the tools the
+# tests use (scripts/setup.sh), then formatting, lints and the test suites.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+bash scripts/setup.sh
+# A target dir outside the clone, reused between runs when it exists.
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/labctl-target}"
+
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets --quiet -- -D warnings
+cargo test --workspace
