@@ -52,4 +52,55 @@ mod tests {
             );
         }
     }
+
+    /// Exactly the keys the decoder insists on are required in the schema;
+    /// the ones it fills in carry their default.
+    #[test]
+    fn schema_required_keys_match_decoder() {
+        let schema = schema_json();
+        let required = |name: &str| -> Vec<String> {
+            let obj = if name == "Lab" {
+                &schema
+            } else {
+                &schema["$defs"][name]
+            };
+            let mut r: Vec<String> = obj["required"]
+                .as_array()
+                .map(|a| a.iter().map(|v| v.as_str().unwrap().to_string()).collect())
+                .unwrap_or_default();
+            r.sort();
+            r
+        };
+        let want: &[(&str, &[&str])] = &[
+            (
+                "Lab",
+                &["apiVersion", "kind", "metadata", "registry", "secrets"],
+            ),
+            ("Metadata", &["name"]),
+            ("Git", &["repoURL"]),
+            ("Secrets", &["recipients"]),
+            ("Registry", &["expose", "host"]),
+            ("User", &["password"]),
+            ("S3", &["accessKey", "bucket", "endpoint", "secretKey"]),
+            ("PullSecret", &["namespace"]),
+            ("AccessRule", &["actions", "users"]),
+            ("Minio", &["bucket"]),
+            ("Controller", &[]),
+            ("Filesystem", &[]),
+            ("Ingress", &[]),
+            ("Expose", &[]),
+        ];
+        for (name, keys) in want {
+            let keys: Vec<String> = keys.iter().map(|k| k.to_string()).collect();
+            assert_eq!(required(name), keys, "{name}");
+        }
+        assert_eq!(
+            schema["$defs"]["Registry"]["properties"]["image"]["default"],
+            "labreg"
+        );
+        assert_eq!(
+            schema["$defs"]["Filesystem"]["properties"]["size"]["default"],
+            "10Gi"
+        );
+    }
 }

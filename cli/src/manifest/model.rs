@@ -51,8 +51,10 @@ pub struct Git {
     #[serde(rename = "repoURL")]
     pub repo_url: String,
     /// Branch, tag or commit. Default `HEAD`.
+    #[serde(default = "default_revision")]
     pub revision: String,
     /// Folder of the rendered objects in the repository. Default `apps`.
+    #[serde(default = "default_path")]
     pub path: String,
 }
 
@@ -61,12 +63,14 @@ pub struct Git {
 pub struct Secrets {
     /// age recipients (`age1...`) every secret in secrets/ is encrypted to.
     pub recipients: Vec<String>,
+    #[serde(default = "default_sealing")]
     pub sealing: Sealing,
 }
 
 #[derive(Clone, Debug, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Sealing {
+    #[serde(default = "default_controller")]
     pub controller: Controller,
 }
 
@@ -74,7 +78,9 @@ pub struct Sealing {
 #[derive(Clone, Debug, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Controller {
+    #[serde(default = "default_controller_namespace")]
     pub namespace: String,
+    #[serde(default = "default_controller_name")]
     pub name: String,
 }
 
@@ -82,27 +88,35 @@ pub struct Controller {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Registry {
     /// Namespace of the registry. Default `registry`.
+    #[serde(default = "default_registry_namespace")]
     pub namespace: String,
     /// DNS name (or IP address) clients use, e.g. `docker.registry.example.com`.
     pub host: String,
     /// `labreg` (default), `registry:2`, or another image reference.
+    #[serde(default = "default_image")]
     pub image: String,
     /// Default 1. More than 1 needs s3 storage.
     #[schemars(range(min = 1, max = 100))]
+    #[serde(default = "default_replicas")]
     pub replicas: u32,
     /// Users allowed to log in, each with a password kept in secrets/.
+    #[serde(default)]
     pub users: BTreeMap<String, User>,
+    #[serde(default = "default_storage")]
     pub storage: Storage,
     /// Allow deleting manifests and blobs. Default false.
+    #[serde(default)]
     pub delete: bool,
     /// Redirect blob downloads to presigned S3 URLs. Default false (clients
     /// often cannot reach the bucket).
+    #[serde(default)]
     pub redirect: bool,
     pub expose: Expose,
     /// Image pull secrets to create, so pods can pull from the registry.
+    #[serde(default)]
     pub pull_secrets: Vec<PullSecret>,
     /// Per-user access rules. Without any, every user may pull and push.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub access: Vec<AccessRule>,
 }
 
@@ -126,6 +140,7 @@ pub enum Storage {
 pub struct Filesystem {
     /// Size of the volume as a Kubernetes quantity, e.g. `20Gi`.
     #[schemars(regex(pattern = r"^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?$"))]
+    #[serde(default = "default_size")]
     pub size: String,
     /// Storage class of the volume; the cluster's default when absent.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -139,6 +154,7 @@ pub struct S3 {
     pub endpoint: String,
     pub bucket: String,
     /// Default `us-east-1`.
+    #[serde(default = "default_region")]
     pub region: String,
     pub access_key: SecretRef,
     pub secret_key: SecretRef,
@@ -156,6 +172,7 @@ pub struct Expose {
     pub node_port: Option<u16>,
     /// Who makes the TLS certificate. Default: `cluster-issuer` when the
     /// ingress names one, else `self-signed` (see `labctl certs`).
+    #[serde(default = "default_tls")]
     pub tls: Tls,
 }
 
@@ -163,12 +180,14 @@ pub struct Expose {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Ingress {
     /// Default `nginx`.
+    #[serde(default = "default_class_name")]
     pub class_name: String,
     /// cert-manager ClusterIssuer for the certificate.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cluster_issuer: Option<String>,
     /// nginx `proxy-body-size`; `"0"` (default) means no limit, so big
     /// layers do not fail with 413.
+    #[serde(default = "default_proxy_body_size")]
     pub proxy_body_size: String,
 }
 
@@ -188,6 +207,7 @@ pub enum Tls {
 pub struct PullSecret {
     pub namespace: String,
     /// Default `regcred`.
+    #[serde(default = "default_pull_secret_name")]
     pub name: String,
     /// Whose credentials the secret holds. Default: the first user.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -200,6 +220,7 @@ pub struct AccessRule {
     /// Users the rule applies to.
     pub users: Vec<String>,
     /// Repository names or globs, e.g. `team/*`. Default: all.
+    #[serde(default = "default_repositories")]
     pub repositories: Vec<String>,
     /// Allowed actions.
     pub actions: Vec<Action>,
@@ -217,8 +238,77 @@ pub enum Action {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Minio {
     /// Default `minio`.
+    #[serde(default = "default_minio_namespace")]
     pub namespace: String,
     pub bucket: String,
+}
+
+// Defaults, shared by the decoder and the schema.
+fn s(v: &str) -> String {
+    v.to_string()
+}
+pub fn default_revision() -> String {
+    s("HEAD")
+}
+pub fn default_path() -> String {
+    s("apps")
+}
+pub fn default_sealing() -> Sealing {
+    Sealing {
+        controller: default_controller(),
+    }
+}
+pub fn default_controller() -> Controller {
+    Controller {
+        namespace: default_controller_namespace(),
+        name: default_controller_name(),
+    }
+}
+pub fn default_controller_namespace() -> String {
+    s("kube-system")
+}
+pub fn default_controller_name() -> String {
+    s("sealed-secrets-controller")
+}
+pub fn default_registry_namespace() -> String {
+    s("registry")
+}
+pub fn default_image() -> String {
+    s(LABREG_IMAGE)
+}
+pub fn default_replicas() -> u32 {
+    1
+}
+pub fn default_storage() -> Storage {
+    Storage::Filesystem(Filesystem {
+        size: default_size(),
+        storage_class_name: None,
+    })
+}
+pub fn default_size() -> String {
+    s("10Gi")
+}
+pub fn default_region() -> String {
+    s("us-east-1")
+}
+/// `self-signed`, or `cluster-issuer` when the ingress names a clusterIssuer.
+pub fn default_tls() -> Tls {
+    Tls::SelfSigned
+}
+pub fn default_class_name() -> String {
+    s("nginx")
+}
+pub fn default_proxy_body_size() -> String {
+    s("0")
+}
+pub fn default_pull_secret_name() -> String {
+    s("regcred")
+}
+pub fn default_repositories() -> Vec<String> {
+    vec![s("*")]
+}
+pub fn default_minio_namespace() -> String {
+    s("minio")
 }
 
 /// A reference to a secret in secrets/: `secret:NAME` for `secrets/NAME.age`.
