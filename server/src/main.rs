@@ -37,6 +37,7 @@ fn init_logging(config: &Config) {
     let filter = EnvFilter::try_from_env("LABREG_LOG").unwrap_or_else(|_| EnvFilter::new(level));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
     if config.log.formatter.as_deref().is_some_and(|f| f != "text") {
         builder.json().flatten_event(true).init();

@@ -1010,3 +1010,68 @@ async fn bad_input_is_refused_cleanly() {
     assert_eq!(resp.status(), StatusCode::OK);
     assert_eq!(reg.files(), before);
 }
+
+/// Many clients push the same blob and overwrite the same tag at once:
+/// every push succeeds, the blob verifies, and the tag ends on a manifest
+/// one of them pushed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_pushes_of_one_blob_and_one_tag() {
+    let reg = std::sync::Arc::new(TestRegistry::start("").await);
+    let shared: Vec<u8> = (0..2_000_000u32).map(|i| (i % 249) as u8).collect();
+    let mut tasks = Vec::new();
+    for i in 0..24 {
+        let reg = reg.clone();
+        let shared = shared.clone();
+        tasks.push(tokio::spawn(async move {
+            let layer = push_blob(&reg, "race/app", &shared).await;
+            let config = format!("{{\"client\":{i}}}");
+            let c = push_blob(&reg, "race/app", config.as_bytes()).await;
+            let m = image_manifest(&c, config.len(), &[(&layer, shared.len())], None);
+            let resp = put_manifest(&reg, "race/app", "latest", OCI_MANIFEST, &m).await;
+            assert_eq!(resp.status(), StatusCode::CREATED);
+            resp.headers()["docker-content-digest"]
+                .to_str()
+                .unwrap()
+                .to_string()
+        }));
+    }
+    let mut pushed = Vec::new();
+    for t in tasks {
+        pushed.push(t.await.unwrap());
+    }
+    let c = client();
+    let resp = c
+        .get(format!("{}/v2/race/app/manifests/latest", reg.url))
+        .send()
+        .await
+        .unwrap();
+    let current = resp.headers()["docker-content-digest"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(pushed.contains(&current));
+    let body = c
+        .get(format!("{}/v2/race/app/blobs/{}", reg.url, digest(&shared)))
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    assert_eq!(digest(&body), digest(&shared));
+    for d in &pushed {
+        let resp = c
+            .head(format!("{}/v2/race/app/manifests/{d}", reg.url))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::OK);
+    }
+    assert!(
+        !reg.files()
+            .iter()
+            .any(|f| f.contains("_uploads") || f.contains(".tmp-")),
+        "{:?}",
+        reg.files()
+    );
+}

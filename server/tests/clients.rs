@@ -221,3 +221,89 @@ async fn distribution_and_labreg_share_one_storage_folder() {
     assert_eq!(cat(dist.host.clone()).await, cat(labreg.host()).await);
     dist.stop().await;
 }
+
+/// podman and buildah as clients, each with its own storage in a temp dir.
+#[tokio::test(flavor = "multi_thread")]
+async fn buildah_builds_and_pushes_podman_pulls_and_pushes() {
+    let reg = TestRegistry::start("").await;
+    let work = tempfile::tempdir().unwrap();
+    let root = work.path().join("root");
+    let runroot = work.path().join("run");
+    let (root, runroot) = (root.to_str().unwrap(), runroot.to_str().unwrap());
+    let iso = [
+        "--root",
+        root,
+        "--runroot",
+        runroot,
+        "--storage-driver",
+        "vfs",
+    ];
+    let with =
+        |args: &[&str]| -> Vec<String> { iso.iter().chain(args).map(|s| s.to_string()).collect() };
+    let call = |prog: &'static str, args: Vec<String>| async move {
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        run(prog, &refs).await
+    };
+    let file = work.path().join("hello.txt");
+    std::fs::write(&file, "built by buildah\n").unwrap();
+
+    let ctr = call("buildah", with(&["from", "scratch"]))
+        .await
+        .trim()
+        .to_string();
+    call(
+        "buildah",
+        with(&["copy", &ctr, file.to_str().unwrap(), "/hello.txt"]),
+    )
+    .await;
+    call(
+        "buildah",
+        with(&["commit", "--format", "oci", &ctr, "localhost/built:v1"]),
+    )
+    .await;
+    let built = format!("{}/buildah/built:v1", reg.host());
+    call(
+        "buildah",
+        with(&[
+            "push",
+            "--tls-verify=false",
+            "localhost/built:v1",
+            &format!("docker://{built}"),
+        ]),
+    )
+    .await;
+
+    call("podman", with(&["pull", "--tls-verify=false", &built])).await;
+    let retagged = format!("{}/podman/copy:v2", reg.host());
+    call("podman", with(&["tag", &built, &retagged])).await;
+    call("podman", with(&["push", "--tls-verify=false", &retagged])).await;
+
+    let tags: Value = reqwest::get(format!("http://{}/v2/podman/copy/tags/list", reg.host()))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(tags["tags"], serde_json::json!(["v2"]));
+    // The same image under both names: the same config digest.
+    let config = |name: &'static str, tag: &'static str| {
+        let host = reg.host();
+        async move {
+            let raw = run(
+                "skopeo",
+                &[
+                    "inspect",
+                    "--raw",
+                    NO_TLS,
+                    &format!("docker://{host}/{name}:{tag}"),
+                ],
+            )
+            .await;
+            serde_json::from_str::<Value>(&raw).unwrap()["config"]["digest"].clone()
+        }
+    };
+    assert_eq!(
+        config("buildah/built", "v1").await,
+        config("podman/copy", "v2").await
+    );
+}
