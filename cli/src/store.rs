@@ -29,6 +29,15 @@ pub enum StoreError {
         "secret \"{name}\" is not UTF-8 text, which this command needs\n  help: check it with `labctl secrets get {name}` and set it again"
     )]
     NotText { name: String },
+    #[error("rekey stopped; no secret was changed: {0}")]
+    RekeyAborted(Box<StoreError>),
+    #[error("rekey replaced {done} of {total} secrets, then failed on {}: {source}\n  help: fix the cause and run `labctl secrets rekey` again (every file is either old or new)", path.display())]
+    RekeyPartial {
+        done: usize,
+        total: usize,
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("cannot encrypt to the lab's recipients: {0}")]
     Encrypt(String),
     #[error("{action} {}: {source}", path.display())]
@@ -162,16 +171,23 @@ impl Store {
         let names = self.list()?;
         let mut staged = Vec::new();
         for name in &names {
-            let plain = self.get(name, ids)?;
-            let path = self.path(name)?;
-            let bytes = self.encrypt(&plain)?;
-            staged.push((
-                atomic::stage(&path, &bytes, 0o644).map_err(io("cannot write", &path))?,
-                path,
-            ));
+            let stage = || -> Result<_, StoreError> {
+                let plain = self.get(name, ids)?;
+                let path = self.path(name)?;
+                let bytes = self.encrypt(&plain)?;
+                let s = atomic::stage(&path, &bytes, 0o644).map_err(io("cannot write", &path))?;
+                Ok((s, path))
+            };
+            staged.push(stage().map_err(|e| StoreError::RekeyAborted(Box::new(e)))?);
         }
-        for (s, path) in staged {
-            s.commit().map_err(io("cannot replace", &path))?;
+        let total = staged.len();
+        for (done, (s, path)) in staged.into_iter().enumerate() {
+            s.commit().map_err(|source| StoreError::RekeyPartial {
+                done,
+                total,
+                path,
+                source,
+            })?;
         }
         Ok(names)
     }

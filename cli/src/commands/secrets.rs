@@ -4,7 +4,6 @@
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 
-use anyhow::Context;
 use rand::Rng;
 
 use crate::identity;
@@ -116,9 +115,7 @@ pub fn run(cmd: Command, lab: &LabPath) -> anyhow::Result<ExitCode> {
         Command::Rekey => {
             let store = store(lab)?;
             let ids = identity::find()?;
-            let names = store
-                .rekey(&ids)
-                .context("rekey stopped; no secret was changed")?;
+            let names = store.rekey(&ids)?;
             eprintln!(
                 "re-encrypted {} secret{} to {} recipient{}",
                 names.len(),
