@@ -730,6 +730,16 @@ async fn read_only_mode_serves_reads_and_refuses_writes() {
     assert_eq!(error_code(resp).await, "UNSUPPORTED");
 }
 
+/// A request, the status and the error code it must get.
+type BadCase<'a> = (
+    Method,
+    String,
+    Vec<(&'a str, String)>,
+    Vec<u8>,
+    StatusCode,
+    &'a str,
+);
+
 /// Each bad request gets the spec's error, no 5xx, and leaves nothing
 /// half-written in the storage.
 #[tokio::test]
@@ -741,14 +751,7 @@ async fn bad_input_is_refused_cleanly() {
     let long_name = format!("{}/tags/list", "a".repeat(256));
     let good = digest(b"x");
     let big_manifest = vec![b' '; 4 * 1024 * 1024 + 1];
-    let cases: Vec<(
-        Method,
-        String,
-        Vec<(&str, String)>,
-        Vec<u8>,
-        StatusCode,
-        &str,
-    )> = vec![
+    let cases: Vec<BadCase> = vec![
         (
             Method::GET,
             "/v2/UPPER/tags/list".into(),

@@ -296,13 +296,13 @@ impl Config {
                 ));
             }
         }
-        if let Some(level) = self.log_level_name() {
-            if !["error", "warn", "info", "debug"].contains(&level.as_str()) {
-                return Err(invalid(
-                    "log.level",
-                    format!("{level:?} is not a level: use error, warn, info or debug"),
-                ));
-            }
+        if let Some(level) = self.log_level_name()
+            && !["error", "warn", "info", "debug"].contains(&level.as_str())
+        {
+            return Err(invalid(
+                "log.level",
+                format!("{level:?} is not a level: use error, warn, info or debug"),
+            ));
         }
         if let Some(f) = &self.log.formatter
             && !["text", "json", "logstash"].contains(&f.as_str())
