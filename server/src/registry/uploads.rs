@@ -10,7 +10,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use futures_util::StreamExt;
@@ -235,6 +235,37 @@ impl Registry {
         self.remove(&paths::upload_dir(name, id)).await?;
         self.uploads.forget(id);
         Ok(())
+    }
+
+    /// Removes uploads started more than `older_than` ago (by the time
+    /// `startedat` was written); with `dry_run`, only lists them.
+    pub async fn purge_uploads(&self, older_than: Duration, dry_run: bool) -> Result<Vec<String>> {
+        let now = SystemTime::now();
+        let mut purged = Vec::new();
+        for name in self.directories_holding(&["_uploads"]).await? {
+            for id in self.list_dir(&paths::uploads_dir(&name)).await? {
+                let started = match self
+                    .driver
+                    .stat(&paths::upload_started_at(&name, &id))
+                    .await
+                {
+                    Ok(info) => info.modified,
+                    Err(e) if e.is_not_found() => continue,
+                    Err(e) => return Err(e.into()),
+                };
+                if now.duration_since(started).unwrap_or_default() < older_than {
+                    continue;
+                }
+                if !dry_run {
+                    let slot = self.uploads.slot(&id);
+                    let _busy = slot.lock().await;
+                    self.remove(&paths::upload_dir(&name, &id)).await?;
+                    self.uploads.forget(&id);
+                }
+                purged.push(format!("{name}/{id}"));
+            }
+        }
+        Ok(purged)
     }
 
     async fn hash_stored(&self, path: &str, algorithm: Algorithm) -> Result<Digest> {

@@ -39,19 +39,21 @@ impl TestRegistry {
         );
         let loaded = Config::from_yaml(&yaml, Vec::new()).expect("test config");
         let state = server::build_state(&loaded.config).expect("state");
+        let tls = server::tls_config(&loaded.config).expect("tls");
+        let scheme = if tls.is_some() { "https" } else { "http" };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let app = server::router(state, false);
+        let app = server::router(state, Default::default(), false);
         let task = tokio::spawn(async move {
-            server::serve(listener, app, async {
+            server::serve(listener, app, tls, async {
                 let _ = rx.await;
             })
             .await
             .unwrap();
         });
         TestRegistry {
-            url: format!("http://{addr}"),
+            url: format!("{scheme}://{addr}"),
             addr,
             root: root.to_path_buf(),
             _dir: None,
