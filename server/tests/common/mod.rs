@@ -3,6 +3,8 @@
 #![allow(dead_code)]
 
 pub mod oci;
+pub mod pki;
+pub mod process;
 pub mod tools;
 
 use std::path::{Path, PathBuf};
@@ -114,10 +116,10 @@ pub type Shared = Arc<TestRegistry>;
 
 /// Sends raw bytes as one HTTP/1.1 request (paths no client library would
 /// send as written) and returns the status and body of the answer.
-pub async fn raw_request(addr: std::net::SocketAddr, head: &str) -> (u16, String) {
+pub async fn raw_request(addr: std::net::SocketAddr, head: impl AsRef<[u8]>) -> (u16, String) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-    s.write_all(head.as_bytes()).await.unwrap();
+    s.write_all(head.as_ref()).await.unwrap();
     let mut out = Vec::new();
     s.read_to_end(&mut out).await.unwrap();
     let text = String::from_utf8_lossy(&out).to_string();
