@@ -1,7 +1,7 @@
 //! The `labreg` command: `labreg serve [CONFIG]` like `registry serve`, and
 //! `labreg htpasswd -Bbn USER PASSWORD` like the registry:2 image's htpasswd.
 
-use std::io::{IsTerminal, Read};
+use std::io::Read;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -12,7 +12,6 @@ use clap::{Args, Parser, Subcommand};
 use labreg::config::{Config, parse_addr, parse_duration};
 use labreg::metrics::Metrics;
 use labreg::server;
-use tracing_subscriber::EnvFilter;
 
 #[derive(Parser)]
 #[command(
@@ -56,20 +55,6 @@ struct HtpasswdArgs {
     password: Option<String>,
 }
 
-fn init_logging(config: &Config) {
-    let level = config.log_level_name().unwrap_or_else(|| "info".into());
-    let filter = EnvFilter::try_from_env("LABREG_LOG").unwrap_or_else(|_| EnvFilter::new(level));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_writer(std::io::stderr);
-    if config.log.formatter.as_deref().is_some_and(|f| f != "text") {
-        builder.json().flatten_event(true).init();
-    } else {
-        builder.init();
-    }
-}
-
 async fn shutdown_signal() {
     let term = async {
         match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
@@ -100,7 +85,7 @@ fn log_config_notes(loaded: &labreg::config::Loaded) {
 async fn serve(config_path: Option<PathBuf>) -> anyhow::Result<()> {
     let loaded = Config::load(config_path.as_deref())?;
     let config = &loaded.config;
-    init_logging(config);
+    labreg::logging::init(config);
     log_config_notes(&loaded);
     let addr = config.listen_addr()?;
     let state = server::build_state(config)?;
