@@ -23,7 +23,7 @@ async fn htpasswd_file(dir: &std::path::Path, users: &[(&str, &str)]) -> std::pa
     let path = dir.join("htpasswd");
     let mut text = String::new();
     for (u, p) in users {
-        text.push_str(&run("htpasswd", &["-Bbn", "-C", "10", u, p]).await.trim());
+        text.push_str(run("htpasswd", &["-Bbn", "-C", "10", u, p]).await.trim());
         text.push('\n');
     }
     std::fs::write(&path, text).unwrap();
