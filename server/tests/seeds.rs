@@ -367,3 +367,54 @@ async fn a_port_in_use_is_named() {
         "{err}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn debug_server_serves_health_and_metrics() {
+    let dir = tempfile::tempdir().unwrap();
+    let debug = format!("127.0.0.1:{}", common::process::free_port());
+    let reg = Process::serve(
+        None,
+        &[
+            (
+                "REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY",
+                dir.path().join("data").display().to_string(),
+            ),
+            ("REGISTRY_HTTP_DEBUG_ADDR", debug.clone()),
+            ("REGISTRY_HTTP_DEBUG_PROMETHEUS_ENABLED", "true".into()),
+        ],
+        dir.path(),
+    )
+    .await;
+    let c = common::client();
+    c.get(format!("http://{}/v2/", reg.host))
+        .send()
+        .await
+        .unwrap();
+    c.get(format!("http://{}/v2/nothing/tags/list", reg.host))
+        .send()
+        .await
+        .unwrap();
+    let health = c
+        .get(format!("http://{debug}/debug/health"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), StatusCode::OK);
+    let metrics = c
+        .get(format!("http://{debug}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("labreg_http_requests_total{method=\"GET\",code=\"200\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("labreg_http_requests_total{method=\"GET\",code=\"404\"} 1"),
+        "{metrics}"
+    );
+    assert!(reg.terminate().await.success());
+}

@@ -293,3 +293,41 @@ async fn copy_into(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::registry::Options;
+    use crate::storage::fs::FilesystemDriver;
+
+    #[tokio::test]
+    async fn purging_removes_only_stale_uploads() {
+        let dir = tempfile::tempdir().unwrap();
+        let reg = Registry::new(
+            Arc::new(FilesystemDriver::new(dir.path())),
+            Options::default(),
+        );
+        let old = reg.start_upload("a/b").await.unwrap();
+        let body: crate::storage::ByteStream =
+            Box::pin(futures_util::stream::iter([Ok(Bytes::from_static(b"abc"))]));
+        reg.append_upload("a/b", &old.id, None, body).await.unwrap();
+        assert_eq!(
+            reg.purge_uploads(Duration::from_secs(3600), false)
+                .await
+                .unwrap(),
+            Vec::<String>::new()
+        );
+        let listed = reg.purge_uploads(Duration::ZERO, true).await.unwrap();
+        assert_eq!(listed, vec![format!("a/b/{}", old.id)]);
+        assert!(
+            reg.upload_status("a/b", &old.id).await.is_ok(),
+            "a dry run removes nothing"
+        );
+        let purged = reg.purge_uploads(Duration::ZERO, false).await.unwrap();
+        assert_eq!(purged.len(), 1);
+        assert!(matches!(
+            reg.upload_status("a/b", &old.id).await,
+            Err(RegistryError::UploadUnknown)
+        ));
+    }
+}
