@@ -10,7 +10,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant, SystemTime};
 
 use sha2::{Digest, Sha256};
@@ -76,7 +76,10 @@ pub struct Htpasswd {
     loaded: Mutex<Loaded>,
     cache: Mutex<HashMap<[u8; 32], bool>>,
     cache_key: [u8; 32],
-    dummy_hash: String,
+    /// Hashed on first need, at the file's highest cost, so that start-up
+    /// does not pay for a bcrypt run.
+    dummy_hash: Arc<OnceLock<String>>,
+    dummy_cost: u32,
 }
 
 fn stamp(path: &Path) -> Option<(SystemTime, u64, u64)> {
@@ -95,7 +98,6 @@ impl Htpasswd {
             .filter_map(|h| h.get(4..6)?.parse::<u32>().ok())
             .max()
             .unwrap_or(bcrypt::DEFAULT_COST);
-        let dummy_hash = bcrypt::hash("labreg dummy password", cost).expect("bcrypt of a constant");
         Ok(Htpasswd {
             path: path.to_path_buf(),
             loaded: Mutex::new(Loaded {
@@ -105,7 +107,8 @@ impl Htpasswd {
             }),
             cache: Mutex::new(HashMap::new()),
             cache_key: rand::random(),
-            dummy_hash,
+            dummy_hash: Arc::new(OnceLock::new()),
+            dummy_cost: cost,
         })
     }
 
@@ -150,7 +153,20 @@ impl Htpasswd {
         let entries = self.entries();
         let (hash, known) = match entries.users.get(user) {
             Some(h) => (h.clone(), true),
-            None => (self.dummy_hash.clone(), false),
+            None => {
+                let (cell, cost) = (self.dummy_hash.clone(), self.dummy_cost);
+                let dummy = tokio::task::spawn_blocking(move || {
+                    cell.get_or_init(|| {
+                        bcrypt::hash("labreg dummy password", cost).expect("bcrypt of a constant")
+                    })
+                    .clone()
+                })
+                .await;
+                match dummy {
+                    Ok(h) => (h, false),
+                    Err(_) => return false,
+                }
+            }
         };
         let mut h = Sha256::new();
         for part in [
