@@ -200,30 +200,20 @@ pub fn spawn_upload_purger(state: Arc<AppState>, config: &Config) -> Result<(), 
     Ok(())
 }
 
+/// The largest request head (request line and headers) accepted: 64 KiB,
+/// beyond which hyper answers 431. Registry requests need a few hundred bytes.
+const MAX_REQUEST_HEAD: usize = 64 * 1024;
+
 /// Serves until `shutdown` completes, then lets in-flight requests finish.
+/// With `tls`, connections are TLS (HTTP/2 or HTTP/1.1 by ALPN); without,
+/// plain HTTP/1.1 (and HTTP/2 with prior knowledge).
 pub async fn serve(
     listener: TcpListener,
     app: axum::Router,
     tls: Option<Arc<rustls::ServerConfig>>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> io::Result<()> {
-    match tls {
-        None => {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(shutdown)
-                .await
-        }
-        Some(tls) => serve_tls(listener, app, tls, shutdown).await,
-    }
-}
-
-async fn serve_tls(
-    listener: TcpListener,
-    app: axum::Router,
-    tls: Arc<rustls::ServerConfig>,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> io::Result<()> {
-    let acceptor = TlsAcceptor::from(tls);
+    let acceptor = tls.map(TlsAcceptor::from);
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     tokio::pin!(shutdown);
     loop {
@@ -231,6 +221,7 @@ async fn serve_tls(
             accepted = listener.accept() => match accepted {
                 Ok(c) => c,
                 Err(e) => {
+                    // Out of file descriptors and the like: back off, go on.
                     tracing::warn!(error = %e, "accept failed");
                     tokio::time::sleep(Duration::from_millis(50)).await;
                     continue;
@@ -238,10 +229,21 @@ async fn serve_tls(
             },
             _ = &mut shutdown => break,
         };
+        let _ = stream.set_nodelay(true);
         let acceptor = acceptor.clone();
         let service = TowerToHyperService::new(app.clone());
         let watcher = graceful.watcher();
         tokio::spawn(async move {
+            let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+            builder.http1().max_buf_size(MAX_REQUEST_HEAD);
+            builder
+                .http2()
+                .max_header_list_size(MAX_REQUEST_HEAD as u32);
+            let Some(acceptor) = acceptor else {
+                let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+                let _ = watcher.watch(conn).await;
+                return;
+            };
             // A TLS connection starts with a handshake record (0x16); plain
             // HTTP starts with a method name and gets a readable answer.
             let mut first = [0u8; 1];
@@ -268,7 +270,6 @@ async fn serve_tls(
                 }
                 Err(_) => return,
             };
-            let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
             let conn = builder.serve_connection_with_upgrades(TokioIo::new(tls_stream), service);
             let _ = watcher.watch(conn).await;
         });

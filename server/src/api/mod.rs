@@ -109,7 +109,12 @@ fn method_not_allowed(allowed: &str) -> ApiResult {
 async fn dispatch(State(state): State<Arc<AppState>>, req: Request) -> Response {
     let path = req.uri().path().to_string();
     let Some(route) = routes::parse(&path) else {
-        return (StatusCode::NOT_FOUND, "404 page not found\n").into_response();
+        return ApiError::new(
+            ErrorCode::Unsupported,
+            format!("no registry API endpoint at {path}"),
+        )
+        .with_status(StatusCode::NOT_FOUND)
+        .into_response();
     };
     let authorization = req
         .headers()

@@ -51,7 +51,14 @@ impl Registry {
         if !self.repository_exists(name).await? {
             return Err(RegistryError::NameUnknown(name.to_string()));
         }
-        let tags = self.list_dir(&paths::tags_dir(name)).await?;
+        // A tag directory without its current link (a delete or a first
+        // write interrupted) is not a tag.
+        let mut tags = Vec::new();
+        for tag in self.list_dir(&paths::tags_dir(name)).await? {
+            if self.exists(&paths::tag_current_link(name, &tag)).await? {
+                tags.push(tag);
+            }
+        }
         Ok(paginate(tags, last, n, |a, b| a < b))
     }
 

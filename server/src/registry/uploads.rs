@@ -279,6 +279,11 @@ impl Registry {
     }
 }
 
+/// After a storage error, how much of the rest of a request body is read and
+/// dropped so that the client gets the error answer instead of a reset
+/// connection. Beyond this the connection is closed.
+const DRAIN_LIMIT: u64 = 256 << 20;
+
 async fn copy_into(
     writer: &mut Box<dyn FileWriter>,
     mut hasher: Option<&mut Hasher>,
@@ -289,9 +294,22 @@ async fn copy_into(
         if let Some(h) = hasher.as_deref_mut() {
             h.update(&chunk);
         }
-        writer.write(chunk).await?;
+        if let Err(e) = writer.write(chunk).await {
+            drain(body).await;
+            return Err(e.into());
+        }
     }
     Ok(())
+}
+
+async fn drain(body: &mut ByteStream) {
+    let mut left = DRAIN_LIMIT;
+    while let Some(Ok(chunk)) = body.next().await {
+        match left.checked_sub(chunk.len() as u64) {
+            Some(l) => left = l,
+            None => return,
+        }
+    }
 }
 
 #[cfg(test)]

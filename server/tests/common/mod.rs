@@ -5,6 +5,7 @@
 pub mod oci;
 pub mod pki;
 pub mod process;
+pub mod store;
 pub mod tools;
 
 use std::path::{Path, PathBuf};
