@@ -5,16 +5,25 @@
 use std::sync::Arc;
 
 use crate::proxy::{self, Mode};
-use crate::support::{DistOptions, Distribution, Labreg, free_port, labctl, verify};
+use crate::support::{BOTH, DistOptions, Labreg, Reg, free_port, labctl, verify};
 
 #[tokio::test]
 async fn wrong_password_and_no_password() {
-    let dist = Distribution::start(DistOptions {
-        user: Some(("admin", "right-password")),
-        ..Default::default()
-    })
-    .await;
-    let url = format!("http://127.0.0.1:{}", dist.port);
+    for which in BOTH {
+        let reg = Reg::start(
+            which,
+            DistOptions {
+                user: Some(("admin", "right-password")),
+                ..Default::default()
+            },
+        )
+        .await;
+        wrong_password_on(reg.port()).await;
+    }
+}
+
+async fn wrong_password_on(port: u16) {
+    let url = format!("http://127.0.0.1:{port}");
     let base = [
         "verify",
         "push",
@@ -44,7 +53,6 @@ async fn wrong_password_and_no_password() {
     let (step, kind, msg) = r.failure();
     assert_eq!((step.as_str(), kind.as_str()), ("login", "no-credentials"));
     assert!(msg.contains("--user USER --password-stdin"), "{msg}");
-    dist.stop().await;
 }
 
 #[tokio::test]

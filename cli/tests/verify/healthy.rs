@@ -1,6 +1,6 @@
 //! Healthy registries pass, and what verify pushed is really there.
 
-use crate::support::{self, Ca, DistOptions, Distribution, Labreg, verify};
+use crate::support::{self, BOTH, Ca, DistOptions, Distribution, Labreg, Reg, verify};
 
 #[tokio::test]
 async fn labreg_passes_and_cleans_up() {
@@ -106,18 +106,27 @@ async fn labreg_keep_is_seen_by_skopeo_and_text_output_reads_well() {
 }
 
 #[tokio::test]
-async fn distribution_with_htpasswd_and_tls_passes_and_skopeo_inspects() {
+async fn htpasswd_and_tls_pass_on_both_and_skopeo_inspects() {
     let ca = Ca::new("verify test CA");
-    let dist = Distribution::start(DistOptions {
-        user: Some(("admin", "s3cret-pass")),
-        tls: Some(ca.issue("127.0.0.1", &["127.0.0.1", "localhost"], -1, 30)),
-        ..Default::default()
-    })
-    .await;
+    for which in BOTH {
+        let reg = Reg::start(
+            which,
+            DistOptions {
+                user: Some(("admin", "s3cret-pass")),
+                tls: Some(ca.issue("127.0.0.1", &["127.0.0.1", "localhost"], -1, 30)),
+                ..Default::default()
+            },
+        )
+        .await;
+        secure_push(&ca, reg.port()).await;
+    }
+}
+
+async fn secure_push(ca: &Ca, port: u16) {
     let dir = tempfile::tempdir().unwrap();
     let ca_file = dir.path().join("ca.crt");
     std::fs::write(&ca_file, &ca.cert_pem).unwrap();
-    let url = format!("https://127.0.0.1:{}", dist.port);
+    let url = format!("https://127.0.0.1:{port}");
     let args = [
         "verify",
         "push",
@@ -157,10 +166,7 @@ async fn distribution_with_htpasswd_and_tls_passes_and_skopeo_inspects() {
             "--creds",
             "admin:s3cret-pass",
         ])
-        .arg(format!(
-            "docker://127.0.0.1:{}/labctl/verify:{tag}",
-            dist.port
-        ))
+        .arg(format!("docker://127.0.0.1:{port}/labctl/verify:{tag}"))
         .output()
         .await
         .unwrap();
@@ -178,7 +184,6 @@ async fn distribution_with_htpasswd_and_tls_passes_and_skopeo_inspects() {
         pushed.ends_with(info["Digest"].as_str().unwrap()),
         "{pushed} vs {info}"
     );
-    dist.stop().await;
 }
 
 #[tokio::test]

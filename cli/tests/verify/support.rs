@@ -28,20 +28,33 @@ pub struct Labreg {
 }
 
 impl Labreg {
+    /// Plain HTTP, no auth; `extra` YAML is added to the config.
     pub async fn start(extra: &str) -> Labreg {
         let dir = tempfile::tempdir().unwrap();
         let yaml = format!(
             "version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: {}\n{extra}",
-            dir.path().display()
+            dir.path().join("data").display()
         );
-        let loaded = Config::from_yaml(&yaml, Vec::new()).expect("labreg config");
+        Self::boot(dir, &yaml).await
+    }
+
+    /// With the same options docker-registry gets (htpasswd, TLS).
+    pub async fn start_with(o: &DistOptions) -> Labreg {
+        let dir = tempfile::tempdir().unwrap();
+        let yaml = config(dir.path(), 0, o);
+        Self::boot(dir, &yaml).await
+    }
+
+    async fn boot(dir: tempfile::TempDir, yaml: &str) -> Labreg {
+        let loaded = Config::from_yaml(yaml, Vec::new()).expect("labreg config");
         let state = server::build_state(&loaded.config).expect("labreg state");
+        let tls = server::tls_config(&loaded.config).expect("labreg tls");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let app = server::router(state, false);
+        let app = server::router(state, Default::default(), false);
         tokio::spawn(async move {
-            server::serve(listener, app, async {
+            server::serve(listener, app, tls, async {
                 let _ = rx.await;
             })
             .await
@@ -59,7 +72,7 @@ impl Labreg {
         let d = self
             .dir
             .path()
-            .join("docker/registry/v2/repositories/labctl/verify/_uploads");
+            .join("data/docker/registry/v2/repositories/labctl/verify/_uploads");
         match std::fs::read_dir(d) {
             Ok(e) => e
                 .flatten()
@@ -143,34 +156,40 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// A distribution config (read by both registries) in `d`.
+fn config(d: &Path, port: u16, o: &DistOptions) -> String {
+    let mut cfg = format!(
+        "version: 0.1\nlog: {{level: error}}\nstorage:\n  filesystem: {{rootdirectory: {}}}\n  delete: {{enabled: {}}}\nhttp:\n  addr: 127.0.0.1:{port}\n",
+        d.join("data").display(),
+        !o.no_delete
+    );
+    if let Some((cert, key)) = &o.tls {
+        std::fs::write(d.join("tls.crt"), cert).unwrap();
+        std::fs::write(d.join("tls.key"), key).unwrap();
+        cfg += &format!(
+            "  tls: {{certificate: {}, key: {}}}\n",
+            d.join("tls.crt").display(),
+            d.join("tls.key").display()
+        );
+    }
+    if let Some((user, password)) = o.user {
+        let hash = bcrypt::hash(password, 5).unwrap();
+        std::fs::write(d.join("htpasswd"), format!("{user}:{hash}\n")).unwrap();
+        cfg += &format!(
+            "auth:\n  htpasswd: {{realm: labctl-test, path: {}}}\n",
+            d.join("htpasswd").display()
+        );
+    }
+    cfg
+}
+
 impl Distribution {
     pub async fn start(o: DistOptions) -> Distribution {
         require("docker-registry");
         let port = o.port.unwrap_or_else(free_port);
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
-        let mut cfg = format!(
-            "version: 0.1\nlog: {{level: error}}\nstorage:\n  filesystem: {{rootdirectory: {}}}\n  delete: {{enabled: {}}}\nhttp:\n  addr: 127.0.0.1:{port}\n",
-            d.join("data").display(),
-            !o.no_delete
-        );
-        if let Some((cert, key)) = &o.tls {
-            std::fs::write(d.join("tls.crt"), cert).unwrap();
-            std::fs::write(d.join("tls.key"), key).unwrap();
-            cfg += &format!(
-                "  tls: {{certificate: {}, key: {}}}\n",
-                d.join("tls.crt").display(),
-                d.join("tls.key").display()
-            );
-        }
-        if let Some((user, password)) = o.user {
-            let hash = bcrypt::hash(password, 5).unwrap();
-            std::fs::write(d.join("htpasswd"), format!("{user}:{hash}\n")).unwrap();
-            cfg += &format!(
-                "auth:\n  htpasswd: {{realm: labctl-test, path: {}}}\n",
-                d.join("htpasswd").display()
-            );
-        }
+        let cfg = config(d, port, &o);
         std::fs::write(d.join("config.yml"), cfg).unwrap();
         let child = tokio::process::Command::new("docker-registry")
             .arg("serve")
@@ -198,6 +217,35 @@ impl Distribution {
 
     pub async fn stop(mut self) {
         let _ = self.child.kill().await;
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+pub enum Which {
+    Labreg,
+    Distribution,
+}
+
+pub const BOTH: [Which; 2] = [Which::Labreg, Which::Distribution];
+
+/// Either registry, started with the options; dropped, it stops.
+pub enum Reg {
+    Labreg(Labreg),
+    Distribution(Distribution),
+}
+
+impl Reg {
+    pub async fn start(which: Which, o: DistOptions) -> Reg {
+        match which {
+            Which::Labreg => Reg::Labreg(Labreg::start_with(&o).await),
+            Which::Distribution => Reg::Distribution(Distribution::start(o).await),
+        }
+    }
+    pub fn port(&self) -> u16 {
+        match self {
+            Reg::Labreg(l) => l.addr.port(),
+            Reg::Distribution(d) => d.port,
+        }
     }
 }
 

@@ -1,16 +1,37 @@
 //! TLS failures, each named: unknown authority, no SAN (seed 002), a SAN
 //! for another name, expired, and the wrong protocol either way.
 
-use crate::support::{Ca, DistOptions, Distribution, Labreg, Run, verify};
+use crate::support::{BOTH, Ca, DistOptions, Labreg, Reg, Run, Which, verify};
 
+/// Runs verify against both registries serving `cert`; both runs must
+/// fail alike, and the docker-registry run is returned.
 async fn against(cert: (String, String), ca: Option<&Ca>, extra: &[&str]) -> Run {
-    let dist = Distribution::start(DistOptions {
-        tls: Some(cert),
-        ..Default::default()
-    })
+    let mut runs = Vec::new();
+    for which in BOTH {
+        runs.push(against_one(which, cert.clone(), ca, extra).await);
+    }
+    let (a, b) = (runs[0].failure(), runs[1].failure());
+    assert_eq!(
+        (&a.0, &a.1),
+        (&b.0, &b.1),
+        "labreg and docker-registry differ:\n{}\n{}",
+        a.2,
+        b.2
+    );
+    runs.pop().unwrap()
+}
+
+async fn against_one(which: Which, cert: (String, String), ca: Option<&Ca>, extra: &[&str]) -> Run {
+    let reg = Reg::start(
+        which,
+        DistOptions {
+            tls: Some(cert),
+            ..Default::default()
+        },
+    )
     .await;
     let dir = tempfile::tempdir().unwrap();
-    let url = format!("https://127.0.0.1:{}", dist.port);
+    let url = format!("https://127.0.0.1:{}", reg.port());
     let mut args = vec!["verify", "push", "--registry", &url, "--output", "json"];
     let ca_file = dir.path().join("ca.crt");
     if let Some(ca) = ca {
@@ -18,9 +39,7 @@ async fn against(cert: (String, String), ca: Option<&Ca>, extra: &[&str]) -> Run
         args.extend(["--ca", ca_file.to_str().unwrap()]);
     }
     args.extend(extra);
-    let r = verify(&args, None).await;
-    dist.stop().await;
-    r
+    verify(&args, None).await
 }
 
 #[tokio::test]
@@ -112,14 +131,17 @@ async fn an_expired_certificate() {
 #[tokio::test]
 async fn plain_http_spoken_to_tls() {
     let ca = Ca::new("homelab CA");
-    let dist = Distribution::start(DistOptions {
-        tls: Some(ca.issue("127.0.0.1", &["127.0.0.1"], -1, 30)),
-        ..Default::default()
-    })
-    .await;
-    let url = format!("127.0.0.1:{}", dist.port);
-    let r = verify(
-        &[
+    for which in BOTH {
+        let reg = Reg::start(
+            which,
+            DistOptions {
+                tls: Some(ca.issue("127.0.0.1", &["127.0.0.1"], -1, 30)),
+                ..Default::default()
+            },
+        )
+        .await;
+        let url = format!("127.0.0.1:{}", reg.port());
+        let args = [
             "verify",
             "push",
             "--registry",
@@ -127,21 +149,17 @@ async fn plain_http_spoken_to_tls() {
             "--insecure",
             "--output",
             "json",
-        ],
-        None,
-    )
-    .await;
-    let (step, kind, msg) = r.failure();
-    assert_eq!(
-        (step.as_str(), kind.as_str()),
-        ("auth challenge", "http-to-https")
-    );
-    assert!(
-        msg.contains("speaks HTTPS, but verify spoke plain HTTP"),
-        "{msg}"
-    );
-    assert!(msg.contains("drop --insecure"), "{msg}");
-    dist.stop().await;
+        ];
+        let r = verify(&args, None).await;
+        let (step, kind, msg) = r.failure();
+        let got = (step.as_str(), kind.as_str());
+        assert_eq!(got, ("auth challenge", "http-to-https"), "{which:?}: {msg}");
+        assert!(
+            msg.contains("speaks HTTPS, but verify spoke plain HTTP"),
+            "{msg}"
+        );
+        assert!(msg.contains("drop --insecure"), "{msg}");
+    }
 }
 
 #[tokio::test]
