@@ -3,8 +3,11 @@
 //! every diagnosis is asserted by its kind and its message.
 
 mod broken;
+#[path = "../common/mod.rs"]
+mod common;
 mod healthy;
 mod input;
+mod lab;
 mod proxy;
 mod support;
 mod tls;
