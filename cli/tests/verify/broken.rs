@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use crate::proxy::{self, Mode};
-use crate::support::{BOTH, DistOptions, Labreg, Reg, free_port, labctl, verify};
+use crate::support::{BOTH, DistOptions, Labreg, Reg, free_port, labctl, verify, verify_json};
 
 #[tokio::test]
 async fn wrong_password_and_no_password() {
@@ -37,11 +37,7 @@ async fn wrong_password_on(port: u16) {
     args.extend(["--user", "admin", "--password-stdin"]);
     let r = verify(&args, Some("wrong-password\n")).await;
     assert_eq!(r.code, 1);
-    let (step, kind, msg) = r.failure();
-    assert_eq!(
-        (step.as_str(), kind.as_str()),
-        ("login", "wrong-credentials")
-    );
+    let msg = r.failed_with("login", "wrong-credentials");
     assert!(
         msg.contains("rejects the password of --user admin"),
         "{msg}"
@@ -50,8 +46,7 @@ async fn wrong_password_on(port: u16) {
     assert!(!r.stdout.contains("wrong-password") && !r.stderr.contains("wrong-password"));
 
     let r = verify(&base, None).await;
-    let (step, kind, msg) = r.failure();
-    assert_eq!((step.as_str(), kind.as_str()), ("login", "no-credentials"));
+    let msg = r.failed_with("login", "no-credentials");
     assert!(msg.contains("--user USER --password-stdin"), "{msg}");
 }
 
@@ -60,26 +55,9 @@ async fn ingress_body_limit_413() {
     let reg = Labreg::start("").await;
     let front = proxy::start(reg.addr, Mode::Limit(1 << 20)).await;
     let url = format!("http://{front}");
-    let r = verify(
-        &[
-            "verify",
-            "push",
-            "--registry",
-            &url,
-            "--output",
-            "json",
-            "--size",
-            "2MiB",
-        ],
-        None,
-    )
-    .await;
+    let r = verify_json(&url, &["--size", "2MiB"], None).await;
     assert_eq!(r.code, 1, "{}", r.stdout);
-    let (step, kind, msg) = r.failure();
-    assert_eq!(
-        (step.as_str(), kind.as_str()),
-        ("push layer", "body-too-large")
-    );
+    let msg = r.failed_with("push layer", "body-too-large");
     assert!(
         msg.contains("413 Request Entity Too Large (the answer comes from nginx)"),
         "{msg}"
@@ -91,20 +69,7 @@ async fn ingress_body_limit_413() {
     // The failed upload's session was cancelled.
     assert!(reg.open_uploads().is_empty(), "{:?}", reg.open_uploads());
     // Below the limit the same proxy passes.
-    let r = verify(
-        &[
-            "verify",
-            "push",
-            "--registry",
-            &url,
-            "--output",
-            "json",
-            "--size",
-            "512KiB",
-        ],
-        None,
-    )
-    .await;
+    let r = verify_json(&url, &["--size", "512KiB"], None).await;
     assert_eq!(r.code, 0, "{}", r.stdout);
 }
 
@@ -114,17 +79,9 @@ async fn blob_redirect_to_storage_nobody_reaches() {
     let closed = free_port();
     let front = proxy::start(reg.addr, Mode::RedirectBlobs(closed)).await;
     let url = format!("http://{front}");
-    let r = verify(
-        &["verify", "push", "--registry", &url, "--output", "json"],
-        None,
-    )
-    .await;
+    let r = verify_json(&url, &[], None).await;
     assert_eq!(r.code, 1, "{}", r.stdout);
-    let (step, kind, msg) = r.failure();
-    assert_eq!(
-        (step.as_str(), kind.as_str()),
-        ("pull blobs", "redirect-unreachable")
-    );
+    let msg = r.failed_with("pull blobs", "redirect-unreachable");
     assert!(
         msg.contains(&format!(
             "redirected to http://127.0.0.1:{closed}, which refuses connections"

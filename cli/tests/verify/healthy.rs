@@ -1,16 +1,12 @@
 //! Healthy registries pass, and what verify pushed is really there.
 
-use crate::support::{self, BOTH, Ca, DistOptions, Distribution, Labreg, Reg, verify};
+use crate::support::{BOTH, Ca, DistOptions, Distribution, Labreg, Reg, verify, verify_json};
 
 #[tokio::test]
 async fn labreg_passes_and_cleans_up() {
     let reg = Labreg::start("  delete: {enabled: true}\n").await;
     let url = format!("http://{}", reg.addr);
-    let r = verify(
-        &["verify", "push", "--registry", &url, "--output", "json"],
-        None,
-    )
-    .await;
+    let r = verify_json(&url, &[], None).await;
     assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
     let v = r.json();
     assert_eq!(v["passed"], true);
@@ -83,22 +79,7 @@ async fn labreg_keep_is_seen_by_skopeo_and_text_output_reads_well() {
         "{}",
         r.stdout
     );
-    support::require("skopeo");
-    let out = tokio::process::Command::new("skopeo")
-        .args([
-            "inspect",
-            "--tls-verify=false",
-            &format!("docker://{}/labctl/verify:{tag}", reg.addr),
-        ])
-        .output()
-        .await
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let info: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let info = skopeo_inspect(&format!("{}/labctl/verify:{tag}", reg.addr), &[]).await;
     let tags = info["RepoTags"].as_array().unwrap();
     assert!(tags.iter().any(|t| t == tag), "{info}");
     assert_eq!(info["Os"], "linux");
@@ -158,24 +139,8 @@ async fn secure_push(ca: &Ca, port: u16) {
     );
     assert!(!r.stdout.contains("s3cret-pass") && !r.stderr.contains("s3cret-pass"));
     let tag = r.json()["tag"].as_str().unwrap().to_string();
-    support::require("skopeo");
-    let out = tokio::process::Command::new("skopeo")
-        .args([
-            "inspect",
-            "--tls-verify=false",
-            "--creds",
-            "admin:s3cret-pass",
-        ])
-        .arg(format!("docker://127.0.0.1:{port}/labctl/verify:{tag}"))
-        .output()
-        .await
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let info: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let image = format!("127.0.0.1:{port}/labctl/verify:{tag}");
+    let info = skopeo_inspect(&image, &["--creds", "admin:s3cret-pass"]).await;
     let pushed = r.step("push manifest")["detail"]
         .as_str()
         .unwrap()
@@ -194,19 +159,7 @@ async fn distribution_without_delete_passes_with_a_warning() {
     })
     .await;
     let url = format!("127.0.0.1:{}", dist.port);
-    let r = verify(
-        &[
-            "verify",
-            "push",
-            "--registry",
-            &url,
-            "--insecure",
-            "--output",
-            "json",
-        ],
-        None,
-    )
-    .await;
+    let r = verify_json(&url, &["--insecure"], None).await;
     assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
     let d = r.step("delete");
     assert_eq!(d["status"], "warn");
@@ -218,4 +171,18 @@ async fn distribution_without_delete_passes_with_a_warning() {
             .contains("storage.delete.enabled: true")
     );
     dist.stop().await;
+}
+
+/// `skopeo inspect --tls-verify=false [EXTRA] docker://IMAGE`, as JSON.
+async fn skopeo_inspect(image: &str, extra: &[&str]) -> serde_json::Value {
+    let out = tokio::process::Command::from(crate::common::tool("skopeo"))
+        .args(["inspect", "--tls-verify=false"])
+        .args(extra)
+        .arg(format!("docker://{image}"))
+        .output()
+        .await
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "skopeo inspect {image}: {err}");
+    serde_json::from_slice(&out.stdout).unwrap()
 }

@@ -1,6 +1,6 @@
 //! Bad input and unreachable registries.
 
-use crate::support::{free_port, verify};
+use crate::support::{free_port, verify, verify_json};
 
 #[tokio::test]
 async fn a_registry_that_is_not_a_url() {
@@ -44,25 +44,9 @@ async fn sizes_zero_and_absurd() {
 async fn connection_refused() {
     let port = free_port();
     let url = format!("127.0.0.1:{port}");
-    let r = verify(
-        &[
-            "verify",
-            "push",
-            "--registry",
-            &url,
-            "--insecure",
-            "--output",
-            "json",
-        ],
-        None,
-    )
-    .await;
+    let r = verify_json(&url, &["--insecure"], None).await;
     assert_eq!(r.code, 1);
-    let (step, kind, msg) = r.failure();
-    assert_eq!(
-        (step.as_str(), kind.as_str()),
-        ("connect", "connection-refused")
-    );
+    let msg = r.failed_with("connect", "connection-refused");
     assert!(
         msg.contains(&format!("nothing listens on 127.0.0.1:{port}")),
         "{msg}"
@@ -84,8 +68,7 @@ async fn a_name_that_does_not_resolve() {
     )
     .await;
     assert_eq!(r.code, 1);
-    let (step, kind, msg) = r.failure();
-    assert_eq!((step.as_str(), kind.as_str()), ("resolve", "dns"));
+    let msg = r.failed_with("resolve", "dns");
     assert!(
         msg.contains("the name docker.registry.invalid does not resolve"),
         "{msg}"

@@ -63,11 +63,7 @@ async fn the_lab_registry_with_its_ca_and_user() {
     .await;
     assert_eq!(set.code, 0, "{}", set.stderr);
     let r = run(cmd().args(["verify", "push", "--output", "json"]), None).await;
-    let (step, kind, msg) = r.failure();
-    assert_eq!(
-        (step.as_str(), kind.as_str()),
-        ("login", "wrong-credentials")
-    );
+    let msg = r.failed_with("login", "wrong-credentials");
     assert!(msg.contains("run `labctl render` and sync"), "{msg}");
 
     // Without the lab's CA the trust commands are printed.

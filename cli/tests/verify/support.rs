@@ -12,14 +12,6 @@ use labreg::server;
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
 use time::OffsetDateTime;
 
-/// A real tool the test needs; a missing one fails the test.
-pub fn require(tool: &str) {
-    let found = std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).any(|d| d.join(tool).is_file()))
-        .unwrap_or(false);
-    assert!(found, "{tool} is not installed: run scripts/setup.sh");
-}
-
 /// labreg in this process, plain HTTP, no auth.
 pub struct Labreg {
     pub addr: std::net::SocketAddr,
@@ -184,14 +176,25 @@ fn config(d: &Path, port: u16, o: &DistOptions) -> String {
 }
 
 impl Distribution {
+    /// Starts it; when the port was taken meanwhile (it exits), again on
+    /// another port.
     pub async fn start(o: DistOptions) -> Distribution {
-        require("docker-registry");
+        crate::common::tool("docker-registry");
+        for _ in 0..5 {
+            if let Some(d) = Self::try_start(&o).await {
+                return d;
+            }
+        }
+        panic!("docker-registry did not start (5 tries)");
+    }
+
+    async fn try_start(o: &DistOptions) -> Option<Distribution> {
         let port = o.port.unwrap_or_else(free_port);
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
-        let cfg = config(d, port, &o);
+        let cfg = config(d, port, o);
         std::fs::write(d.join("config.yml"), cfg).unwrap();
-        let child = tokio::process::Command::new("docker-registry")
+        let mut child = tokio::process::Command::new("docker-registry")
             .arg("serve")
             .arg(d.join("config.yml"))
             .stdout(Stdio::null())
@@ -200,15 +203,23 @@ impl Distribution {
             .spawn()
             .expect("docker-registry starts");
         for _ in 0..200 {
-            if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            let up = tokio::net::TcpStream::connect(("127.0.0.1", port))
                 .await
-                .is_ok()
-            {
-                return Distribution {
+                .is_ok();
+            if up {
+                // Someone else may hold the port: ours exits when it cannot bind.
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                if child.try_wait().ok().flatten().is_some() {
+                    return None;
+                }
+                return Some(Distribution {
                     port,
                     _dir: dir,
                     child,
-                };
+                });
+            }
+            if child.try_wait().ok().flatten().is_some() {
+                return None;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
@@ -276,6 +287,15 @@ impl Run {
             .cloned()
             .unwrap_or_else(|| panic!("no step {step} in {}", self.stdout))
     }
+    /// Asserts the run failed at `step` with a diagnosis of `kind`;
+    /// returns its cause and fix.
+    pub fn failed_with(&self, step: &str, kind: &str) -> String {
+        assert_eq!(self.code, 1, "{}\n{}", self.stdout, self.stderr);
+        let (s, k, msg) = self.failure();
+        assert_eq!((s.as_str(), k.as_str()), (step, kind), "{msg}");
+        msg
+    }
+
     /// The failing step's diagnosis: (step, kind, cause + fix).
     pub fn failure(&self) -> (String, String, String) {
         let v = self.json();
@@ -336,4 +356,11 @@ pub async fn run(cmd: &mut tokio::process::Command, stdin: Option<&str>) -> Run 
         stdout: String::from_utf8_lossy(&out.stdout).into(),
         stderr: String::from_utf8_lossy(&out.stderr).into(),
     }
+}
+
+/// `labctl verify push --registry URL --output json EXTRA...`.
+pub async fn verify_json(url: &str, extra: &[&str], stdin: Option<&str>) -> Run {
+    let mut args = vec!["verify", "push", "--registry", url, "--output", "json"];
+    args.extend(extra);
+    verify(&args, stdin).await
 }

@@ -1,7 +1,7 @@
 //! TLS failures, each named: unknown authority, no SAN (seed 002), a SAN
 //! for another name, expired, and the wrong protocol either way.
 
-use crate::support::{BOTH, Ca, DistOptions, Labreg, Reg, Run, Which, verify};
+use crate::support::{BOTH, Ca, DistOptions, Labreg, Reg, Run, Which, verify, verify_json};
 
 /// Runs verify against both registries serving `cert`; both runs must
 /// fail alike, and the docker-registry run is returned.
@@ -47,8 +47,7 @@ async fn a_ca_nobody_trusts() {
     let ca = Ca::new("homelab CA");
     let r = against(ca.issue("127.0.0.1", &["127.0.0.1"], -1, 30), None, &[]).await;
     assert_eq!(r.code, 1);
-    let (step, kind, msg) = r.failure();
-    assert_eq!((step.as_str(), kind.as_str()), ("tls", "unknown-authority"));
+    let msg = r.failed_with("tls", "unknown-authority");
     assert!(
         msg.contains("signed by an authority this machine does not trust"),
         "{msg}"
@@ -70,8 +69,7 @@ async fn the_wrong_ca() {
         &[],
     )
     .await;
-    let (step, kind, msg) = r.failure();
-    assert_eq!((step.as_str(), kind.as_str()), ("tls", "unknown-authority"));
+    let msg = r.failed_with("tls", "unknown-authority");
     assert!(
         msg.contains("that neither") && msg.contains("ca.crt nor the system store signed"),
         "{msg}"
@@ -83,8 +81,7 @@ async fn the_wrong_ca() {
 async fn a_certificate_without_san_seed_002() {
     let ca = Ca::new("homelab CA");
     let r = against(ca.issue("docker.registry.com", &[], -1, 30), Some(&ca), &[]).await;
-    let (step, kind, msg) = r.failure();
-    assert_eq!((step.as_str(), kind.as_str()), ("tls", "no-san"));
+    let msg = r.failed_with("tls", "no-san");
     assert!(
         msg.contains("has no subjectAltName, only the common name"),
         "{msg}"
@@ -102,8 +99,7 @@ async fn a_certificate_for_another_name() {
         &[],
     )
     .await;
-    let (step, kind, msg) = r.failure();
-    assert_eq!((step.as_str(), kind.as_str()), ("tls", "name-mismatch"));
+    let msg = r.failed_with("tls", "name-mismatch");
     assert!(
         msg.contains("is not valid for 127.0.0.1: it names docker.registry.com"),
         "{msg}"
@@ -119,8 +115,7 @@ async fn an_expired_certificate() {
         &[],
     )
     .await;
-    let (step, kind, msg) = r.failure();
-    assert_eq!((step.as_str(), kind.as_str()), ("tls", "expired"));
+    let msg = r.failed_with("tls", "expired");
     assert!(
         msg.contains("expired on") && msg.contains("(3 days ago)"),
         "{msg}"
@@ -166,13 +161,8 @@ async fn plain_http_spoken_to_tls() {
 async fn tls_spoken_to_plain_http() {
     let reg = Labreg::start("").await;
     let url = format!("https://{}", reg.addr);
-    let r = verify(
-        &["verify", "push", "--registry", &url, "--output", "json"],
-        None,
-    )
-    .await;
-    let (step, kind, msg) = r.failure();
-    assert_eq!((step.as_str(), kind.as_str()), ("tls", "https-to-http"));
+    let r = verify_json(&url, &[], None).await;
+    let msg = r.failed_with("tls", "https-to-http");
     assert!(
         msg.contains("answers plain HTTP, but verify spoke HTTPS"),
         "{msg}"
