@@ -49,6 +49,9 @@ pub enum Command {
     Certs(commands::certs::Args),
     /// Print an htpasswd line (bcrypt) for a registry user
     Htpasswd(commands::htpasswd::Args),
+    /// Check the registry end to end and explain what fails
+    #[command(subcommand)]
+    Verify(commands::verify::Command),
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -60,6 +63,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Secrets(cmd) => commands::secrets::run(cmd, &lab),
         Command::Certs(args) => commands::certs::run(args, &lab),
         Command::Htpasswd(args) => commands::htpasswd::run(args),
+        Command::Verify(cmd) => commands::verify::run(cmd, &lab),
     }
 }
 

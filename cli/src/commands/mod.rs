@@ -6,6 +6,7 @@ pub mod init;
 pub mod schema;
 pub mod secrets;
 pub mod validate;
+pub mod verify;
 
 use std::io::{IsTerminal, Read};
 

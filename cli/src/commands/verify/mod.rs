@@ -1,0 +1,131 @@
+//! `labctl verify push`: the seeds' manual test (`docker login`, `docker
+//! push`, `curl /v2/_catalog`, `docker pull`) done by a built-in OCI
+//! client against the lab's registry or any other, with each step timed
+//! and each failure explained (cause and fix, see `diagnose.rs`).
+//!
+//! - `target`: which registry, which credentials, which CA;
+//! - `net`, `tls`: resolve, connect, handshake, done by hand to name failures;
+//! - `client`, `upload`, `listing`, `pull`: the OCI distribution protocol;
+//! - `session`: the steps in order; `report`: what is printed.
+
+mod access;
+mod client;
+mod diagnose;
+mod image;
+mod listing;
+mod net;
+mod pull;
+mod report;
+mod session;
+mod size;
+mod target;
+mod tls;
+mod upload;
+
+use std::io::Read;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+
+use crate::lab::LabPath;
+
+#[derive(clap::Subcommand)]
+pub enum Command {
+    /// Push a generated image to the registry, pull it back, delete it, and explain any failure
+    Push(PushArgs),
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Output {
+    Text,
+    Json,
+}
+
+#[derive(clap::Args)]
+pub struct PushArgs {
+    /// The registry: HOST[:PORT] or https://HOST[:PORT]. Default: the lab's
+    /// registry host, with its users and CA.
+    #[arg(long, value_name = "URL")]
+    pub registry: Option<String>,
+    /// Log in as this user (the password is asked for, or read from stdin
+    /// with --password-stdin). Default: a lab user allowed to push.
+    #[arg(long, value_name = "USER")]
+    pub user: Option<String>,
+    /// Read the password from stdin.
+    #[arg(long, requires = "user")]
+    pub password_stdin: bool,
+    /// Trust this CA certificate (PEM) besides the system store. Default:
+    /// the lab's certs/ca.crt when its TLS is self-signed.
+    #[arg(long, value_name = "FILE")]
+    pub ca: Option<PathBuf>,
+    /// Speak plain HTTP.
+    #[arg(long)]
+    pub insecure: bool,
+    /// Size of the generated layer, like 8MiB, 512KiB or 1GiB. The default
+    /// is above nginx's default body limit (1 MiB), so an ingress that would
+    /// refuse `docker push` refuses this too.
+    #[arg(long, value_name = "SIZE", default_value = "4MiB", value_parser = size::parse)]
+    pub size: u64,
+    /// Leave the pushed image in the registry.
+    #[arg(long)]
+    pub keep: bool,
+    /// `text` for people, `json` for programs.
+    #[arg(long, value_enum, default_value_t = Output::Text)]
+    pub output: Output,
+}
+
+fn password(args: &PushArgs) -> anyhow::Result<Option<target::Credentials>> {
+    let Some(user) = &args.user else {
+        return Ok(None);
+    };
+    let password = if args.password_stdin {
+        let mut v = String::new();
+        std::io::stdin()
+            .read_to_string(&mut v)
+            .context("cannot read the password from stdin")?;
+        let v = v.strip_suffix('\n').unwrap_or(&v);
+        v.strip_suffix('\r').unwrap_or(v).to_string()
+    } else {
+        super::read_secret(&format!("Password of {user}: "), false)?
+    };
+    anyhow::ensure!(
+        !password.is_empty(),
+        "the password is empty\n  help: pipe it on stdin with --password-stdin"
+    );
+    Ok(Some(target::Credentials {
+        user: user.clone(),
+        password,
+    }))
+}
+
+pub fn run(cmd: Command, lab: &LabPath) -> anyhow::Result<ExitCode> {
+    let Command::Push(args) = cmd;
+    if let Some(ca) = &args.ca {
+        anyhow::ensure!(
+            ca.is_file(),
+            "--ca {}: no such file\n  help: pass the CA certificate in PEM, e.g. the lab's certs/ca.crt",
+            ca.display()
+        );
+    }
+    if let Some(r) = &args.registry {
+        // Check the address before asking for a password.
+        target::parse_registry(r, args.insecure).map_err(anyhow::Error::msg)?;
+    }
+    let creds = password(&args)?;
+    let target = match &args.registry {
+        Some(r) => target::from_args(r, args.insecure, creds, args.ca.clone())?,
+        None => target::from_lab(lab, args.insecure, creds, args.ca.clone())
+            .context("cannot find the lab's registry (or pass --registry)")?,
+    };
+    let opts = session::Options {
+        size: args.size,
+        keep: args.keep,
+        json: args.output == Output::Json,
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    rt.block_on(session::run(target, opts))
+}

@@ -1,0 +1,258 @@
+//! Which registry to verify, as whom, trusting what: `--registry`,
+//! `--user`, `--ca` when given, else the lab's registry host, one of its
+//! users (one allowed to push) with the password from secrets/, and the
+//! lab's CA (certs/ca.crt).
+
+use std::fmt;
+use std::path::PathBuf;
+
+use anyhow::Context;
+
+use crate::identity;
+use crate::lab::LabPath;
+use crate::manifest::model::{Action, Registry, Tls};
+use crate::store::Store;
+use crate::trust;
+
+/// The repository verify pushes to.
+pub const REPOSITORY: &str = "labctl/verify";
+
+pub struct Credentials {
+    pub user: String,
+    pub password: String,
+}
+
+impl fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Credentials({}, <redacted>)", self.user)
+    }
+}
+
+pub struct Target {
+    pub base: reqwest::Url,
+    pub host: String,
+    pub port: u16,
+    pub tls: bool,
+    pub creds: Option<Credentials>,
+    pub ca_file: Option<PathBuf>,
+    /// The `labctl certs` trust commands, when verifying a lab.
+    pub trust_commands: Option<String>,
+    /// Where the credentials came from, for messages.
+    pub creds_origin: String,
+}
+
+/// Parses `--registry`: `HOST[:PORT]`, `https://HOST[:PORT]` or `http://...`.
+pub fn parse_registry(text: &str, insecure: bool) -> Result<(bool, String, u16), String> {
+    let help = "expected HOST[:PORT], https://HOST[:PORT] or, with --insecure, http://HOST[:PORT]";
+    let full = if text.contains("://") {
+        text.to_string()
+    } else {
+        format!("{}://{text}", if insecure { "http" } else { "https" })
+    };
+    let url = reqwest::Url::parse(&full)
+        .map_err(|e| format!("--registry {text:?} is not a registry address ({e}): {help}"))?;
+    let tls = match url.scheme() {
+        "https" if insecure => {
+            return Err(format!(
+                "--registry {text:?} says https but --insecure asks for plain HTTP: drop one of them"
+            ));
+        }
+        "https" => true,
+        "http" => false,
+        other => {
+            return Err(format!(
+                "--registry {text:?}: unknown scheme {other:?}: {help}"
+            ));
+        }
+    };
+    let host = url
+        .host_str()
+        .filter(|h| !h.is_empty())
+        .ok_or_else(|| format!("--registry {text:?} has no host: {help}"))?;
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(format!(
+            "--registry {text:?} holds credentials: pass the user with --user and the password on stdin with --password-stdin"
+        ));
+    }
+    if (url.path() != "/" && !url.path().is_empty()) || url.query().is_some() {
+        return Err(format!(
+            "--registry {text:?} has a path: give only the registry's address ({help})"
+        ));
+    }
+    let port = url.port_or_known_default().unwrap_or(443);
+    Ok((tls, host.to_string(), port))
+}
+
+fn base(tls: bool, host: &str, port: u16) -> reqwest::Url {
+    let scheme = if tls { "https" } else { "http" };
+    reqwest::Url::parse(&format!("{scheme}://{host}:{port}/")).expect("valid URL")
+}
+
+/// The target given on the command line.
+pub fn from_args(
+    registry: &str,
+    insecure: bool,
+    creds: Option<Credentials>,
+    ca: Option<PathBuf>,
+) -> anyhow::Result<Target> {
+    let (tls, host, port) = parse_registry(registry, insecure).map_err(anyhow::Error::msg)?;
+    let creds_origin = match &creds {
+        Some(c) => format!("--user {}", c.user),
+        None => "none given (--user)".into(),
+    };
+    Ok(Target {
+        base: base(tls, &host, port),
+        host,
+        port,
+        tls,
+        creds,
+        ca_file: ca,
+        trust_commands: None,
+        creds_origin,
+    })
+}
+
+/// The user verify logs in as: the first one allowed to push.
+fn pusher(reg: &Registry) -> Option<&String> {
+    reg.users.keys().find(|u| {
+        reg.access.is_empty()
+            || reg.access.iter().any(|r| {
+                r.users.contains(u)
+                    && r.actions.contains(&Action::Push)
+                    && r.repositories.iter().any(|g| glob(g, REPOSITORY))
+            })
+    })
+}
+
+/// `*` matches any run of characters (slashes too); nothing else is special.
+pub fn glob(pattern: &str, name: &str) -> bool {
+    match pattern.split_once('*') {
+        None => pattern == name,
+        Some((head, rest)) => {
+            let Some(tail) = name.strip_prefix(head) else {
+                return false;
+            };
+            (0..=tail.len()).any(|i| tail.is_char_boundary(i) && glob(rest, &tail[i..]))
+        }
+    }
+}
+
+/// The lab's registry.
+pub fn from_lab(
+    lab: &LabPath,
+    insecure: bool,
+    creds: Option<Credentials>,
+    ca: Option<PathBuf>,
+) -> anyhow::Result<Target> {
+    let parsed = lab.load()?;
+    let reg = &parsed.registry;
+    let tls = reg.expose.tls != Tls::None && !insecure;
+    let port = reg.expose.node_port.unwrap_or(if tls { 443 } else { 80 });
+    let lab_ca = lab.root.join("certs/ca.crt");
+    let has_lab_ca = reg.expose.tls == Tls::SelfSigned && lab_ca.is_file();
+    let ca_file = ca.or_else(|| has_lab_ca.then(|| lab_ca.clone()));
+    let trust_commands = has_lab_ca.then(|| {
+        trust::instructions(
+            &trust::address(&reg.host, port),
+            &parsed.metadata.name,
+            &lab_ca,
+        )
+    });
+    let (creds, creds_origin) = match creds {
+        Some(c) => {
+            let o = format!("--user {}", c.user);
+            (Some(c), o)
+        }
+        None => match pusher(reg) {
+            None if reg.users.is_empty() => (None, "lab.yaml has no registry.users".into()),
+            None => anyhow::bail!(
+                "no user in lab.yaml may push to {REPOSITORY}\n  help: add an access rule with actions [push] for it, or pass --user and --password-stdin"
+            ),
+            Some(user) => {
+                let secret = &reg.users[user].password.name;
+                let store = Store::new(&lab.root, &parsed.secrets.recipients)?;
+                let ids = identity::find()?;
+                let password = store
+                    .get_text(secret, &ids)
+                    .with_context(|| format!("cannot read the password of registry user {user}"))?;
+                let origin = format!("{user} (lab.yaml, secret {secret})");
+                (
+                    Some(Credentials {
+                        user: user.clone(),
+                        password,
+                    }),
+                    origin,
+                )
+            }
+        },
+    };
+    Ok(Target {
+        base: base(tls, &reg.host, port),
+        host: reg.host.clone(),
+        port,
+        tls,
+        creds,
+        ca_file,
+        trust_commands,
+        creds_origin,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn registry_addresses() {
+        assert_eq!(
+            parse_registry("reg.lan:5000", false),
+            Ok((true, "reg.lan".into(), 5000))
+        );
+        assert_eq!(
+            parse_registry("reg.lan", false),
+            Ok((true, "reg.lan".into(), 443))
+        );
+        assert_eq!(
+            parse_registry("reg.lan", true),
+            Ok((false, "reg.lan".into(), 80))
+        );
+        assert_eq!(
+            parse_registry("http://10.0.0.5:30500/", false),
+            Ok((false, "10.0.0.5".into(), 30500))
+        );
+        assert!(
+            parse_registry("not a url", false)
+                .unwrap_err()
+                .contains("not a registry address")
+        );
+        assert!(
+            parse_registry("ftp://x", false)
+                .unwrap_err()
+                .contains("unknown scheme")
+        );
+        assert!(
+            parse_registry("https://x", true)
+                .unwrap_err()
+                .contains("--insecure")
+        );
+        assert!(
+            parse_registry("https://u:p@x", false)
+                .unwrap_err()
+                .contains("--password-stdin")
+        );
+        assert!(
+            parse_registry("https://x/v2/", false)
+                .unwrap_err()
+                .contains("path")
+        );
+    }
+
+    #[test]
+    fn globs() {
+        assert!(glob("*", "labctl/verify"));
+        assert!(glob("labctl/*", "labctl/verify"));
+        assert!(!glob("team/*", "labctl/verify"));
+        assert!(glob("labctl/verify", "labctl/verify"));
+        assert!(glob("*/verify", "labctl/verify"));
+    }
+}

@@ -1,0 +1,81 @@
+//! Without --registry: the lab's host and nodePort, its CA (certs/ca.crt),
+//! and a user's password decrypted from secrets/.
+
+use crate::common::{DEMO_KEY, DEMO_RECIPIENT};
+use crate::support::{Ca, DistOptions, Distribution, labctl, run};
+
+/// A free port in the NodePort range, for docker-registry's config.
+fn node_port() -> u16 {
+    let start = std::process::id() % 2768;
+    (0..2768u32)
+        .map(|i| (30000 + (start + i) % 2768) as u16)
+        .find(|&p| std::net::TcpListener::bind(("127.0.0.1", p)).is_ok())
+        .expect("a free port in 30000-32767")
+}
+
+#[tokio::test]
+async fn the_lab_registry_with_its_ca_and_user() {
+    let port = node_port();
+    let ca = Ca::new("labctl CA testlab");
+    let dist = Distribution::start(DistOptions {
+        user: Some(("admin", "lab-password")),
+        tls: Some(ca.issue("127.0.0.1", &["127.0.0.1"], -1, 30)),
+        port: Some(port),
+        ..Default::default()
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    std::fs::create_dir_all(root.join("certs")).unwrap();
+    std::fs::write(root.join("certs/ca.crt"), &ca.cert_pem).unwrap();
+    std::fs::write(root.join("key.txt"), format!("{DEMO_KEY}\n")).unwrap();
+    std::fs::write(
+        root.join("lab.yaml"),
+        format!(
+            "apiVersion: labctl/v1alpha1\nkind: Lab\nmetadata: {{name: testlab}}\nsecrets:\n  recipients: [{DEMO_RECIPIENT}]\nregistry:\n  host: 127.0.0.1\n  users:\n    admin: {{password: secret:registry/admin}}\n  delete: true\n  expose:\n    nodePort: {port}\n    tls: self-signed\n"
+        ),
+    )
+    .unwrap();
+    let cmd = || {
+        let mut c = labctl(root);
+        c.env("LABCTL_AGE_KEY_FILE", root.join("key.txt"));
+        c
+    };
+    let set = run(
+        cmd().args(["secrets", "set", "registry/admin"]),
+        Some("lab-password"),
+    )
+    .await;
+    assert_eq!(set.code, 0, "{}", set.stderr);
+
+    let r = run(cmd().args(["verify", "push", "--output", "json"]), None).await;
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    assert_eq!(r.json()["registry"], format!("https://127.0.0.1:{port}"));
+    assert_eq!(r.json()["warnings"], 0, "{}", r.stdout);
+    let login = r.step("login")["detail"].as_str().unwrap().to_string();
+    assert_eq!(login, "as admin (lab.yaml, secret registry/admin)");
+
+    // The secret changed but the registry's htpasswd did not.
+    let set = run(
+        cmd().args(["secrets", "set", "registry/admin"]),
+        Some("new-password"),
+    )
+    .await;
+    assert_eq!(set.code, 0, "{}", set.stderr);
+    let r = run(cmd().args(["verify", "push", "--output", "json"]), None).await;
+    let msg = r.failed_with("login", "wrong-credentials");
+    assert!(msg.contains("run `labctl render` and sync"), "{msg}");
+
+    // Without the lab's CA the trust commands are printed.
+    std::fs::write(root.join("certs/ca.crt"), Ca::new("another").cert_pem).unwrap();
+    let r = run(cmd().args(["verify", "push"]), None).await;
+    assert_eq!(r.code, 1);
+    assert!(r.stdout.contains("unknown-authority"), "{}", r.stdout);
+    assert!(
+        r.stdout
+            .contains(&format!("| mkdir -p /etc/docker/certs.d/127.0.0.1:{port}")),
+        "{}",
+        r.stdout
+    );
+    dist.stop().await;
+}
