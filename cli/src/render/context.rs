@@ -65,7 +65,7 @@ pub fn base(lab: &Lab) -> Result<Value, RenderError> {
         json!({
             "className": i.class_name,
             "clusterIssuer": i.cluster_issuer,
-            "proxyBodySize": i.proxy_body_size,
+            "proxyBodySize": nginx_size(&i.proxy_body_size),
         })
     });
     let git = lab
@@ -145,4 +145,56 @@ fn minio_json(m: &crate::manifest::model::Minio, service: &str, port: u16) -> Va
         "mcImage": MC_IMAGE,
         "size": "20Gi",
     })
+}
+
+/// A Kubernetes quantity (lab.yaml's proxyBodySize) in nginx's size syntax:
+/// `0` stays `0` (no limit), `500Mi` is `500m`, `2Gi` is `2g`, decimal
+/// units become bytes.
+pub fn nginx_size(q: &str) -> String {
+    let split = q
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(q.len());
+    let (num, unit) = q.split_at(split);
+    let binary = |p: u32| (1u64 << (10 * p)) as f64;
+    let factor = match unit {
+        "" => 1.0,
+        "Ki" => binary(1),
+        "Mi" => binary(2),
+        "Gi" => binary(3),
+        "Ti" => binary(4),
+        "Pi" => binary(5),
+        "Ei" => binary(6),
+        "k" => 1e3,
+        "M" => 1e6,
+        "G" => 1e9,
+        "T" => 1e12,
+        "P" => 1e15,
+        "E" => 1e18,
+        _ => return q.to_string(),
+    };
+    let bytes = num.parse::<f64>().unwrap_or(0.0) * factor;
+    for (suffix, size) in [("g", binary(3)), ("m", binary(2)), ("k", binary(1))] {
+        if bytes >= size && (bytes / size).fract() == 0.0 {
+            return format!("{}{suffix}", (bytes / size) as u64);
+        }
+    }
+    format!("{}", bytes.round() as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn nginx_sizes() {
+        for (q, want) in [
+            ("0", "0"),
+            ("500Mi", "500m"),
+            ("2Gi", "2g"),
+            ("1Ti", "1024g"),
+            ("1k", "1000"),
+            ("1.5Gi", "1536m"),
+            ("64Ki", "64k"),
+        ] {
+            assert_eq!(super::nginx_size(q), want, "{q}");
+        }
+    }
 }
