@@ -138,7 +138,10 @@ pub fn plan(i: &Inputs) -> Result<Plan, RenderError> {
         "s3SecretKey": vals.s3.as_ref().map(|s| &s.1),
     });
     let config_tpl = "registry/config.yml.tera";
-    let config = t.render(config_tpl, &secret_ctx)?;
+    let config = t
+        .render(config_tpl, &secret_ctx)?
+        .trim_start_matches('\n')
+        .to_string();
     regconfig::validate(t.origin(config_tpl), &config)?;
 
     let specs = sealed::specs(lab, &vals, config)?;
