@@ -9,8 +9,11 @@ use std::path::Path;
 
 use common::render::{ADMIN, files, lab, nodeport_self_signed, python, render, secret, unseal};
 
-/// (label, key → value) of every SealedSecret under `apps`.
-fn sealed(apps: &Path) -> Vec<(String, String, Vec<(String, String)>)> {
+/// A SealedSecret's file, its strict label, and its (key, sealed value)s.
+type Sealed = (String, String, Vec<(String, String)>);
+
+/// Every SealedSecret under `apps`.
+fn sealed(apps: &Path) -> Vec<Sealed> {
     let mut out = Vec::new();
     for (path, bytes) in files(apps) {
         let doc: serde_json::Value =

@@ -69,7 +69,7 @@ pub fn hybrid_encrypt(
     let rsa_ct = key
         .encrypt(
             &mut OsRng,
-            Oaep::new_with_label::<Sha256, _>(label.to_string()),
+            Oaep::new_with_label::<Sha256, _>(label),
             &session,
         )
         .map_err(|e| SealError(format!("RSA-OAEP: {e}")))?;
@@ -102,10 +102,7 @@ mod tests {
     fn open(key: &RsaPrivateKey, ct: &[u8], label: &str) -> Option<Vec<u8>> {
         let n = u16::from_be_bytes([ct[0], ct[1]]) as usize;
         let session = key
-            .decrypt(
-                Oaep::new_with_label::<Sha256, _>(label.to_string()),
-                &ct[2..2 + n],
-            )
+            .decrypt(Oaep::new_with_label::<Sha256, _>(label), &ct[2..2 + n])
             .ok()?;
         let aead = Aes256Gcm::new_from_slice(&session).ok()?;
         aead.decrypt(Nonce::from_slice(&[0u8; 12]), &ct[2 + n..])

@@ -143,7 +143,7 @@ fn self_signed(
     let cert = read(format!("certs/{}.crt", host.replace(':', "-")))?;
     let ca = read("certs/ca.crt".to_string())?;
     let key = text(store, ids, &crate::commands::certs::server_key_name(host))?;
-    Ok((format!("{}{}", cert.trim_end(), format!("\n{ca}")), key))
+    Ok((format!("{}\n{ca}", cert.trim_end()), key))
 }
 
 /// One bcrypt line per user, reusing the kept hashes.
