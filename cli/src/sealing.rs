@@ -69,12 +69,10 @@ pub fn parse(path: &Path, pem: String) -> Result<SealingCert, CertError> {
         path: path.to_path_buf(),
         reason,
     };
-    let (_, block) =
-        x509_parser::pem::parse_x509_pem(pem.as_bytes()).map_err(|e| bad(e.to_string()))?;
-    let cert = block.parse_x509().map_err(|e| bad(e.to_string()))?;
-    let spki = cert.public_key().raw;
-    let key = RsaPublicKey::from_public_key_der(spki).map_err(|e| bad(e.to_string()))?;
-    let not_after = cert.validity().not_after.to_datetime();
+    let info =
+        crate::pki::inspect(&path.display().to_string(), &pem).map_err(|e| bad(e.to_string()))?;
+    let key = RsaPublicKey::from_public_key_der(&info.spki_der).map_err(|e| bad(e.to_string()))?;
+    let not_after = info.not_after;
     if not_after < OffsetDateTime::now_utc() {
         return Err(CertError::Expired {
             path: path.to_path_buf(),
@@ -82,7 +80,7 @@ pub fn parse(path: &Path, pem: String) -> Result<SealingCert, CertError> {
         });
     }
     Ok(SealingCert {
-        spki_sha256: Sha256::digest(spki).into(),
+        spki_sha256: Sha256::digest(&info.spki_der).into(),
         pem,
         key,
         not_after,

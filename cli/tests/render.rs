@@ -182,25 +182,25 @@ fn bad_input_is_named_and_leaves_apps_as_it_was() {
         assert_eq!(files(&apps), good, "apps/ changed after: {stderr}");
     };
 
-    std::fs::write(&tpl, "apiVersion: v1\nkind: Service\n{% if %}\n").unwrap();
-    fails(&["templates/registry/service.yaml.tera", "3:"]);
-
-    std::fs::write(
-        &tpl,
-        "apiVersion: v1\nkind: [Service\nmetadata: {name: x}\n",
-    )
-    .unwrap();
-    fails(&["templates/registry/service.yaml.tera", "not valid YAML"]);
-
-    std::fs::write(&tpl, "apiVersion: v1\nmetadata:\n  name: registry\n").unwrap();
-    fails(&["templates/registry/service.yaml.tera", "has no kind"]);
-
-    std::fs::write(
-        &tpl,
-        "apiVersion: v1\nkind: Service\nmetadata:\n  name: {{ nothing.here }}\n",
-    )
-    .unwrap();
-    fails(&["templates/registry/service.yaml.tera", "nothing.here"]);
+    // (template text, what the message must name besides the template)
+    for (text, want) in [
+        ("apiVersion: v1\nkind: Service\n{% if %}\n", "3:"),
+        (
+            "apiVersion: v1\nkind: [Service\nmetadata: {name: x}\n",
+            "not valid YAML",
+        ),
+        (
+            "apiVersion: v1\nmetadata:\n  name: registry\n",
+            "has no kind",
+        ),
+        (
+            "apiVersion: v1\nkind: Service\nmetadata:\n  name: {{ nothing.here }}\n",
+            "nothing.here",
+        ),
+    ] {
+        std::fs::write(&tpl, text).unwrap();
+        fails(&["templates/registry/service.yaml.tera", want]);
+    }
     std::fs::remove_file(&tpl).unwrap();
 
     let admin = lab.root().join("secrets/registry/admin.age");
