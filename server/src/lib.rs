@@ -7,10 +7,17 @@
 //! - [`registry`]: content logic — blobs, links, uploads, manifests, tags;
 //! - [`storage`]: a small path-based driver trait and its implementations.
 //!
+//! - [`auth`]: htpasswd authentication and labreg's access rules;
+//! - [`tls`]: rustls with certificate reload.
+//!
 //! [`server`] wires a [`config::Config`] to a listener.
 
 pub mod api;
+pub mod auth;
 pub mod config;
+pub mod logging;
+pub mod metrics;
 pub mod registry;
 pub mod server;
 pub mod storage;
+pub mod tls;

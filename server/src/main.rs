@@ -1,14 +1,17 @@
-//! The `labreg` command: `labreg serve [CONFIG]`, like `registry serve`.
+//! The `labreg` command: `labreg serve [CONFIG]` like `registry serve`, and
+//! `labreg htpasswd -Bbn USER PASSWORD` like the registry:2 image's htpasswd.
 
-use std::io::IsTerminal;
+use std::io::Read;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
-use clap::{Parser, Subcommand};
-use labreg::config::Config;
+use clap::{Args, Parser, Subcommand};
+use labreg::config::{Config, parse_addr, parse_duration};
+use labreg::metrics::Metrics;
 use labreg::server;
-use tracing_subscriber::EnvFilter;
 
 #[derive(Parser)]
 #[command(
@@ -30,26 +33,29 @@ enum Command {
         /// distribution's config.yml (version 0.1)
         config: Option<PathBuf>,
     },
+    /// Print an htpasswd line, as Apache's `htpasswd -Bbn USER PASSWORD` does.
+    Htpasswd(HtpasswdArgs),
 }
 
-fn init_logging(config: &Config) {
-    let level = config.log_level_name().unwrap_or_else(|| "info".into());
-    let filter = EnvFilter::try_from_env("LABREG_LOG").unwrap_or_else(|_| EnvFilter::new(level));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_writer(std::io::stderr);
-    if config.log.formatter.as_deref().is_some_and(|f| f != "text") {
-        builder.json().flatten_event(true).init();
-    } else {
-        builder.init();
-    }
+#[derive(Args)]
+struct HtpasswdArgs {
+    /// Use bcrypt (the only scheme registries accept; always on).
+    #[arg(short = 'B')]
+    bcrypt: bool,
+    /// Take the password from the command line instead of standard input.
+    #[arg(short = 'b')]
+    batch: bool,
+    /// Print the line on standard output (the only mode).
+    #[arg(short = 'n')]
+    stdout: bool,
+    /// bcrypt cost, 4 to 31.
+    #[arg(short = 'C', default_value_t = 10)]
+    cost: u32,
+    user: String,
+    password: Option<String>,
 }
 
 async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
     let term = async {
         match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
             Ok(mut s) => {
@@ -58,14 +64,11 @@ async fn shutdown_signal() {
             Err(_) => std::future::pending::<()>().await,
         }
     };
-    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+    tokio::select! { _ = tokio::signal::ctrl_c() => {}, _ = term => {} }
     tracing::info!("shutting down: finishing requests in flight");
 }
 
-async fn serve(config_path: Option<PathBuf>) -> anyhow::Result<()> {
-    let loaded = Config::load(config_path.as_deref())?;
-    let config = loaded.config;
-    init_logging(&config);
+fn log_config_notes(loaded: &labreg::config::Loaded) {
     for o in &loaded.overrides {
         tracing::info!(variable = %o.var, key = %o.path, "config overridden by environment");
     }
@@ -77,26 +80,105 @@ async fn serve(config_path: Option<PathBuf>) -> anyhow::Result<()> {
         };
         tracing::warn!(key = %key, "unknown config key ignored{hint}");
     }
+}
+
+async fn serve(config_path: Option<PathBuf>) -> anyhow::Result<()> {
+    let loaded = Config::load(config_path.as_deref())?;
+    let config = &loaded.config;
+    labreg::logging::init(config);
+    log_config_notes(&loaded);
     let addr = config.listen_addr()?;
-    let state = server::build_state(&config)?;
-    let root = config.storage_driver()?.rootdirectory.clone();
+    let state = server::build_state(config)?;
+    let tls = server::tls_config(config)?;
+    let metrics = Arc::new(Metrics::default());
+    server::spawn_upload_purger(state.clone(), config)?;
+    if let Some(debug) = config.http.debug.as_ref().filter(|d| !d.addr.is_empty()) {
+        let daddr = parse_addr(&debug.addr).map_err(anyhow::Error::msg)?;
+        let listener = tokio::net::TcpListener::bind(daddr)
+            .await
+            .with_context(|| format!("cannot listen on {daddr} (http.debug.addr)"))?;
+        let prom = debug
+            .prometheus
+            .enabled
+            .then(|| debug.prometheus.path.clone());
+        let app = server::debug_router(state.clone(), metrics.clone(), prom);
+        tracing::info!(addr = %daddr, "debug server listening (/debug/health)");
+        tokio::spawn(async move { axum::serve(listener, app).await });
+    }
     let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| {
-        format!("cannot listen on {addr} (http.addr): is another registry running there?")
+        format!("cannot listen on {addr} (http.addr): is something else using the port? set http.addr or REGISTRY_HTTP_ADDR")
     })?;
-    tracing::info!(%addr, storage = "filesystem", rootdirectory = %root, "labreg listening");
-    let app = server::router(state, !config.log.accesslog.disabled);
-    server::serve(listener, app, shutdown_signal()).await?;
+    let root = &config.storage_driver()?.rootdirectory;
+    tracing::info!(
+        %addr,
+        tls = tls.is_some(),
+        auth = if state.access.enabled() { "htpasswd" } else { "none" },
+        storage = "filesystem",
+        rootdirectory = %root,
+        "labreg listening"
+    );
+    if !state.access.enabled() {
+        tracing::warn!("no auth configured: anyone who reaches this port can push and delete");
+    }
+    let drain = match &config.http.draintimeout {
+        Some(d) => {
+            parse_duration(d).map_err(|m| anyhow::anyhow!("config key http.draintimeout: {m}"))?
+        }
+        None => Duration::from_secs(30),
+    };
+    let app = server::router(state, metrics, !config.log.accesslog.disabled);
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let stopped = async move {
+        shutdown_signal().await;
+        let _ = tx.send(());
+    };
+    let serving = tokio::spawn(server::serve(listener, app, tls, stopped));
+    let _ = rx.await;
+    match tokio::time::timeout(drain, serving).await {
+        Ok(joined) => joined??,
+        Err(_) => {
+            tracing::warn!(timeout = ?drain, "requests still running after http.draintimeout; exiting")
+        }
+    }
+    Ok(())
+}
+
+fn htpasswd(args: HtpasswdArgs) -> anyhow::Result<()> {
+    let _ = (args.bcrypt, args.stdout);
+    let password = match (args.batch, args.password) {
+        (true, Some(p)) => p,
+        (true, None) => anyhow::bail!(
+            "-b takes the password as the last argument: labreg htpasswd -Bbn USER PASSWORD"
+        ),
+        (false, Some(_)) => anyhow::bail!(
+            "a password on the command line needs -b: labreg htpasswd -Bbn USER PASSWORD"
+        ),
+        (false, None) => {
+            let mut s = String::new();
+            std::io::stdin()
+                .read_to_string(&mut s)
+                .context("reading the password from standard input")?;
+            s.strip_suffix('\n')
+                .map(|t| t.strip_suffix('\r').unwrap_or(t))
+                .unwrap_or(&s)
+                .to_string()
+        }
+    };
+    let line = labreg::auth::htpasswd::line(&args.user, &password, args.cost)
+        .map_err(anyhow::Error::msg)?;
+    println!("{line}");
     Ok(())
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("tokio runtime");
     let result = match cli.command {
-        Command::Serve { config } => runtime.block_on(serve(config)),
+        Command::Serve { config } => tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .context("starting the async runtime")
+            .and_then(|rt| rt.block_on(serve(config))),
+        Command::Htpasswd(args) => htpasswd(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,25 +1,53 @@
 //! Wiring: config → storage driver → registry → HTTP app → listener, with
-//! logging and graceful shutdown.
+//! authentication, TLS, the debug server, upload purging and graceful
+//! shutdown.
 
 use std::future::Future;
 use std::io;
+use std::path::Path;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, HeaderName, HeaderValue};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::middleware::Next;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::service::TowerToHyperService;
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
 
 use crate::api::{self, AppState};
-use crate::config::{Config, ConfigError};
+use crate::auth::{Access, Htpasswd, Principal, htpasswd::HtpasswdError};
+use crate::config::{Config, ConfigError, parse_duration};
+use crate::metrics::Metrics;
 use crate::registry::{Options, Registry};
 use crate::storage::StorageDriver;
 use crate::storage::fs::FilesystemDriver;
+use crate::tls::{self, ReloadingCert, TlsError};
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Htpasswd(#[from] HtpasswdError),
+    #[error(transparent)]
+    Tls(#[from] TlsError),
+}
+
+fn header_error(name: &str, e: impl std::fmt::Display) -> ConfigError {
+    ConfigError::Invalid {
+        key: format!("http.headers.{name}"),
+        message: e.to_string(),
+    }
+}
 
 /// Builds the application state a config describes.
-pub fn build_state(config: &Config) -> Result<Arc<AppState>, ConfigError> {
+pub fn build_state(config: &Config) -> Result<Arc<AppState>, StartError> {
     let fs = config.storage_driver()?;
     let driver: Arc<dyn StorageDriver> = Arc::new(FilesystemDriver::new(&fs.rootdirectory));
     let options = Options {
@@ -29,59 +57,222 @@ pub fn build_state(config: &Config) -> Result<Arc<AppState>, ConfigError> {
     };
     let mut extra_headers = HeaderMap::new();
     for (name, values) in &config.http.headers {
-        let key = HeaderName::from_bytes(name.as_bytes()).map_err(|e| ConfigError::Invalid {
-            key: format!("http.headers.{name}"),
-            message: e.to_string(),
-        })?;
+        let key = HeaderName::from_bytes(name.as_bytes()).map_err(|e| header_error(name, e))?;
         for v in values {
-            let value = HeaderValue::from_str(v).map_err(|e| ConfigError::Invalid {
-                key: format!("http.headers.{name}"),
-                message: e.to_string(),
-            })?;
-            extra_headers.append(key.clone(), value);
+            extra_headers.append(
+                key.clone(),
+                HeaderValue::from_str(v).map_err(|e| header_error(name, e))?,
+            );
         }
     }
+    let access = match &config.auth.htpasswd {
+        Some(h) => Access::new(
+            Some(Htpasswd::open(Path::new(&h.path))?),
+            h.realm.clone(),
+            config.labreg.access.clone(),
+        ),
+        None => Access::open(),
+    };
     Ok(Arc::new(AppState {
         registry: Registry::new(driver, options),
+        access,
         extra_headers,
         catalog_max: config.catalog.maxentries,
         base_url: config.http.host.clone().filter(|h| !h.is_empty()),
     }))
 }
 
-/// The HTTP application for a state, with the access log when enabled.
-pub fn router(state: Arc<AppState>, access_log: bool) -> axum::Router {
-    let app = api::app(state);
-    if access_log {
-        app.layer(axum::middleware::from_fn(log_request))
-    } else {
-        app
-    }
+/// The TLS config of `http.tls`, if any, with its certificate reloader
+/// running for as long as the runtime does.
+pub fn tls_config(config: &Config) -> Result<Option<Arc<rustls::ServerConfig>>, StartError> {
+    let Some(t) = &config.http.tls else {
+        return Ok(None);
+    };
+    let cert = Arc::new(ReloadingCert::open(
+        Path::new(&t.certificate),
+        Path::new(&t.key),
+    )?);
+    tls::spawn_reloader(cert.clone());
+    Ok(Some(tls::server_config(cert, t.minimumtls.as_deref())))
 }
 
-async fn log_request(State(()): State<()>, req: Request, next: Next) -> Response {
+/// The HTTP application for a state: metrics always, the access log when
+/// enabled. The log names the user, never credentials.
+pub fn router(state: Arc<AppState>, metrics: Arc<Metrics>, access_log: bool) -> axum::Router {
+    api::app(state).layer(axum::middleware::from_fn_with_state(
+        (metrics, access_log),
+        observe,
+    ))
+}
+
+async fn observe(
+    State((metrics, log)): State<(Arc<Metrics>, bool)>,
+    req: Request,
+    next: Next,
+) -> Response {
     let method = req.method().clone();
-    let uri = req.uri().path().to_string();
+    let path = req.uri().path().to_string();
     let started = Instant::now();
+    metrics.started();
     let resp = next.run(req).await;
-    tracing::info!(
-        target: "access",
-        %method,
-        path = %uri,
-        status = resp.status().as_u16(),
-        duration_ms = started.elapsed().as_secs_f64() * 1000.0,
-        "request"
-    );
+    let took = started.elapsed();
+    metrics.finished(method.as_str(), resp.status().as_u16(), took);
+    if log {
+        let user = match resp.extensions().get::<Principal>() {
+            Some(Principal::User(u)) => u.as_str(),
+            _ => "-",
+        };
+        tracing::info!(
+            target: "access",
+            %method,
+            path = %path,
+            status = resp.status().as_u16(),
+            user,
+            duration_ms = took.as_secs_f64() * 1000.0,
+            "request"
+        );
+    }
     resp
+}
+
+/// The debug server of `http.debug`: `/debug/health` (storage reachable) and
+/// the Prometheus metrics when enabled.
+pub fn debug_router(
+    state: Arc<AppState>,
+    metrics: Arc<Metrics>,
+    prometheus: Option<String>,
+) -> axum::Router {
+    let mut r = axum::Router::new().route(
+        "/debug/health",
+        get(move || {
+            let state = state.clone();
+            async move {
+                match state.registry.health().await {
+                    Ok(()) => (StatusCode::OK, "{}\n").into_response(),
+                    Err(e) => (
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        format!("{{\"storagedriver\": \"{e}\"}}\n"),
+                    )
+                        .into_response(),
+                }
+            }
+        }),
+    );
+    if let Some(path) = prometheus {
+        r = r.route(
+            &path,
+            get(move || {
+                let m = metrics.clone();
+                async move { ([("content-type", "text/plain; version=0.0.4")], m.render()) }
+            }),
+        );
+    }
+    r
+}
+
+/// Runs `storage.maintenance.uploadpurging`: first a minute after start,
+/// then every interval.
+pub fn spawn_upload_purger(state: Arc<AppState>, config: &Config) -> Result<(), ConfigError> {
+    let p = &config.storage.maintenance.uploadpurging;
+    if !p.enabled || config.storage.maintenance.readonly.enabled {
+        return Ok(());
+    }
+    let invalid = |key: &str, m: String| ConfigError::Invalid {
+        key: format!("storage.maintenance.uploadpurging.{key}"),
+        message: m,
+    };
+    let age = parse_duration(&p.age).map_err(|m| invalid("age", m))?;
+    let interval = parse_duration(&p.interval).map_err(|m| invalid("interval", m))?;
+    let dry_run = p.dryrun;
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_secs(60).min(interval)).await;
+        loop {
+            match state.registry.purge_uploads(age, dry_run).await {
+                Ok(p) if !p.is_empty() => {
+                    tracing::info!(count = p.len(), dry_run, uploads = ?p, "purged stale uploads")
+                }
+                Ok(_) => {}
+                Err(e) => tracing::error!(error = %e, "upload purging failed"),
+            }
+            tokio::time::sleep(interval).await;
+        }
+    });
+    Ok(())
 }
 
 /// Serves until `shutdown` completes, then lets in-flight requests finish.
 pub async fn serve(
     listener: TcpListener,
     app: axum::Router,
+    tls: Option<Arc<rustls::ServerConfig>>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> io::Result<()> {
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
+    match tls {
+        None => {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(shutdown)
+                .await
+        }
+        Some(tls) => serve_tls(listener, app, tls, shutdown).await,
+    }
+}
+
+async fn serve_tls(
+    listener: TcpListener,
+    app: axum::Router,
+    tls: Arc<rustls::ServerConfig>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> io::Result<()> {
+    let acceptor = TlsAcceptor::from(tls);
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    tokio::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = &mut shutdown => break,
+        };
+        let acceptor = acceptor.clone();
+        let service = TowerToHyperService::new(app.clone());
+        let watcher = graceful.watcher();
+        tokio::spawn(async move {
+            // A TLS connection starts with a handshake record (0x16); plain
+            // HTTP starts with a method name and gets a readable answer.
+            let mut first = [0u8; 1];
+            match tokio::time::timeout(Duration::from_secs(10), stream.peek(&mut first)).await {
+                Ok(Ok(1)) if first[0] != 0x16 => {
+                    let mut stream = stream;
+                    let _ = stream.write_all(tls::PLAIN_HTTP_ANSWER).await;
+                    let _ = stream.shutdown().await;
+                    return;
+                }
+                Ok(Ok(1)) => {}
+                _ => return,
+            }
+            let tls_stream = match tokio::time::timeout(
+                Duration::from_secs(10),
+                acceptor.accept(stream),
+            )
+            .await
+            {
+                Ok(Ok(s)) => s,
+                Ok(Err(e)) => {
+                    tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                    return;
+                }
+                Err(_) => return,
+            };
+            let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+            let conn = builder.serve_connection_with_upgrades(TokioIo::new(tls_stream), service);
+            let _ = watcher.watch(conn).await;
+        });
+    }
+    graceful.shutdown().await;
+    Ok(())
 }

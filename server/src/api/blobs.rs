@@ -10,6 +10,7 @@ use super::{
     ApiError, ApiResult, AppState, DIGEST_HEADER, ErrorCode, UPLOAD_UUID_HEADER, body_stream,
     checked_name, header_str, query,
 };
+use crate::auth::{Action, Principal};
 use crate::registry::names::NameError;
 use crate::registry::{BlobContent, ChunkRange, Digest, UploadStatus};
 
@@ -113,13 +114,22 @@ fn upload_progress(state: &AppState, name: &str, status: StatusCode, u: &UploadS
         .into_response()
 }
 
-pub async fn start_upload(state: &AppState, name: &str, req: Request) -> ApiResult {
+pub async fn start_upload(
+    state: &AppState,
+    who: &Principal,
+    name: &str,
+    req: Request,
+) -> ApiResult {
     let q = query(&req);
     if let Some(mount) = q.get("mount") {
         let digest = parse_digest(mount)?;
         if let Some(from) = q.get("from") {
             let from = checked_name(from)?;
-            if state.registry.mount_blob(name, from, &digest).await? {
+            // Mounting from a repository the client may not read would leak
+            // its content: fall back to an upload, as if it were not there.
+            if state.access.allowed(who, from, Action::Pull)
+                && state.registry.mount_blob(name, from, &digest).await?
+            {
                 return Ok(blob_created(state, name, &digest));
             }
         }

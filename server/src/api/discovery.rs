@@ -6,6 +6,8 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
+use crate::auth::{Action, Principal};
+
 use super::{ApiError, ApiResult, AppState, ErrorCode};
 use crate::registry::manifest::OCI_INDEX;
 use crate::registry::{Digest, Page, RegistryError};
@@ -36,10 +38,15 @@ fn listing(body: serde_json::Value, page: &Page, path: &str, n: Option<usize>) -
     resp
 }
 
-pub async fn catalog(state: &AppState, q: &HashMap<String, String>) -> ApiResult {
+pub async fn catalog(state: &AppState, who: &Principal, q: &HashMap<String, String>) -> ApiResult {
     let (n, last) = page_params(q)?;
     let n = Some(n.unwrap_or(state.catalog_max).min(state.catalog_max));
-    let page = state.registry.catalog(last.as_deref(), n, |_| true).await?;
+    let page = state
+        .registry
+        .catalog(last.as_deref(), n, |repo| {
+            state.access.allowed(who, repo, Action::Pull)
+        })
+        .await?;
     let body = json!({ "repositories": page.items });
     Ok(listing(body, &page, "/v2/_catalog", n))
 }

@@ -20,6 +20,7 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header}
 use axum::response::{IntoResponse, Response};
 use futures_util::TryStreamExt;
 
+use crate::auth::{Access, Action, Principal, Unauthenticated};
 use crate::registry::Registry;
 use crate::registry::names::validate_name;
 use crate::storage::ByteStream;
@@ -33,6 +34,8 @@ pub const UPLOAD_UUID_HEADER: &str = "docker-upload-uuid";
 /// What the handlers share.
 pub struct AppState {
     pub registry: Registry,
+    /// Who may do what; open when no `auth` is configured.
+    pub access: Access,
     /// `http.headers`: added to every response.
     pub extra_headers: HeaderMap,
     /// `catalog.maxentries`: the largest catalog page.
@@ -108,11 +111,80 @@ async fn dispatch(State(state): State<Arc<AppState>>, req: Request) -> Response 
     let Some(route) = routes::parse(&path) else {
         return (StatusCode::NOT_FOUND, "404 page not found\n").into_response();
     };
-    let result = route_request(&state, route, req).await;
-    result.unwrap_or_else(IntoResponse::into_response)
+    let authorization = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .map(|v| v.as_bytes());
+    let who = match state.access.authenticate(authorization).await {
+        Ok(who) => who,
+        Err(Unauthenticated(why)) => return unauthorized(&state, why).into_response(),
+    };
+    let result = match authorize(&state, &who, route, req.method()) {
+        Ok(()) => route_request(&state, &who, route, req).await,
+        Err(e) => Err(e),
+    };
+    let mut resp = result.unwrap_or_else(IntoResponse::into_response);
+    resp.extensions_mut().insert(who);
+    resp
 }
 
-async fn route_request(state: &AppState, route: Route<'_>, req: Request) -> ApiResult {
+fn unauthorized(state: &AppState, why: &str) -> ApiError {
+    ApiError::new(
+        ErrorCode::Unauthorized,
+        format!("authentication required: {why}"),
+    )
+    .header(header::WWW_AUTHENTICATE, &state.access.challenge())
+}
+
+/// Checks the request against the access rules before any handler runs.
+/// Anonymous requests that need more are asked for credentials (401); signed-in
+/// users without the right are refused (403).
+fn authorize(
+    state: &AppState,
+    who: &Principal,
+    route: Route<'_>,
+    method: &Method,
+) -> Result<(), ApiError> {
+    if !state.access.enabled() {
+        return Ok(());
+    }
+    let anonymous = *who == Principal::Anonymous;
+    let read = matches!(*method, Method::GET | Method::HEAD);
+    let (name, action) = match route {
+        Route::Base if anonymous => return Err(unauthorized(state, "no credentials")),
+        Route::Base => return Ok(()),
+        Route::Catalog if state.access.may_list(who) => return Ok(()),
+        Route::Catalog => return Err(unauthorized(state, "no credentials")),
+        Route::Tags { name } | Route::Referrers { name, .. } => (name, Action::Pull),
+        Route::Manifest { name, .. } | Route::Blob { name, .. } if read => (name, Action::Pull),
+        Route::Manifest { name, .. } | Route::Blob { name, .. } if *method == Method::DELETE => {
+            (name, Action::Delete)
+        }
+        Route::Manifest { name, .. } => (name, Action::Push),
+        Route::Blob { .. } => return Ok(()),
+        Route::UploadStart { name } | Route::Upload { name, .. } => (name, Action::Push),
+    };
+    if state.access.allowed(who, name, action) {
+        return Ok(());
+    }
+    match who {
+        Principal::Anonymous => Err(unauthorized(state, "no credentials")),
+        Principal::User(user) => Err(ApiError::new(
+            ErrorCode::Denied,
+            format!(
+                "user {user:?} may not {} repository {name:?}",
+                format!("{action:?}").to_lowercase()
+            ),
+        )),
+    }
+}
+
+async fn route_request(
+    state: &AppState,
+    who: &Principal,
+    route: Route<'_>,
+    req: Request,
+) -> ApiResult {
     let m = req.method().clone();
     match route {
         Route::Base => match m {
@@ -122,7 +194,7 @@ async fn route_request(state: &AppState, route: Route<'_>, req: Request) -> ApiR
             _ => method_not_allowed("GET, HEAD"),
         },
         Route::Catalog => match m {
-            Method::GET => discovery::catalog(state, &query(&req)).await,
+            Method::GET => discovery::catalog(state, who, &query(&req)).await,
             _ => method_not_allowed("GET"),
         },
         Route::Tags { name } => match m {
@@ -153,7 +225,7 @@ async fn route_request(state: &AppState, route: Route<'_>, req: Request) -> ApiR
             }
         }
         Route::UploadStart { name } => match m {
-            Method::POST => blobs::start_upload(state, checked_name(name)?, req).await,
+            Method::POST => blobs::start_upload(state, who, checked_name(name)?, req).await,
             _ => method_not_allowed("POST"),
         },
         Route::Upload { name, id } => {

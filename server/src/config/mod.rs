@@ -76,7 +76,9 @@ pub struct Config {
     pub storage: Storage,
     pub http: Http,
     pub catalog: Catalog,
-    pub auth: Option<Value>,
+    pub auth: Auth,
+    /// labreg's own section; registry:2 ignores it.
+    pub labreg: Labreg,
     /// Accepted for compatibility; labreg checks its storage on every request.
     pub health: Option<Value>,
 }
@@ -190,8 +192,8 @@ pub struct Http {
     #[serde(deserialize_with = "opt_string")]
     pub draintimeout: Option<String>,
     pub headers: BTreeMap<String, Vec<String>>,
-    pub tls: Option<Value>,
-    pub debug: Option<Value>,
+    pub tls: Option<Tls>,
+    pub debug: Option<Debug>,
     pub http2: Option<Value>,
 }
 
@@ -209,6 +211,67 @@ impl Default for Http {
             tls: None,
             debug: None,
             http2: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(default)]
+pub struct Auth {
+    pub htpasswd: Option<HtpasswdAuth>,
+    pub token: Option<Value>,
+    pub silly: Option<Value>,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(default)]
+pub struct HtpasswdAuth {
+    #[serde(deserialize_with = "string")]
+    pub realm: String,
+    #[serde(deserialize_with = "string")]
+    pub path: String,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(default)]
+pub struct Labreg {
+    pub access: Option<Vec<crate::auth::Rule>>,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(default)]
+pub struct Tls {
+    #[serde(deserialize_with = "string")]
+    pub certificate: String,
+    #[serde(deserialize_with = "string")]
+    pub key: String,
+    pub clientcas: Option<Vec<String>>,
+    #[serde(deserialize_with = "opt_string")]
+    pub minimumtls: Option<String>,
+    pub letsencrypt: Option<Value>,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(default)]
+pub struct Debug {
+    #[serde(deserialize_with = "string")]
+    pub addr: String,
+    pub prometheus: Prometheus,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct Prometheus {
+    pub enabled: bool,
+    #[serde(deserialize_with = "string")]
+    pub path: String,
+}
+
+impl Default for Prometheus {
+    fn default() -> Self {
+        Prometheus {
+            enabled: false,
+            path: "/metrics".into(),
         }
     }
 }
@@ -313,20 +376,66 @@ impl Config {
         self.listen_addr()?;
         // Refuse rather than serve in the open what the operator meant to
         // protect.
-        if self
-            .auth
-            .as_ref()
-            .is_some_and(|a| a.as_object().is_none_or(|m| !m.is_empty()))
-        {
+        if self.auth.token.is_some() || self.auth.silly.is_some() {
             return Err(invalid(
                 "auth",
-                "authentication is not available in this labreg build yet",
+                "only auth.htpasswd is supported by labreg (token and silly auth are not)",
             ));
         }
-        if self.http.tls.is_some() {
+        if let Some(h) = &self.auth.htpasswd
+            && h.path.is_empty()
+        {
             return Err(invalid(
-                "http.tls",
-                "TLS is not available in this labreg build yet",
+                "auth.htpasswd.path",
+                "the htpasswd file's path is required",
+            ));
+        }
+        if self.labreg.access.is_some() && self.auth.htpasswd.is_none() {
+            return Err(invalid(
+                "labreg.access",
+                "access rules need authentication: configure auth.htpasswd",
+            ));
+        }
+        if let Some(tls) = &self.http.tls {
+            if tls.certificate.is_empty() || tls.key.is_empty() {
+                return Err(invalid(
+                    "http.tls",
+                    "both http.tls.certificate and http.tls.key are required",
+                ));
+            }
+            if tls.clientcas.as_ref().is_some_and(|c| !c.is_empty()) {
+                return Err(invalid(
+                    "http.tls.clientcas",
+                    "client certificate auth is not supported by labreg",
+                ));
+            }
+            if tls.letsencrypt.is_some() {
+                return Err(invalid(
+                    "http.tls.letsencrypt",
+                    "not supported: use cert-manager or `labctl certs` and point certificate/key at the files",
+                ));
+            }
+            if let Some(m) = &tls.minimumtls
+                && !["tls1.2", "tls1.3"].contains(&m.as_str())
+            {
+                return Err(invalid(
+                    "http.tls.minimumtls",
+                    format!("{m:?}: use tls1.2 or tls1.3"),
+                ));
+            }
+        }
+        if let Some(d) = &self.http.debug
+            && !d.addr.is_empty()
+        {
+            parse_addr(&d.addr).map_err(|m| invalid("http.debug.addr", m))?;
+        }
+        if let Some(p) = &self.http.prefix
+            && !p.is_empty()
+            && p != "/"
+        {
+            return Err(invalid(
+                "http.prefix",
+                "serving under a path prefix is not supported by labreg",
             ));
         }
         if let Some(net) = &self.http.net

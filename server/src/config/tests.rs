@@ -139,9 +139,39 @@ fn bad_values_fail_naming_the_key() {
             "storage.maintenance.uploadpurging.age",
         ),
         (
-            "storage: filesystem\nauth: {htpasswd: {path: /x}}",
+            "storage: filesystem\nauth: {token: {realm: x}}",
             vec![],
             "auth",
+        ),
+        (
+            "storage: filesystem\nauth: htpasswd",
+            vec![],
+            "auth.htpasswd.path",
+        ),
+        (
+            "storage: filesystem\nhttp: {tls: {certificate: /c}}",
+            vec![],
+            "http.tls",
+        ),
+        (
+            "storage: filesystem\nhttp: {tls: {certificate: /c, key: /k, minimumtls: ssl3}}",
+            vec![],
+            "http.tls.minimumtls",
+        ),
+        (
+            "storage: filesystem\nlabreg: {access: [{users: [a], repositories: [x], actions: [pull]}]}",
+            vec![],
+            "labreg.access",
+        ),
+        (
+            "storage: filesystem\nauth: {htpasswd: {path: /x}}\nlabreg: {access: [{users: [a], repositories: [x], actions: [fly]}]}",
+            vec![],
+            "labreg.access[0].actions[0]",
+        ),
+        (
+            "storage: filesystem\nhttp: {prefix: /registry}",
+            vec![],
+            "http.prefix",
         ),
     ] {
         match load(text, &vars) {
@@ -153,4 +183,30 @@ fn bad_values_fail_naming_the_key() {
     }
     assert!(matches!(load("[1, 2", &[]), Err(ConfigError::Yaml(_))));
     assert!(matches!(load("- a\n- b\n", &[]), Err(ConfigError::Yaml(_))));
+}
+
+#[test]
+fn seed_001_variables_without_a_config_file() {
+    let l = load(
+        DEFAULT_CONFIG,
+        &[
+            ("REGISTRY_HTTP_TLS_CERTIFICATE", "/certs/registry-cert.crt"),
+            ("REGISTRY_HTTP_TLS_KEY", "/certs/registry-cert.key"),
+            ("REGISTRY_AUTH", "htpasswd"),
+            ("REGISTRY_AUTH_HTPASSWD_REALM", "Registry Realm"),
+            ("REGISTRY_AUTH_HTPASSWD_PATH", "/auth/htpasswd"),
+        ],
+    )
+    .unwrap();
+    let h = l.config.auth.htpasswd.as_ref().unwrap();
+    assert_eq!(
+        (h.realm.as_str(), h.path.as_str()),
+        ("Registry Realm", "/auth/htpasswd")
+    );
+    let t = l.config.http.tls.as_ref().unwrap();
+    assert_eq!(
+        (t.certificate.as_str(), t.key.as_str()),
+        ("/certs/registry-cert.crt", "/certs/registry-cert.key")
+    );
+    assert!(l.unknown_keys.is_empty(), "{:?}", l.unknown_keys);
 }

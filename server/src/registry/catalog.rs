@@ -58,6 +58,12 @@ impl Registry {
     /// Every repository name, sorted. A repository is a directory that holds
     /// `_layers` or `_manifests`; other `_` directories are not descended.
     pub async fn repositories(&self) -> Result<Vec<String>> {
+        self.directories_holding(&["_layers", "_manifests"]).await
+    }
+
+    /// Every directory under `repositories/` that holds one of `markers`,
+    /// as a repository name, sorted.
+    pub(super) async fn directories_holding(&self, markers: &[&str]) -> Result<Vec<String>> {
         let root = paths::repositories_root();
         let mut found = Vec::new();
         let mut stack = vec![String::new()];
@@ -68,7 +74,7 @@ impl Registry {
                 format!("{root}/{rel}")
             };
             let entries = self.list_dir(&dir).await?;
-            if !rel.is_empty() && entries.iter().any(|e| e == "_layers" || e == "_manifests") {
+            if !rel.is_empty() && entries.iter().any(|e| markers.contains(&e.as_str())) {
                 found.push(rel.clone());
             }
             for e in entries.iter().rev().filter(|e| !e.starts_with('_')) {

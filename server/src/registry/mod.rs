@@ -122,3 +122,15 @@ impl Registry {
         }
     }
 }
+
+impl Registry {
+    /// Whether the storage answers: the root of the layout can be listed or
+    /// does not exist yet (a fresh registry).
+    pub async fn health(&self) -> std::result::Result<(), StorageError> {
+        match self.driver.list(paths::ROOT).await {
+            Ok(_) => Ok(()),
+            Err(e) if e.is_not_found() => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+}

@@ -85,6 +85,10 @@ pub fn tag_index_link(name: &str, tag: &str, d: &Digest) -> String {
     )
 }
 
+pub fn uploads_dir(name: &str) -> String {
+    format!("{ROOT}/repositories/{name}/_uploads")
+}
+
 pub fn upload_dir(name: &str, id: &str) -> String {
     format!("{ROOT}/repositories/{name}/_uploads/{id}")
 }

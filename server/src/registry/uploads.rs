@@ -10,7 +10,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use futures_util::StreamExt;
@@ -237,6 +237,37 @@ impl Registry {
         Ok(())
     }
 
+    /// Removes uploads started more than `older_than` ago (by the time
+    /// `startedat` was written); with `dry_run`, only lists them.
+    pub async fn purge_uploads(&self, older_than: Duration, dry_run: bool) -> Result<Vec<String>> {
+        let now = SystemTime::now();
+        let mut purged = Vec::new();
+        for name in self.directories_holding(&["_uploads"]).await? {
+            for id in self.list_dir(&paths::uploads_dir(&name)).await? {
+                let started = match self
+                    .driver
+                    .stat(&paths::upload_started_at(&name, &id))
+                    .await
+                {
+                    Ok(info) => info.modified,
+                    Err(e) if e.is_not_found() => continue,
+                    Err(e) => return Err(e.into()),
+                };
+                if now.duration_since(started).unwrap_or_default() < older_than {
+                    continue;
+                }
+                if !dry_run {
+                    let slot = self.uploads.slot(&id);
+                    let _busy = slot.lock().await;
+                    self.remove(&paths::upload_dir(&name, &id)).await?;
+                    self.uploads.forget(&id);
+                }
+                purged.push(format!("{name}/{id}"));
+            }
+        }
+        Ok(purged)
+    }
+
     async fn hash_stored(&self, path: &str, algorithm: Algorithm) -> Result<Digest> {
         let mut hasher = Hasher::new(algorithm);
         let mut stream = self.driver.reader(path, 0, None).await?;
@@ -261,4 +292,42 @@ async fn copy_into(
         writer.write(chunk).await?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::registry::Options;
+    use crate::storage::fs::FilesystemDriver;
+
+    #[tokio::test]
+    async fn purging_removes_only_stale_uploads() {
+        let dir = tempfile::tempdir().unwrap();
+        let reg = Registry::new(
+            Arc::new(FilesystemDriver::new(dir.path())),
+            Options::default(),
+        );
+        let old = reg.start_upload("a/b").await.unwrap();
+        let body: crate::storage::ByteStream =
+            Box::pin(futures_util::stream::iter([Ok(Bytes::from_static(b"abc"))]));
+        reg.append_upload("a/b", &old.id, None, body).await.unwrap();
+        assert_eq!(
+            reg.purge_uploads(Duration::from_secs(3600), false)
+                .await
+                .unwrap(),
+            Vec::<String>::new()
+        );
+        let listed = reg.purge_uploads(Duration::ZERO, true).await.unwrap();
+        assert_eq!(listed, vec![format!("a/b/{}", old.id)]);
+        assert!(
+            reg.upload_status("a/b", &old.id).await.is_ok(),
+            "a dry run removes nothing"
+        );
+        let purged = reg.purge_uploads(Duration::ZERO, false).await.unwrap();
+        assert_eq!(purged.len(), 1);
+        assert!(matches!(
+            reg.upload_status("a/b", &old.id).await,
+            Err(RegistryError::UploadUnknown)
+        ));
+    }
 }

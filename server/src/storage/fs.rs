@@ -145,6 +145,7 @@ impl StorageDriver for FilesystemDriver {
     async fn writer(&self, path: &str, append: bool) -> Result<Box<dyn FileWriter>> {
         let full = self.full(path)?;
         let p = path.to_string();
+        let full_path = full.clone();
         let (file, start) = blocking(path, move || {
             create_dirs_durable(full.parent().expect("driver paths have a parent"))?;
             let file = OpenOptions::new()
@@ -159,7 +160,9 @@ impl StorageDriver for FilesystemDriver {
         .await?;
         Ok(Box::new(FsWriter {
             path: p,
+            full: full_path,
             file: Some(file),
+            pending: None,
             start,
             written: 0,
             buf: BytesMut::new(),
@@ -229,30 +232,46 @@ impl StorageDriver for FilesystemDriver {
     }
 }
 
+/// A writer that overlaps disk writes with receiving: while one buffer is
+/// written on the blocking pool, the next one fills (and is hashed by the
+/// caller). At most two buffers exist per writer.
 struct FsWriter {
     path: String,
+    full: PathBuf,
     file: Option<File>,
+    pending: Option<tokio::task::JoinHandle<(File, io::Result<()>)>>,
     start: u64,
     written: u64,
     buf: BytesMut,
 }
 
 impl FsWriter {
-    /// Writes the buffer out on the blocking pool, then takes the file back.
+    /// Waits for the write in flight, if any, and takes the file back.
+    async fn wait_pending(&mut self) -> Result<()> {
+        if let Some(handle) = self.pending.take() {
+            let (file, res) = handle
+                .await
+                .map_err(|e| StorageError::io(&self.path, io::Error::other(e)))?;
+            self.file = Some(file);
+            res.map_err(|e| StorageError::io(&self.path, e))?;
+        }
+        Ok(())
+    }
+
+    /// Starts writing the buffer on the blocking pool, after the previous
+    /// write has finished.
     async fn flush_buf(&mut self) -> Result<()> {
         if self.buf.is_empty() {
             return Ok(());
         }
+        self.wait_pending().await?;
         let data = self.buf.split().freeze();
         let mut file = self.file.take().expect("writer used after commit");
-        let (file, res) = tokio::task::spawn_blocking(move || {
+        self.pending = Some(tokio::task::spawn_blocking(move || {
             let r = file.write_all(&data);
             (file, r)
-        })
-        .await
-        .map_err(|e| StorageError::io(&self.path, io::Error::other(e)))?;
-        self.file = Some(file);
-        res.map_err(|e| StorageError::io(&self.path, e))
+        }));
+        Ok(())
     }
 }
 
@@ -260,10 +279,6 @@ impl FsWriter {
 impl FileWriter for FsWriter {
     async fn write(&mut self, chunk: Bytes) -> Result<()> {
         self.written += chunk.len() as u64;
-        if self.buf.is_empty() && chunk.len() >= WRITE_BUFFER {
-            self.buf = BytesMut::from(chunk);
-            return self.flush_buf().await;
-        }
         self.buf.extend_from_slice(&chunk);
         if self.buf.len() >= WRITE_BUFFER {
             self.flush_buf().await?;
@@ -277,12 +292,22 @@ impl FileWriter for FsWriter {
 
     async fn commit(mut self: Box<Self>) -> Result<()> {
         self.flush_buf().await?;
+        self.wait_pending().await?;
         let file = self.file.take().expect("writer used after commit");
         blocking(&self.path, move || file.sync_data()).await
     }
 
     async fn cancel(mut self: Box<Self>) -> Result<()> {
-        let file = self.file.take().expect("writer used after commit");
+        // The write in flight may have failed (that may be why we cancel);
+        // the truncation below undoes it either way.
+        let _ = self.wait_pending().await;
+        let file = match self.file.take() {
+            Some(f) => f,
+            None => OpenOptions::new()
+                .write(true)
+                .open(&self.full)
+                .map_err(|e| StorageError::io(&self.path, e))?,
+        };
         let start = self.start;
         blocking(&self.path, move || file.set_len(start)).await
     }

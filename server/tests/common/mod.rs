@@ -3,6 +3,8 @@
 #![allow(dead_code)]
 
 pub mod oci;
+pub mod pki;
+pub mod process;
 pub mod tools;
 
 use std::path::{Path, PathBuf};
@@ -39,19 +41,21 @@ impl TestRegistry {
         );
         let loaded = Config::from_yaml(&yaml, Vec::new()).expect("test config");
         let state = server::build_state(&loaded.config).expect("state");
+        let tls = server::tls_config(&loaded.config).expect("tls");
+        let scheme = if tls.is_some() { "https" } else { "http" };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let app = server::router(state, false);
+        let app = server::router(state, Default::default(), false);
         let task = tokio::spawn(async move {
-            server::serve(listener, app, async {
+            server::serve(listener, app, tls, async {
                 let _ = rx.await;
             })
             .await
             .unwrap();
         });
         TestRegistry {
-            url: format!("http://{addr}"),
+            url: format!("{scheme}://{addr}"),
             addr,
             root: root.to_path_buf(),
             _dir: None,
@@ -112,10 +116,10 @@ pub type Shared = Arc<TestRegistry>;
 
 /// Sends raw bytes as one HTTP/1.1 request (paths no client library would
 /// send as written) and returns the status and body of the answer.
-pub async fn raw_request(addr: std::net::SocketAddr, head: &str) -> (u16, String) {
+pub async fn raw_request(addr: std::net::SocketAddr, head: impl AsRef<[u8]>) -> (u16, String) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-    s.write_all(head.as_bytes()).await.unwrap();
+    s.write_all(head.as_ref()).await.unwrap();
     let mut out = Vec::new();
     s.read_to_end(&mut out).await.unwrap();
     let text = String::from_utf8_lossy(&out).to_string();

@@ -1,0 +1,241 @@
+//! The workloads, as a client would run them against either registry.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use bytes::Bytes;
+use futures_util::StreamExt;
+use sha2::{Digest, Sha256};
+
+pub fn digest(data: &[u8]) -> String {
+    format!("sha256:{:x}", Sha256::digest(data))
+}
+
+#[derive(Clone)]
+pub struct Client {
+    http: reqwest::Client,
+    base: String,
+    auth: String,
+}
+
+const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+
+impl Client {
+    pub fn new(base: &str, auth: &str) -> Client {
+        Client {
+            http: reqwest::Client::builder()
+                .pool_max_idle_per_host(64)
+                .build()
+                .unwrap(),
+            base: base.to_string(),
+            auth: auth.to_string(),
+        }
+    }
+
+    fn req(&self, method: reqwest::Method, path_or_url: &str) -> reqwest::RequestBuilder {
+        let url = if path_or_url.starts_with("http") {
+            path_or_url.to_string()
+        } else {
+            format!("{}{path_or_url}", self.base)
+        };
+        self.http
+            .request(method, url)
+            .header("authorization", &self.auth)
+    }
+
+    fn absolute(&self, location: &str) -> String {
+        if location.starts_with("http") {
+            location.to_string()
+        } else {
+            format!("{}{location}", self.base)
+        }
+    }
+
+    async fn start_upload(&self, repo: &str) -> anyhow::Result<String> {
+        let resp = self
+            .req(reqwest::Method::POST, &format!("/v2/{repo}/blobs/uploads/"))
+            .send()
+            .await?;
+        if resp.status() != 202 {
+            bail!("POST upload: {}", resp.status());
+        }
+        Ok(self.absolute(resp.headers()["location"].to_str()?))
+    }
+
+    fn with_digest(location: &str, d: &str) -> String {
+        let sep = if location.contains('?') { '&' } else { '?' };
+        format!("{location}{sep}digest={d}")
+    }
+
+    /// POST, then PUT with the whole blob.
+    pub async fn push_monolithic(
+        &self,
+        repo: &str,
+        data: Bytes,
+        d: &str,
+    ) -> anyhow::Result<Duration> {
+        let t = Instant::now();
+        let loc = self.start_upload(repo).await?;
+        let resp = self
+            .req(reqwest::Method::PUT, &Self::with_digest(&loc, d))
+            .body(data)
+            .send()
+            .await?;
+        if resp.status() != 201 {
+            bail!("PUT blob: {}", resp.status());
+        }
+        Ok(t.elapsed())
+    }
+
+    /// POST, PATCHes of `chunk` bytes with Content-Range, then PUT.
+    pub async fn push_chunked(
+        &self,
+        repo: &str,
+        data: Bytes,
+        d: &str,
+        chunk: usize,
+    ) -> anyhow::Result<Duration> {
+        let t = Instant::now();
+        let mut loc = self.start_upload(repo).await?;
+        let mut start = 0;
+        while start < data.len() {
+            let end = (start + chunk).min(data.len());
+            let resp = self
+                .req(reqwest::Method::PATCH, &loc)
+                .header("content-range", format!("{start}-{}", end - 1))
+                .header("content-type", "application/octet-stream")
+                .body(data.slice(start..end))
+                .send()
+                .await?;
+            if resp.status() != 202 {
+                bail!("PATCH: {}", resp.status());
+            }
+            loc = self.absolute(resp.headers()["location"].to_str()?);
+            start = end;
+        }
+        let resp = self
+            .req(reqwest::Method::PUT, &Self::with_digest(&loc, d))
+            .send()
+            .await?;
+        if resp.status() != 201 {
+            bail!("PUT: {}", resp.status());
+        }
+        Ok(t.elapsed())
+    }
+
+    pub async fn pull(&self, repo: &str, d: &str, size: usize) -> anyhow::Result<Duration> {
+        let t = Instant::now();
+        let resp = self
+            .req(reqwest::Method::GET, &format!("/v2/{repo}/blobs/{d}"))
+            .send()
+            .await?;
+        if resp.status() != 200 {
+            bail!("GET blob: {}", resp.status());
+        }
+        let mut n = 0;
+        let mut body = resp.bytes_stream();
+        while let Some(chunk) = body.next().await {
+            n += chunk?.len();
+        }
+        if n != size {
+            bail!("pulled {n} bytes, expected {size}");
+        }
+        Ok(t.elapsed())
+    }
+
+    /// Pushes a small image (1 KiB layer, config, manifest) under `tag`.
+    pub async fn push_small_image(&self, repo: &str, tag: &str, seed: usize) -> anyhow::Result<()> {
+        let layer: Vec<u8> = (0..1024)
+            .map(|i| ((i * 31 + seed * 7) % 251) as u8)
+            .chain(seed.to_le_bytes())
+            .collect();
+        let config = format!("{{\"seed\":{seed}}}");
+        let (ld, cd) = (digest(&layer), digest(config.as_bytes()));
+        for (bytes, d) in [
+            (Bytes::from(layer.clone()), &ld),
+            (Bytes::from(config.clone()), &cd),
+        ] {
+            self.push_monolithic(repo, bytes, d).await?;
+        }
+        let m = serde_json::json!({"schemaVersion": 2, "mediaType": OCI_MANIFEST,
+            "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": cd, "size": config.len()},
+            "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": ld, "size": layer.len()}]});
+        let resp = self
+            .req(reqwest::Method::PUT, &format!("/v2/{repo}/manifests/{tag}"))
+            .header("content-type", OCI_MANIFEST)
+            .body(serde_json::to_vec(&m)?)
+            .send()
+            .await?;
+        if resp.status() != 201 {
+            bail!("PUT manifest: {}", resp.status());
+        }
+        Ok(())
+    }
+
+    /// `images` small images pushed by `clients` concurrent clients: images/s.
+    pub async fn many_images(&self, images: usize, clients: usize) -> anyhow::Result<f64> {
+        let next = Arc::new(AtomicUsize::new(0));
+        let t = Instant::now();
+        let mut tasks = Vec::new();
+        for _ in 0..clients {
+            let (c, next) = (self.clone(), next.clone());
+            tasks.push(tokio::spawn(async move {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    if i >= images {
+                        return anyhow::Ok(());
+                    }
+                    c.push_small_image(&format!("many/img{}", i % 20), &format!("t{i}"), i)
+                        .await?;
+                }
+            }));
+        }
+        for t in tasks {
+            t.await.context("client task")??;
+        }
+        Ok(images as f64 / t.elapsed().as_secs_f64())
+    }
+
+    /// Authenticated manifest GETs by `conns` concurrent clients for `dur`:
+    /// (requests per second, p99 latency).
+    pub async fn manifest_gets(
+        &self,
+        repo: &str,
+        tag: &str,
+        conns: usize,
+        dur: Duration,
+    ) -> anyhow::Result<(f64, Duration)> {
+        let deadline = Instant::now() + dur;
+        let mut tasks = Vec::new();
+        for _ in 0..conns {
+            let c = Client::new(&self.base, &self.auth);
+            let path = format!("/v2/{repo}/manifests/{tag}");
+            tasks.push(tokio::spawn(async move {
+                let mut lat = Vec::new();
+                while Instant::now() < deadline {
+                    let t = Instant::now();
+                    let resp = c
+                        .req(reqwest::Method::GET, &path)
+                        .header("accept", OCI_MANIFEST)
+                        .send()
+                        .await?;
+                    if resp.status() != 200 {
+                        bail!("GET manifest: {}", resp.status());
+                    }
+                    resp.bytes().await?;
+                    lat.push(t.elapsed());
+                }
+                anyhow::Ok(lat)
+            }));
+        }
+        let mut all = Vec::new();
+        for t in tasks {
+            all.extend(t.await.context("client task")??);
+        }
+        all.sort();
+        let p99 = all.get(all.len() * 99 / 100).copied().unwrap_or_default();
+        Ok((all.len() as f64 / dur.as_secs_f64(), p99))
+    }
+}

@@ -1,0 +1,107 @@
+//! Authentication (htpasswd, HTTP Basic) and authorization (labreg's access
+//! rules). The HTTP layer asks two questions: who is this request from, and
+//! may they do this action on this repository.
+
+pub mod htpasswd;
+pub mod rules;
+
+use base64::Engine;
+
+pub use htpasswd::Htpasswd;
+pub use rules::{Action, Principal, Rule};
+
+/// Why a request could not be authenticated: answered 401 with the challenge.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unauthenticated(pub &'static str);
+
+pub struct Access {
+    htpasswd: Option<Htpasswd>,
+    realm: String,
+    rules: Option<Vec<Rule>>,
+}
+
+impl Access {
+    /// No authentication: everyone may do everything (registry:2 without auth).
+    pub fn open() -> Access {
+        Access {
+            htpasswd: None,
+            realm: String::new(),
+            rules: None,
+        }
+    }
+
+    pub fn new(htpasswd: Option<Htpasswd>, realm: String, rules: Option<Vec<Rule>>) -> Access {
+        Access {
+            htpasswd,
+            realm,
+            rules,
+        }
+    }
+
+    pub fn enabled(&self) -> bool {
+        self.htpasswd.is_some()
+    }
+
+    /// The `WWW-Authenticate` challenge.
+    pub fn challenge(&self) -> String {
+        let realm = self.realm.replace('\\', "\\\\").replace('"', "\\\"");
+        format!("Basic realm=\"{realm}\"")
+    }
+
+    /// Reads the Authorization header. No header is Anonymous; a header that
+    /// does not carry valid credentials is an error, never Anonymous.
+    pub async fn authenticate(
+        &self,
+        authorization: Option<&[u8]>,
+    ) -> Result<Principal, Unauthenticated> {
+        let Some(htpasswd) = &self.htpasswd else {
+            return Ok(Principal::Anonymous);
+        };
+        let Some(raw) = authorization else {
+            return Ok(Principal::Anonymous);
+        };
+        let raw = std::str::from_utf8(raw)
+            .map_err(|_| Unauthenticated("malformed Authorization header"))?;
+        let (scheme, value) = raw.trim().split_once(' ').unwrap_or((raw.trim(), ""));
+        if !scheme.eq_ignore_ascii_case("basic") {
+            return Err(Unauthenticated("only Basic authentication is supported"));
+        }
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(value.trim())
+            .map_err(|_| Unauthenticated("malformed Basic credentials"))?;
+        let text =
+            String::from_utf8(decoded).map_err(|_| Unauthenticated("credentials are not UTF-8"))?;
+        let (user, password) = text
+            .split_once(':')
+            .ok_or(Unauthenticated("malformed Basic credentials"))?;
+        if htpasswd.verify(user, password).await {
+            Ok(Principal::User(user.to_string()))
+        } else {
+            Err(Unauthenticated("invalid username or password"))
+        }
+    }
+
+    /// Whether `who` may do `action` on repository `name`.
+    pub fn allowed(&self, who: &Principal, name: &str, action: Action) -> bool {
+        if !self.enabled() {
+            return true;
+        }
+        match &self.rules {
+            None => matches!(who, Principal::User(_)),
+            Some(rules) => rules::allowed(rules, who, name, action),
+        }
+    }
+
+    /// Whether `who` may see the catalog at all.
+    pub fn may_list(&self, who: &Principal) -> bool {
+        if !self.enabled() {
+            return true;
+        }
+        match &self.rules {
+            None => matches!(who, Principal::User(_)),
+            Some(rules) => {
+                matches!(who, Principal::User(_)) || rules::may_pull_something(rules, who)
+            }
+        }
+    }
+}

@@ -1,0 +1,96 @@
+//! The `labreg` binary run as a user would run it: with arguments and
+//! `REGISTRY_*` variables, its stderr kept for assertions.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+pub struct Process {
+    pub child: tokio::process::Child,
+    pub host: String,
+    pub stderr: PathBuf,
+}
+
+/// A loopback port free right now. The binary takes its address from the
+/// config, so it cannot be handed a bound listener; readiness is awaited.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+impl Process {
+    /// Starts `labreg serve [config]` with `envs` on a free port (set through
+    /// REGISTRY_HTTP_ADDR) and waits until it accepts connections.
+    pub async fn serve(config: Option<&Path>, envs: &[(&str, String)], logs: &Path) -> Process {
+        let port = free_port();
+        let host = format!("127.0.0.1:{port}");
+        let stderr = logs.join(format!("labreg-{port}.log"));
+        let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_labreg"));
+        cmd.arg("serve");
+        if let Some(c) = config {
+            cmd.arg(c);
+        }
+        cmd.env("REGISTRY_HTTP_ADDR", &host)
+            .envs(envs.iter().map(|(k, v)| (k, v)))
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&stderr).unwrap())
+            .kill_on_drop(true);
+        let mut child = cmd.spawn().expect("labreg starts");
+        for _ in 0..200 {
+            if tokio::net::TcpStream::connect(&host).await.is_ok() {
+                return Process {
+                    child,
+                    host,
+                    stderr,
+                };
+            }
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!(
+                    "labreg exited with {status}: {}",
+                    std::fs::read_to_string(&stderr).unwrap_or_default()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!(
+            "labreg did not listen on {host}: {}",
+            std::fs::read_to_string(&stderr).unwrap_or_default()
+        );
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.stderr).unwrap_or_default()
+    }
+
+    /// Sends SIGTERM and waits for the exit status.
+    pub async fn terminate(mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().expect("running").to_string();
+        let ok = std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap();
+        assert!(ok.success());
+        tokio::time::timeout(Duration::from_secs(30), self.child.wait())
+            .await
+            .expect("labreg exits after SIGTERM")
+            .unwrap()
+    }
+}
+
+/// Runs the labreg binary to completion: (status, stdout, stderr).
+pub fn run_labreg(args: &[&str], envs: &[(&str, &str)]) -> (i32, String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_labreg"))
+        .args(args)
+        .envs(envs.iter().copied())
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).to_string(),
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    )
+}
