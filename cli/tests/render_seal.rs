@@ -68,6 +68,11 @@ fn every_rendered_value_opens_with_the_private_key_and_only_under_its_name() {
     assert!(config.starts_with("version: 0.1\n"), "{config}");
     assert!(config.contains(&secret(&lab, "registry/http-secret")));
     assert!(config.contains("  tls:\n    certificate: /certs/tls.crt"));
+    assert!(config.contains("auth:\n  htpasswd:\n"), "{config}");
+    assert!(
+        config.contains("    - users: [\"admin\"]\n      repositories: [\"*\"]\n      actions: [\"pull\",\"push\",\"delete\"]\n"),
+        "{config}"
+    );
     assert!(opened["registry/registry-htpasswd:htpasswd"].starts_with("admin:$2y$10$"));
     assert_eq!(
         opened["registry/registry-tls:tls.key"],

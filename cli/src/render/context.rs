@@ -61,6 +61,12 @@ pub fn base(lab: &Lab) -> Result<Value, RenderError> {
         reg.image.clone()
     };
     let serves = serves_tls(lab);
+    if !reg.access.is_empty() && reg.image != LABREG_IMAGE {
+        return Err(RenderError::Lab(format!(
+            "registry.access needs labreg, and registry.image is {}\n  help: use image: labreg, or remove registry.access (registry:2 has no per-user rules)",
+            reg.image
+        )));
+    }
     let ingress = reg.expose.ingress.as_ref().map(|i| {
         json!({
             "className": i.class_name,
@@ -83,6 +89,7 @@ pub fn base(lab: &Lab) -> Result<Value, RenderError> {
             "image": image,
             "replicas": reg.replicas,
             "users": reg.users.keys().collect::<Vec<_>>(),
+            "access": reg.access,
             "realm": format!("{} registry", lab.metadata.name),
             "delete": reg.delete,
             "redirect": reg.redirect,

@@ -3,14 +3,13 @@
 
 use super::RenderError;
 
-/// Sections labreg refuses with "not available in this labreg build yet"
-/// while another change adds them (distribution's `auth.htpasswd` and
-/// `http.tls`), and its S3 driver. Each is taken out of a copy of the
-/// config (S3 is replaced by a filesystem) and the rest is checked again.
+/// Sections labreg refuses with "not available in this labreg build" while
+/// it is being written: its S3 driver. The section is replaced by a
+/// filesystem in a copy of the config, and the rest is checked again.
 ///
-/// TODO(labreg auth/tls/s3): drop this list once labreg accepts `auth`,
-/// `http.tls` and `storage.s3`; render then checks the whole file.
-const NOT_YET_IN_LABREG: &[&str] = &["auth", "http.tls", "storage.s3"];
+/// TODO(labreg s3): drop this list once labreg accepts `storage.s3`; render
+/// then checks the whole file.
+const NOT_YET_IN_LABREG: &[&str] = &["storage.s3"];
 
 fn is_pending_refusal(key: &str, message: &str) -> bool {
     NOT_YET_IN_LABREG.contains(&key) && message.contains("not available in this labreg build")
@@ -73,6 +72,12 @@ mod tests {
     #[test]
     fn pending_sections_pass_and_the_rest_is_checked() {
         let ok = "version: 0.1\nstorage:\n  s3: {bucket: b}\nhttp:\n  addr: :5000\n  tls: {certificate: /c, key: /k}\nauth:\n  htpasswd: {realm: r, path: /p}\n";
+        validate("t", ok).unwrap();
+        let bad_auth = "version: 0.1\nstorage:\n  filesystem: {rootdirectory: /x}\nauth:\n  htpasswd: {realm: r}\n";
+        assert!(
+            validate("t", bad_auth).is_err(),
+            "labreg now checks auth itself"
+        );
         validate("t", ok).unwrap();
         let unknown =
             "version: 0.1\nstorage:\n  filesystem: {rootdirectory: /x}\nhttp:\n  adr: :5000\n";

@@ -44,6 +44,8 @@ pub fn nodeport_self_signed() -> String {
     tls: self-signed
   pullSecrets:
     - {namespace: default}
+  access:
+    - {users: [admin], actions: [pull, push, delete]}
 ",
         "",
     )
