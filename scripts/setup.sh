@@ -6,11 +6,13 @@
 # everything is already there.
 set -euo pipefail
 
-packages=(skopeo podman buildah docker-registry apache2-utils age openssl ca-certificates curl)
+packages=(skopeo podman buildah docker-registry apache2-utils age openssl ca-certificates curl python3 python3-pip)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
 done
+# kubectl, for `labctl sealing fetch-cert` and its test (Debian's package).
+command -v kubectl >/dev/null 2>&1 || missing+=(kubernetes-client)
 
 if [ ${#missing[@]} -gt 0 ]; then
   echo "setup: installing ${missing[*]}" >&2
@@ -19,6 +21,15 @@ if [ ${#missing[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   "${sudo_cmd[@]}" apt-get update -qq
   "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# Python packages of the render tests' independent checks: `cryptography`
+# opens sealed values without labctl's code; kubernetes-validate bundles the
+# Kubernetes OpenAPI schemas; jsonschema and PyYAML check the CRD schemas.
+if ! python3 -c 'import cryptography, jsonschema, kubernetes_validate, yaml' 2>/dev/null; then
+  echo "setup: installing Python packages cryptography jsonschema kubernetes-validate pyyaml" >&2
+  python3 -m pip install --quiet --disable-pip-version-check cryptography jsonschema kubernetes-validate pyyaml \
+    || python3 -m pip install --quiet --disable-pip-version-check --break-system-packages cryptography jsonschema kubernetes-validate pyyaml
 fi
 
 # Debian's docker-registry package starts a system service on :5000; the

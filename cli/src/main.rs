@@ -8,9 +8,12 @@
 mod atomic;
 mod commands;
 mod identity;
+mod kube;
 mod lab;
 mod manifest;
 mod pki;
+mod render;
+mod sealing;
 mod store;
 mod trust;
 
@@ -49,6 +52,11 @@ pub enum Command {
     Certs(commands::certs::Args),
     /// Print an htpasswd line (bcrypt) for a registry user
     Htpasswd(commands::htpasswd::Args),
+    /// Write the lab's Kubernetes objects, SealedSecrets and Argo CD apps into apps/
+    Render(commands::render::Args),
+    /// The sealed-secrets controller's key pair and certificate
+    #[command(subcommand)]
+    Sealing(commands::sealing::Command),
     /// Check the registry end to end and explain what fails
     #[command(subcommand)]
     Verify(commands::verify::Command),
@@ -63,6 +71,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Secrets(cmd) => commands::secrets::run(cmd, &lab),
         Command::Certs(args) => commands::certs::run(args, &lab),
         Command::Htpasswd(args) => commands::htpasswd::run(args),
+        Command::Render(args) => commands::render::run(args, &lab),
+        Command::Sealing(cmd) => commands::sealing::run(cmd, &lab),
         Command::Verify(cmd) => commands::verify::run(cmd, &lab),
     }
 }

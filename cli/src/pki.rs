@@ -31,6 +31,8 @@ pub struct CertInfo {
     pub sans: Vec<String>,
     pub issuer_der: Vec<u8>,
     pub subject_der: Vec<u8>,
+    /// The SubjectPublicKeyInfo, DER.
+    pub spki_der: Vec<u8>,
 }
 
 /// A new CA for the lab, valid `days`.
@@ -125,6 +127,7 @@ pub fn inspect(what: &str, pem: &str) -> Result<CertInfo, PkiError> {
         sans,
         issuer_der: cert.issuer().as_raw().to_vec(),
         subject_der: cert.subject().as_raw().to_vec(),
+        spki_der: cert.public_key().raw.to_vec(),
     })
 }
 

@@ -9,30 +9,11 @@ use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE};
 use std::path::{Path, PathBuf};
 
-use common::{labctl, run_ok, tool};
+use common::{contains, labctl, needles, run_ok, tool};
 
 const ADMIN: &str = "Known-Admin-Password-7f3a";
 const ACCESS: &str = "Known-Access-Key-91c2e";
 const SECRET: &str = "Known-Secret-Key-5d8b0aa";
-
-/// The forms in which `plain` must never appear.
-fn needles(plain: &[u8]) -> Vec<Vec<u8>> {
-    let mut out = vec![plain.to_vec()];
-    for engine in [&STANDARD, &URL_SAFE] {
-        for k in 0..3 {
-            let mut padded = vec![0u8; k];
-            padded.extend_from_slice(plain);
-            let enc = engine.encode(&padded);
-            // Drop the groups that mix in the padding bytes or the end.
-            let start = if k == 0 { 0 } else { 4 };
-            let end = enc.len().saturating_sub(4);
-            if end > start + 8 {
-                out.push(enc.as_bytes()[start..end].to_vec());
-            }
-        }
-    }
-    out
-}
 
 fn all_files(dir: &Path, out: &mut Vec<PathBuf>) {
     for e in std::fs::read_dir(dir).unwrap() {
@@ -43,10 +24,6 @@ fn all_files(dir: &Path, out: &mut Vec<PathBuf>) {
             out.push(p);
         }
     }
-}
-
-fn contains(hay: &[u8], needle: &[u8]) -> bool {
-    hay.windows(needle.len()).any(|w| w == needle)
 }
 
 #[test]

@@ -40,7 +40,7 @@ pub struct Args {
     pub write_trust: Option<PathBuf>,
 }
 
-fn server_key_name(host: &str) -> String {
+pub fn server_key_name(host: &str) -> String {
     format!("certs/{}.key", host.replace(':', "-"))
 }
 

@@ -3,7 +3,9 @@
 pub mod certs;
 pub mod htpasswd;
 pub mod init;
+pub mod render;
 pub mod schema;
+pub mod sealing;
 pub mod secrets;
 pub mod validate;
 pub mod verify;

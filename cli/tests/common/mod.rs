@@ -4,6 +4,11 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use base64::Engine;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE};
+
+pub mod render;
+
 /// The demo identity of the example lab (public knowledge, never for real use).
 pub const DEMO_KEY: &str =
     "AGE-SECRET-KEY-1AKSGGMEZKSV9ZCLW24VQFA7MC60SM6EAFL76PWTTKSUFUVADF0JSNJZFXD";
@@ -109,4 +114,27 @@ impl TempLab {
             .env("LABCTL_AGE_KEY_FILE", &self.key_file);
         c
     }
+}
+
+/// The forms in which `plain` must never appear.
+pub fn needles(plain: &[u8]) -> Vec<Vec<u8>> {
+    let mut out = vec![plain.to_vec()];
+    for engine in [&STANDARD, &URL_SAFE] {
+        for k in 0..3 {
+            let mut padded = vec![0u8; k];
+            padded.extend_from_slice(plain);
+            let enc = engine.encode(&padded);
+            // Drop the groups that mix in the padding bytes or the end.
+            let start = if k == 0 { 0 } else { 4 };
+            let end = enc.len().saturating_sub(4);
+            if end > start + 8 {
+                out.push(enc.as_bytes()[start..end].to_vec());
+            }
+        }
+    }
+    out
+}
+
+pub fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
 }

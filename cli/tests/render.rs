@@ -1,0 +1,225 @@
+//! `labctl render` on three labs: snapshots, schema validation, stable
+//! bytes, `--check`, which objects a password change touches, no plaintext
+//! in apps/, and bad input that leaves apps/ as it was.
+
+mod common;
+
+use std::collections::BTreeMap;
+
+use common::render::{
+    ACCESS, ADMIN, CI, SECRET, files, lab, labs, minio_ingress, nodeport_self_signed, render,
+    secret, validate,
+};
+use common::{contains, needles};
+
+/// The files as one text, with what is random per run (ciphertexts and
+/// fingerprints keyed by the lab's random key) blanked.
+fn snapshot_text(files: &BTreeMap<String, Vec<u8>>) -> String {
+    let mut out = String::new();
+    for (path, bytes) in files {
+        out.push_str(&format!("=== {path}\n"));
+        let text = String::from_utf8(bytes.clone()).unwrap();
+        let mut in_data = false;
+        for line in text.lines() {
+            let t = line.trim_start();
+            let indent = &line[..line.len() - t.len()];
+            if t.starts_with("labctl.io/sealed-hmac:") || t.starts_with("labctl.io/config-hmac:") {
+                let key = t.split(':').next().unwrap();
+                out.push_str(&format!("{indent}{key}: <hmac>\n"));
+                continue;
+            }
+            if t == "encryptedData:" {
+                in_data = true;
+            } else if in_data && indent.len() == 4 {
+                let key = t.split("\": ").next().unwrap();
+                out.push_str(&format!("{indent}{key}\": <sealed>\n"));
+                continue;
+            } else {
+                in_data = false;
+            }
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    out
+}
+
+#[test]
+fn snapshots_schemas_and_stable_bytes() {
+    for (name, manifest) in labs() {
+        let lab = lab(&manifest);
+        render(&lab);
+        let apps = lab.root().join("apps");
+        let first = files(&apps);
+        insta::assert_snapshot!(name, snapshot_text(&first));
+
+        // Valid against the Kubernetes and CRD schemas.
+        let paths: Vec<_> = first.keys().map(|k| apps.join(k)).collect();
+        let report = validate(&paths);
+        assert!(report.contains(", 0 problems"), "{name}: {report}");
+
+        // Twice: the same bytes, and --check agrees.
+        render(&lab);
+        assert_eq!(files(&apps), first, "{name}: a second render changed apps/");
+        lab.cmd().args(["render", "--check"]).assert().success();
+        let secrets_before = files(&lab.root().join("secrets"));
+        render(&lab);
+        assert_eq!(
+            files(&lab.root().join("secrets")),
+            secrets_before,
+            "{name}: a render without changes rewrote secrets/"
+        );
+    }
+}
+
+#[test]
+fn check_lists_differences_and_removes_stale_files() {
+    let lab = lab(&nodeport_self_signed());
+    let apps = lab.root().join("apps");
+    let out = lab.cmd().args(["render", "--check"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "nothing rendered yet");
+    render(&lab);
+    std::fs::write(apps.join("registry/service.yaml"), "edited\n").unwrap();
+    std::fs::write(apps.join("registry/old.yaml"), "stale\n").unwrap();
+    let before = files(&apps);
+    let out = lab.cmd().args(["render", "--check"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(
+        stdout,
+        "changed: apps/registry/service.yaml\nremoved: apps/registry/old.yaml\n"
+    );
+    assert_eq!(files(&apps), before, "--check writes nothing");
+    render(&lab);
+    lab.cmd().args(["render", "--check"]).assert().success();
+    assert!(!apps.join("registry/old.yaml").exists());
+}
+
+#[test]
+fn one_password_changes_only_what_depends_on_it() {
+    let lab = lab(&minio_ingress());
+    render(&lab);
+    let apps = lab.root().join("apps");
+    let before = files(&apps);
+    lab.cmd()
+        .args(["secrets", "set", "registry/ci"])
+        .write_stdin("A-New-Ci-Password-0")
+        .assert()
+        .success();
+    render(&lab);
+    let after = files(&apps);
+    let changed: Vec<_> = after
+        .keys()
+        .filter(|k| before.get(*k) != after.get(*k))
+        .cloned()
+        .collect();
+    assert_eq!(
+        changed,
+        [
+            "registry/pullsecret-ci-registry-ci.yaml",
+            "registry/sealedsecret-registry-htpasswd.yaml"
+        ]
+    );
+    assert_eq!(before.len(), after.len());
+}
+
+#[test]
+fn no_plaintext_secret_under_apps() {
+    let lab = lab(&minio_ingress());
+    render(&lab);
+    let mut values: Vec<(String, Vec<u8>)> = [ADMIN, CI, ACCESS, SECRET]
+        .iter()
+        .map(|v| (v.to_string(), v.as_bytes().to_vec()))
+        .collect();
+    for name in ["registry/http-secret", "render/hmac-key"] {
+        values.push((name.into(), secret(&lab, name).into_bytes()));
+    }
+    // The bcrypt hashes (sealed in the htpasswd Secret) and the
+    // user:password pairs of the pull secrets.
+    let hashes = secret(&lab, "registry/htpasswd");
+    let hashes: serde_json::Value = serde_json::from_str(&hashes).unwrap();
+    for (user, kept) in hashes.as_object().unwrap() {
+        let hash = kept["hash"].as_str().unwrap();
+        values.push((format!("bcrypt hash of {user}"), hash.as_bytes().to_vec()));
+    }
+    values.push((
+        "admin:password".into(),
+        format!("admin:{ADMIN}").into_bytes(),
+    ));
+    let key = secret(&lab, "sealing/tls.key");
+    for (i, l) in key.lines().filter(|l| !l.starts_with("-----")).enumerate() {
+        values.push((format!("sealing key line {i}"), l.as_bytes().to_vec()));
+    }
+    let apps = files(&lab.root().join("apps"));
+    assert!(apps.len() > 10);
+    let mut leaks = Vec::new();
+    for (path, bytes) in &apps {
+        for (what, plain) in &values {
+            if needles(plain).iter().any(|n| contains(bytes, n)) {
+                leaks.push(format!("{what} in {path}"));
+            }
+        }
+    }
+    assert!(leaks.is_empty(), "plaintext in apps/: {leaks:#?}");
+}
+
+#[test]
+fn bad_input_is_named_and_leaves_apps_as_it_was() {
+    let lab = lab(&nodeport_self_signed());
+    render(&lab);
+    let apps = lab.root().join("apps");
+    let good = files(&apps);
+    let tpl = lab.root().join("templates/registry/service.yaml.tera");
+    std::fs::create_dir_all(tpl.parent().unwrap()).unwrap();
+    let fails = |want: &[&str]| {
+        let out = lab.cmd().arg("render").output().unwrap();
+        assert_eq!(out.status.code(), Some(1), "{want:?}");
+        let stderr = String::from_utf8(out.stderr).unwrap();
+        for w in want {
+            assert!(stderr.contains(w), "want {w:?} in:\n{stderr}");
+        }
+        assert!(stderr.contains("apps/ was not changed"), "{stderr}");
+        assert_eq!(files(&apps), good, "apps/ changed after: {stderr}");
+    };
+
+    // (template text, what the message must name besides the template)
+    for (text, want) in [
+        ("apiVersion: v1\nkind: Service\n{% if %}\n", "3:"),
+        (
+            "apiVersion: v1\nkind: [Service\nmetadata: {name: x}\n",
+            "not valid YAML",
+        ),
+        (
+            "apiVersion: v1\nmetadata:\n  name: registry\n",
+            "has no kind",
+        ),
+        (
+            "apiVersion: v1\nkind: Service\nmetadata:\n  name: {{ nothing.here }}\n",
+            "nothing.here",
+        ),
+    ] {
+        std::fs::write(&tpl, text).unwrap();
+        fails(&["templates/registry/service.yaml.tera", want]);
+    }
+    std::fs::remove_file(&tpl).unwrap();
+
+    let admin = lab.root().join("secrets/registry/admin.age");
+    let saved = std::fs::read(&admin).unwrap();
+    std::fs::remove_file(&admin).unwrap();
+    fails(&[
+        "secret \"registry/admin\" does not exist",
+        "labctl secrets set registry/admin",
+    ]);
+    std::fs::write(&admin, saved).unwrap();
+
+    let config_tpl = lab.root().join("templates/registry/config.yml.tera");
+    std::fs::write(
+        &config_tpl,
+        "version: 0.1\nstorage:\n  filesystem: {rootdirectory: /x}\nhttp:\n  adress: :5000\n",
+    )
+    .unwrap();
+    fails(&["registry/config.yml.tera", "http.adress"]);
+    std::fs::remove_file(&config_tpl).unwrap();
+
+    lab.cmd().args(["render", "--check"]).assert().success();
+}
