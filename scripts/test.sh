@@ -11,3 +11,6 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/labctl-target}"
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 cargo test --workspace
+
+# The example lab's apps/ is what render writes (offline, demo identity).
+LABCTL_AGE_KEY_FILE=demo/age-identity.txt "${CARGO_TARGET_DIR}/debug/labctl" render --check
