@@ -6,6 +6,7 @@
 //! Run it with `scripts/bench.sh`; it is a benchmark, not a test.
 
 mod peers;
+mod soak;
 mod work;
 
 use std::collections::BTreeMap;
@@ -40,6 +41,10 @@ struct Args {
     /// bcrypt cost of the shared htpasswd file.
     #[arg(long, default_value_t = 10)]
     cost: u32,
+    /// Instead of the comparison: a soak of mixed pushes and pulls against
+    /// labreg for this many minutes, failing on any error or memory growth.
+    #[arg(long)]
+    soak_minutes: Option<u64>,
 }
 
 /// metric → peer → samples
@@ -185,6 +190,13 @@ async fn main() -> anyhow::Result<()> {
         .stderr(std::process::Stdio::null())
         .status()?;
     anyhow::ensure!(status.success(), "htpasswd failed: run scripts/setup.sh");
+    if let Some(minutes) = args.soak_minutes {
+        let auth = format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode("bench:bench-password")
+        );
+        return soak::run(&args.labreg, &args.work, &htpasswd, &auth, minutes, 16).await;
+    }
     let data: Vec<u8> = {
         let mut v = vec![0u8; args.size_mib << 20];
         rand::fill(&mut v[..]);
