@@ -44,7 +44,7 @@ pub async fn run(
                 i += 1;
                 let n = w * 1_000_000 + i;
                 let repo = format!("soak/r{}", n % 8);
-                let result = if i % 3 == 0 {
+                let result = if i.is_multiple_of(3) {
                     c.push_small_image(&repo, &format!("t{}", n % 50), n).await
                 } else {
                     let data = Bytes::from(vec![(n % 251) as u8; 256 * 1024 + n % 4096]);
