@@ -412,3 +412,106 @@ async fn access_rules_hold_on_every_endpoint() {
         assert!(resp.headers().contains_key("www-authenticate"));
     }
 }
+
+/// Thirty-odd ways to read or write without the right: every endpoint and
+/// method, anonymous and signed in, path tricks, a blob of another repository
+/// through one that never had it, a mount from an unreadable repository.
+/// None succeeds, and none returns the protected bytes.
+#[tokio::test(flavor = "multi_thread")]
+async fn no_way_in_without_the_right() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = htpasswd_file(dir.path(), &[("admin", "pa"), ("alice", "pb")]).await;
+    let reg = TestRegistry::start(&format!(
+        "  delete:\n    enabled: true\nauth:\n  htpasswd:\n    realm: r\n    path: {}\nlabreg:\n  access:\n    - users: [admin]\n      repositories: ['*']\n      actions: [pull, push, delete]\n    - users: [alice]\n      repositories: ['team/*']\n      actions: [pull, push]\n",
+        file.display()
+    ))
+    .await;
+    let admin = Req::new(&reg, Some(("admin", "pa")));
+    let (secret_layer, secret_m) = admin.push_image("other/x", "v1").await;
+    admin.push_image("team/app", "v1").await;
+    let alice = Req::new(&reg, Some(("alice", "pb")));
+    let anon = Req::new(&reg, None);
+    let wrong = Req::new(&reg, Some(("admin", "not-the-password")));
+    let upload_id = "00000000-0000-4000-8000-000000000000";
+    use reqwest::Method as M;
+    let mut attempts: Vec<(&Req<'_>, M, String)> = Vec::new();
+    for who in [&anon, &wrong] {
+        for (m, path) in [
+            (M::GET, "/v2/".to_string()),
+            (M::GET, "/v2/_catalog".into()),
+            (M::GET, "/v2/other/x/tags/list".into()),
+            (M::GET, "/v2/other/x/manifests/v1".into()),
+            (M::HEAD, "/v2/other/x/manifests/v1".into()),
+            (M::GET, format!("/v2/other/x/blobs/{secret_layer}")),
+            (M::HEAD, format!("/v2/other/x/blobs/{secret_layer}")),
+            (M::GET, format!("/v2/other/x/referrers/{secret_m}")),
+            (M::PUT, "/v2/other/x/manifests/v2".into()),
+            (M::DELETE, format!("/v2/other/x/manifests/{secret_m}")),
+            (M::POST, "/v2/other/x/blobs/uploads/".into()),
+            (M::OPTIONS, "/v2/other/x/manifests/v1".into()),
+        ] {
+            attempts.push((who, m, path));
+        }
+    }
+    for (m, path) in [
+        (M::GET, "/v2/other/x/manifests/v1".to_string()),
+        (M::HEAD, format!("/v2/other/x/manifests/{secret_m}")),
+        (M::GET, format!("/v2/other/x/blobs/{secret_layer}")),
+        (M::GET, "/v2/other/x/tags/list".into()),
+        (M::GET, format!("/v2/other/x/referrers/{secret_m}")),
+        (M::PUT, "/v2/other/x/manifests/v2".into()),
+        (M::DELETE, format!("/v2/other/x/blobs/{secret_layer}")),
+        (M::POST, "/v2/other/x/blobs/uploads/".into()),
+        (M::GET, format!("/v2/other/x/blobs/uploads/{upload_id}")),
+        (M::PATCH, format!("/v2/other/x/blobs/uploads/{upload_id}")),
+        // A blob of other/x through a repository alice may read, which never had it.
+        (M::GET, format!("/v2/team/app/blobs/{secret_layer}")),
+        (M::HEAD, format!("/v2/team/app/blobs/{secret_layer}")),
+        // A mount from a repository she may not read: no link is made.
+        (
+            M::POST,
+            format!("/v2/team/app/blobs/uploads/?mount={secret_layer}&from=other/x"),
+        ),
+        // Deletes need the delete right even where she may push.
+        (M::DELETE, "/v2/team/app/manifests/v1".into()),
+    ] {
+        attempts.push((&alice, m, path));
+    }
+    assert!(attempts.len() >= 30, "{} attempts", attempts.len());
+    for (who, m, path) in &attempts {
+        let resp = who.send(m.clone(), path).send().await.unwrap();
+        let status = resp.status();
+        let body = resp.bytes().await.unwrap();
+        let mount = path.contains("mount=");
+        let refused = status.is_client_error() || (mount && status == StatusCode::ACCEPTED);
+        assert!(refused, "{m} {path}: {status}");
+        assert!(
+            !body.windows(16).any(|w| w == &b"layer of other/x"[..]),
+            "{m} {path} leaked the blob"
+        );
+    }
+    // Path tricks are refused as invalid names before anything is read.
+    for path in [
+        "/v2/team/app/../../other/x/manifests/v1",
+        "/v2/team/..%2F..%2Fother/x/manifests/v1",
+        "/v2/team%2F..%2Fother%2Fx/tags/list",
+    ] {
+        let head = format!(
+            "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nAuthorization: {}\r\n\r\n",
+            basic("alice", "pb")
+        );
+        let (status, body) = common::raw_request(reg.addr, head).await;
+        assert_eq!(status, 400, "{path}: {body}");
+    }
+    // Nothing reached other/x's tags, and the mount made no link.
+    assert_eq!(
+        alice
+            .status(M::HEAD, &format!("/v2/team/app/blobs/{secret_layer}"))
+            .await,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        admin.status(M::GET, "/v2/other/x/manifests/v1").await,
+        StatusCode::OK
+    );
+}

@@ -418,3 +418,68 @@ async fn debug_server_serves_health_and_metrics() {
     );
     assert!(reg.terminate().await.success());
 }
+
+/// Credentials never reach the log, at any level: not the password, not the
+/// base64 of the Authorization header, not a wrong password either.
+#[tokio::test(flavor = "multi_thread")]
+async fn credentials_are_never_logged() {
+    let dir = tempfile::tempdir().unwrap();
+    let htpasswd = dir.path().join("htpasswd");
+    let (_, line, _) = run_labreg(
+        &[
+            "htpasswd",
+            "-Bbn",
+            "-C",
+            "4",
+            "admin",
+            "correct-horse-battery",
+        ],
+        &[],
+    );
+    std::fs::write(&htpasswd, line).unwrap();
+    let reg = Process::serve(
+        None,
+        &[
+            (
+                "REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY",
+                dir.path().join("data").display().to_string(),
+            ),
+            (
+                "REGISTRY_AUTH_HTPASSWD_PATH",
+                htpasswd.display().to_string(),
+            ),
+            ("REGISTRY_AUTH_HTPASSWD_REALM", "r".into()),
+            ("LABREG_LOG", "trace".into()),
+        ],
+        dir.path(),
+    )
+    .await;
+    let c = common::client();
+    for (user, pw) in [
+        ("admin", "correct-horse-battery"),
+        ("admin", "wrong-staple-guess"),
+        ("ghost", "boo-secret"),
+    ] {
+        c.get(format!("http://{}/v2/", reg.host))
+            .basic_auth(user, Some(pw))
+            .send()
+            .await
+            .unwrap();
+        c.post(format!("http://{}/v2/x/blobs/uploads/", reg.host))
+            .basic_auth(user, Some(pw))
+            .send()
+            .await
+            .unwrap();
+    }
+    let log = reg.log();
+    assert!(log.contains("request"), "the access log ran: {log}");
+    use base64::Engine;
+    for secret in ["correct-horse-battery", "wrong-staple-guess", "boo-secret"] {
+        assert!(!log.contains(secret), "{secret} in the log");
+        for user in ["admin", "ghost"] {
+            let b64 = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{secret}"));
+            assert!(!log.contains(&b64), "credentials of {user} in the log");
+        }
+    }
+    assert!(reg.terminate().await.success());
+}

@@ -116,6 +116,10 @@ async fn dispatch(State(state): State<Arc<AppState>>, req: Request) -> Response 
         .with_status(StatusCode::NOT_FOUND)
         .into_response();
     };
+    // An invalid name is refused before anything else looks at it.
+    if let Some(Err(e)) = route.name().map(validate_name) {
+        return ApiError::from(e).into_response();
+    }
     let authorization = req
         .headers()
         .get(header::AUTHORIZATION)
@@ -203,45 +207,34 @@ async fn route_request(
             _ => method_not_allowed("GET"),
         },
         Route::Tags { name } => match m {
-            Method::GET => discovery::tags(state, checked_name(name)?, &query(&req)).await,
+            Method::GET => discovery::tags(state, name, &query(&req)).await,
             _ => method_not_allowed("GET"),
         },
         Route::Referrers { name, digest } => match m {
-            Method::GET => {
-                discovery::referrers(state, checked_name(name)?, digest, &query(&req)).await
-            }
+            Method::GET => discovery::referrers(state, name, digest, &query(&req)).await,
             _ => method_not_allowed("GET"),
         },
-        Route::Manifest { name, reference } => {
-            let name = checked_name(name)?;
-            match m {
-                Method::GET | Method::HEAD => manifests::get(state, name, reference, req).await,
-                Method::PUT => manifests::put(state, name, reference, req).await,
-                Method::DELETE => manifests::delete(state, name, reference).await,
-                _ => method_not_allowed("GET, HEAD, PUT, DELETE"),
-            }
-        }
-        Route::Blob { name, digest } => {
-            let name = checked_name(name)?;
-            match m {
-                Method::GET | Method::HEAD => blobs::get(state, name, digest, req).await,
-                Method::DELETE => blobs::delete(state, name, digest).await,
-                _ => method_not_allowed("GET, HEAD, DELETE"),
-            }
-        }
+        Route::Manifest { name, reference } => match m {
+            Method::GET | Method::HEAD => manifests::get(state, name, reference, req).await,
+            Method::PUT => manifests::put(state, name, reference, req).await,
+            Method::DELETE => manifests::delete(state, name, reference).await,
+            _ => method_not_allowed("GET, HEAD, PUT, DELETE"),
+        },
+        Route::Blob { name, digest } => match m {
+            Method::GET | Method::HEAD => blobs::get(state, name, digest, req).await,
+            Method::DELETE => blobs::delete(state, name, digest).await,
+            _ => method_not_allowed("GET, HEAD, DELETE"),
+        },
         Route::UploadStart { name } => match m {
-            Method::POST => blobs::start_upload(state, who, checked_name(name)?, req).await,
+            Method::POST => blobs::start_upload(state, who, name, req).await,
             _ => method_not_allowed("POST"),
         },
-        Route::Upload { name, id } => {
-            let name = checked_name(name)?;
-            match m {
-                Method::GET => blobs::upload_status(state, name, id).await,
-                Method::PATCH => blobs::patch_upload(state, name, id, req).await,
-                Method::PUT => blobs::finish_upload(state, name, id, req).await,
-                Method::DELETE => blobs::cancel_upload(state, name, id).await,
-                _ => method_not_allowed("GET, PATCH, PUT, DELETE"),
-            }
-        }
+        Route::Upload { name, id } => match m {
+            Method::GET => blobs::upload_status(state, name, id).await,
+            Method::PATCH => blobs::patch_upload(state, name, id, req).await,
+            Method::PUT => blobs::finish_upload(state, name, id, req).await,
+            Method::DELETE => blobs::cancel_upload(state, name, id).await,
+            _ => method_not_allowed("GET, PATCH, PUT, DELETE"),
+        },
     }
 }

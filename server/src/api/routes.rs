@@ -16,6 +16,21 @@ pub enum Route<'a> {
     Referrers { name: &'a str, digest: &'a str },
 }
 
+impl<'a> Route<'a> {
+    /// The repository the route addresses, if any.
+    pub fn name(&self) -> Option<&'a str> {
+        match *self {
+            Route::Base | Route::Catalog => None,
+            Route::Tags { name }
+            | Route::Manifest { name, .. }
+            | Route::Blob { name, .. }
+            | Route::UploadStart { name }
+            | Route::Upload { name, .. }
+            | Route::Referrers { name, .. } => Some(name),
+        }
+    }
+}
+
 /// Parses a request path; None when it is not a registry API path.
 pub fn parse(path: &str) -> Option<Route<'_>> {
     let rest = match path {
