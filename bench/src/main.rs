@@ -41,6 +41,9 @@ struct Args {
     /// bcrypt cost of the shared htpasswd file.
     #[arg(long, default_value_t = 10)]
     cost: u32,
+    /// Which registries to run (default both); `--peer labreg` for profiling.
+    #[arg(long = "peer", value_parser = ["labreg", "registry2"])]
+    peers: Vec<String>,
     /// Instead of the comparison: a soak of mixed pushes and pulls against
     /// labreg for this many minutes, failing on any error or memory growth.
     #[arg(long)]
@@ -210,6 +213,14 @@ async fn main() -> anyhow::Result<()> {
     for run in 0..args.runs {
         eprintln!("run {}/{}", run + 1, args.runs);
         for peer in [Peer::Labreg, Peer::Distribution] {
+            let key = if peer == Peer::Labreg {
+                "labreg"
+            } else {
+                "registry2"
+            };
+            if !args.peers.is_empty() && !args.peers.iter().any(|p| p == key) {
+                continue;
+            }
             let dir = tempfile::tempdir_in(&args.work)?;
             run_peer(peer, &args, dir.path(), &htpasswd, &data, &d, &mut samples).await?;
         }
@@ -223,8 +234,19 @@ async fn main() -> anyhow::Result<()> {
     println!("| --- | --- | --- | --- |");
     for (key, label, _) in METRICS {
         let Some(by) = samples.get(key) else { continue };
-        let (lm, lmin, lmax) = stats(&by[l]);
-        let (rm, rmin, rmax) = stats(&by[r]);
+        let (Some(lv), Some(rv)) = (by.get(l), by.get(r)) else {
+            let (name, v) = by.iter().next().expect("a sample");
+            let (m, min, max) = stats(v);
+            println!(
+                "| {label} ({name} only) | {} ({}–{}) | | |",
+                fmt(m),
+                fmt(min),
+                fmt(max)
+            );
+            continue;
+        };
+        let (lm, lmin, lmax) = stats(lv);
+        let (rm, rmin, rmax) = stats(rv);
         println!(
             "| {label} | {} ({}–{}) | {} ({}–{}) | {:.2}x |",
             fmt(lm),
