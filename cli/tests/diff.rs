@@ -63,17 +63,20 @@ fn diff(c: &Shared, token: &str, extra: &[&str]) -> Run {
 }
 
 fn run_with(url: &str, token: &str, extra: &[&str]) -> Run {
-    let lab = shared_lab();
-    let kc = fake_kube::kubeconfig(lab.dir.path(), url, token);
-    let out = lab
-        .cmd()
-        .env_remove("NO_COLOR")
-        .arg("diff")
-        .arg("--kubeconfig")
-        .arg(&kc)
-        .args(extra)
-        .output()
-        .unwrap();
+    let kc = fake_kube::kubeconfig(shared_lab().dir.path(), url, token);
+    let mut args = vec!["--kubeconfig", kc.to_str().unwrap()];
+    args.extend(extra);
+    run(&args, None)
+}
+
+/// `labctl diff ARGS`, with KUBECONFIG set to `kubeconfig` if given.
+fn run(args: &[&str], kubeconfig: Option<&std::path::Path>) -> Run {
+    let mut cmd = shared_lab().cmd();
+    cmd.env_remove("NO_COLOR").env_remove("KUBECONFIG");
+    if let Some(kc) = kubeconfig {
+        cmd.env("KUBECONFIG", kc);
+    }
+    let out = cmd.arg("diff").args(args).output().unwrap();
     Run {
         code: out.status.code().unwrap_or(-1),
         stdout: String::from_utf8(out.stdout).unwrap(),
@@ -81,31 +84,9 @@ fn run_with(url: &str, token: &str, extra: &[&str]) -> Run {
     }
 }
 
-/// The output with what differs per run (ciphertexts, fingerprints, the
-/// fake's port) replaced.
-fn redact(text: &str) -> String {
-    let mut out = String::new();
-    for line in text.lines() {
-        let t = line.trim_start_matches([' ', '+', '-']);
-        let head = &line[..line.len() - t.len()];
-        match t.split_once(": ") {
-            Some((k, v)) if k.contains("hmac") || (v.len() > 60 && !v.contains(' ')) => {
-                out.push_str(&format!("{head}{k}: <redacted>\n"));
-            }
-            _ => {
-                let mut l = line.to_string();
-                if let Some(i) = l.find("127.0.0.1:") {
-                    let end = l[i + 10..]
-                        .find(|c: char| !c.is_ascii_digit())
-                        .map_or(l.len(), |e| i + 10 + e);
-                    l.replace_range(i..end, "127.0.0.1:<port>");
-                }
-                out.push_str(&l);
-                out.push('\n');
-            }
-        }
-    }
-    out
+/// What a run printed on stdout, after its exit status, for a snapshot.
+fn shown(run: &Run) -> String {
+    format!("exit {}\n{}", run.code, fake_kube::redact(&run.stdout))
 }
 
 fn assert_no_secret(run: &Run) {
@@ -132,7 +113,7 @@ fn empty_cluster_is_all_additions() {
     let run = diff(&c, TOKEN, &[]);
     assert_eq!(run.code, 1, "{}", run.stderr);
     assert_no_secret(&run);
-    insta::assert_snapshot!(redact(&run.stdout));
+    insta::assert_snapshot!(shown(&run));
     assert!(
         !c.lock()
             .unwrap()
@@ -185,7 +166,7 @@ fn one_changed_field_and_a_server_default() {
         run.stdout
     );
     assert!(!run.stdout.contains("clusterIP"), "{}", run.stdout);
-    insta::assert_snapshot!(redact(&run.stdout));
+    insta::assert_snapshot!(shown(&run));
 }
 
 #[test]
@@ -196,7 +177,7 @@ fn changed_secret_value_is_masked() {
     let run = diff(&c, TOKEN, &[]);
     assert_eq!(run.code, 1, "{}", run.stderr);
     assert_no_secret(&run);
-    insta::assert_snapshot!(redact(&run.stdout));
+    insta::assert_snapshot!(shown(&run));
 }
 
 #[test]
@@ -236,7 +217,7 @@ fn object_no_longer_rendered_is_a_deletion() {
     }
     let run = diff(&c, TOKEN, &[]);
     assert_eq!(run.code, 1, "{}", run.stderr);
-    insta::assert_snapshot!(redact(&run.stdout));
+    insta::assert_snapshot!(shown(&run));
 }
 
 #[test]
@@ -251,7 +232,7 @@ fn forbidden_kind_is_named_and_the_rest_compared() {
     );
     let run = diff(&c, TOKEN, &[]);
     assert_eq!(run.code, 2, "{}", run.stderr);
-    insta::assert_snapshot!(redact(&run.stdout));
+    insta::assert_snapshot!(shown(&run));
 }
 
 #[test]
@@ -260,7 +241,7 @@ fn expired_credentials_exit_2_and_say_so() {
     let run = diff(&c, "expired-token", &[]);
     assert_eq!(run.code, 2);
     assert_eq!(run.stdout, "");
-    insta::assert_snapshot!(redact(&run.stderr));
+    insta::assert_snapshot!(fake_kube::redact(&run.stderr));
 }
 
 #[test]
@@ -337,7 +318,12 @@ fn against_git_compares_with_apps_and_writes_nothing() {
 
     // A copy of the lab whose apps/ drifted: one edit, one stray file.
     let copy = TempLab::new("");
-    copy_dir(&lab.root(), &copy.root());
+    common::run_ok(
+        std::process::Command::new("cp")
+            .arg("-a")
+            .arg(lab.root().join("."))
+            .arg(copy.root()),
+    );
     let svc = copy.root().join("apps/registry/service.yaml");
     let text = std::fs::read_to_string(&svc)
         .unwrap()
@@ -360,7 +346,10 @@ fn against_git_compares_with_apps_and_writes_nothing() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    insta::assert_snapshot!(redact(&String::from_utf8_lossy(&out.stdout)));
+    insta::assert_snapshot!(format!(
+        "exit 1\n{}",
+        fake_kube::redact(&String::from_utf8_lossy(&out.stdout))
+    ));
     assert_eq!(
         common::render::files(&copy.root().join("apps")),
         before,
@@ -368,15 +357,43 @@ fn against_git_compares_with_apps_and_writes_nothing() {
     );
 }
 
-fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let p = e.unwrap().path();
-        let dest = to.join(p.file_name().unwrap());
-        if p.is_dir() {
-            copy_dir(&p, &dest);
-        } else {
-            std::fs::copy(&p, &dest).unwrap();
-        }
-    }
+#[test]
+fn context_and_kubeconfig_choose_the_cluster_as_kubectl_does() {
+    let c = cluster(true);
+    let url = fake_kube::serve(c.clone());
+    let kc = shared_lab().dir.path().join("kubeconfig-two-contexts");
+    // The current context is a dead cluster; `--context fake` picks the fake.
+    std::fs::write(
+        &kc,
+        format!(
+            "apiVersion: v1
+kind: Config
+current-context: dead
+clusters:
+- {{name: dead, cluster: {{server: 'http://127.0.0.1:1'}}}}
+- {{name: fake, cluster: {{server: '{url}'}}}}
+users:
+- {{name: u, user: {{token: {TOKEN}}}}}
+contexts:
+- {{name: dead, context: {{cluster: dead, user: u}}}}
+- {{name: fake, context: {{cluster: fake, user: u}}}}
+"
+        ),
+    )
+    .unwrap();
+    let ok = run(
+        &["--kubeconfig", kc.to_str().unwrap(), "--context", "fake"],
+        None,
+    );
+    assert_eq!(ok.code, 0, "{}", ok.stderr);
+    let ok = run(&["--context", "fake"], Some(&kc));
+    assert_eq!(ok.code, 0, "{}", ok.stderr);
+    let dead = run(&[], Some(&kc));
+    assert_eq!(dead.code, 2);
+    assert!(
+        dead.stderr
+            .contains("cannot reach the API server at http://127.0.0.1:1/"),
+        "{}",
+        dead.stderr
+    );
 }

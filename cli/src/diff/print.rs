@@ -73,3 +73,46 @@ fn paint_error(line: &str, colour: bool) -> String {
         line.to_string()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::{Entry, ObjKey, Report, compare};
+    use super::*;
+    use serde_json::json;
+
+    fn report() -> Report {
+        let obj = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "a"}});
+        let key = ObjKey::of(&obj);
+        Report::new(
+            "cluster",
+            vec![
+                compare("live", key.clone(), None, Some(&obj)),
+                Entry::error(key, "forbidden".into()),
+            ],
+        )
+    }
+
+    fn text(colour: bool) -> String {
+        let mut out = Vec::new();
+        human(&report(), &mut out, colour).unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn colour_only_when_asked() {
+        let plain = text(false);
+        assert!(!plain.contains('\x1b'), "{plain}");
+        assert!(plain.contains("+kind: Namespace\n"), "{plain}");
+        assert!(plain.contains("! Namespace a: forbidden\n"), "{plain}");
+        assert!(plain.ends_with("1 added, 0 changed, 0 deleted, 0 unchanged, 1 not compared\n"));
+        let coloured = text(true);
+        assert!(
+            coloured.contains("\x1b[32m+kind: Namespace\x1b[0m"),
+            "{coloured}"
+        );
+        assert!(
+            coloured.contains("\x1b[1m+++ rendered/v1.Namespace.a\x1b[0m"),
+            "{coloured}"
+        );
+    }
+}
