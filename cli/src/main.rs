@@ -3,10 +3,11 @@
 //! `main` parses the command line, runs one subcommand (each in its own
 //! module under `commands/`), prints an error chain once and maps it to the
 //! exit status: 0 success, 1 failure (including an invalid lab.yaml),
-//! 2 wrong usage (from clap).
+//! 2 wrong usage (from clap); `diff` has kubectl diff's own (0, 1, 2).
 
 mod atomic;
 mod commands;
+mod diff;
 mod identity;
 mod kube;
 mod lab;
@@ -54,6 +55,8 @@ pub enum Command {
     Htpasswd(commands::htpasswd::Args),
     /// Write the lab's Kubernetes objects, SealedSecrets and Argo CD apps into apps/
     Render(commands::render::Args),
+    /// Show how the cluster (or apps/) differs from what render produces
+    Diff(commands::diff::Args),
     /// The sealed-secrets controller's key pair and certificate
     #[command(subcommand)]
     Sealing(commands::sealing::Command),
@@ -72,6 +75,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Certs(args) => commands::certs::run(args, &lab),
         Command::Htpasswd(args) => commands::htpasswd::run(args),
         Command::Render(args) => commands::render::run(args, &lab),
+        Command::Diff(args) => commands::diff::run(args, &lab),
         Command::Sealing(cmd) => commands::sealing::run(cmd, &lab),
         Command::Verify(cmd) => commands::verify::run(cmd, &lab),
     }
@@ -90,11 +94,16 @@ fn main() -> ExitCode {
             {
                 return ExitCode::SUCCESS;
             }
-            eprintln!("error: {err}");
-            for cause in err.chain().skip(1) {
-                eprintln!("  caused by: {cause}");
-            }
+            print_error(&err);
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Prints an error and its causes on stderr, once.
+pub fn print_error(err: &anyhow::Error) {
+    eprintln!("error: {err}");
+    for cause in err.chain().skip(1) {
+        eprintln!("  caused by: {cause}");
     }
 }

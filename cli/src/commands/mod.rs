@@ -1,6 +1,7 @@
 //! One module per subcommand: an `Args` struct and a `run`.
 
 pub mod certs;
+pub mod diff;
 pub mod htpasswd;
 pub mod init;
 pub mod render;

@@ -23,14 +23,23 @@ pub struct Args {
     pub cert: Option<PathBuf>,
 }
 
-pub fn run(args: Args, lab: &LabPath) -> anyhow::Result<ExitCode> {
+/// What render would write, computed in memory; nothing is written.
+pub struct Rendered {
+    pub lab: crate::manifest::Lab,
+    /// `git.path`, relative to the lab's root.
+    pub apps_rel: String,
+    pub apps: PathBuf,
+    pub plan: render::Plan,
+    pub store: Store,
+}
+
+/// Renders the lab in memory with the sealing certificate `cert` (default
+/// certs/sealing.crt).
+pub fn rendered(lab: &LabPath, cert: Option<&std::path::Path>) -> anyhow::Result<Rendered> {
     let parsed = lab.load()?;
     let store = Store::new(&lab.root, &parsed.secrets.recipients)?;
     let ids = identity::find()?;
-    let cert_path = args
-        .cert
-        .clone()
-        .unwrap_or_else(|| lab.root.join(sealing::CERT_FILE));
+    let cert_path = cert.map_or_else(|| lab.root.join(sealing::CERT_FILE), |c| c.to_path_buf());
     let cert = sealing::load(&cert_path)?;
     let apps_rel = render::apps_dir(&parsed);
     let apps = lab.root.join(&apps_rel);
@@ -42,6 +51,23 @@ pub fn run(args: Args, lab: &LabPath) -> anyhow::Result<ExitCode> {
         ids: &ids,
         cert: &cert,
     })?;
+    Ok(Rendered {
+        lab: parsed,
+        apps_rel,
+        apps,
+        plan,
+        store,
+    })
+}
+
+pub fn run(args: Args, lab: &LabPath) -> anyhow::Result<ExitCode> {
+    let Rendered {
+        apps_rel,
+        apps,
+        plan,
+        store,
+        ..
+    } = rendered(lab, args.cert.as_deref())?;
 
     if args.check {
         let d = output::diff(&apps, &plan.files)?;
