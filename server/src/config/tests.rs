@@ -12,7 +12,12 @@ fn default_config_is_the_registry_image_one() {
     let l = load(DEFAULT_CONFIG, &[]).unwrap();
     assert!(l.unknown_keys.is_empty(), "{:?}", l.unknown_keys);
     assert_eq!(
-        l.config.storage_driver().unwrap().rootdirectory,
+        l.config
+            .storage_driver()
+            .unwrap()
+            .filesystem()
+            .unwrap()
+            .rootdirectory,
         "/var/lib/registry"
     );
     assert_eq!(l.config.listen_addr().unwrap().port(), 5000);
@@ -78,7 +83,15 @@ fn environment_overrides_win_and_numbers_become_strings() {
         "127.0.0.1:5001"
     );
     assert_eq!(l.config.http.secret.as_deref(), Some("12345"));
-    assert_eq!(l.config.storage_driver().unwrap().rootdirectory, "/data");
+    assert_eq!(
+        l.config
+            .storage_driver()
+            .unwrap()
+            .filesystem()
+            .unwrap()
+            .rootdirectory,
+        "/data"
+    );
     assert!(l.config.storage.delete.enabled);
 }
 
