@@ -216,8 +216,9 @@ impl Registry {
             }
             candidates.push((d, f.size));
         }
+        let mut layer_links = HashMap::new();
         if !candidates.is_empty() {
-            self.mark_young_links(cutoff, &mut marked).await?;
+            layer_links = self.mark_young_links(cutoff, &mut marked).await?;
         }
         report.blobs_marked = marked.blobs.len();
         for (d, size) in candidates {
@@ -228,6 +229,10 @@ impl Registry {
             if !opts.dry_run {
                 let data = paths::blob_data(&d);
                 self.remove(data.trim_end_matches("/data")).await?;
+                // Links to a deleted blob would only mislead `check`.
+                for link in layer_links.get(&d).into_iter().flatten() {
+                    self.remove(link.trim_end_matches("/link")).await?;
+                }
             }
             report.bytes_freed += size;
             report.blobs_deleted.push(d.to_string());
@@ -237,13 +242,22 @@ impl Registry {
 
     /// The second look, right before the sweep: links written within the
     /// grace period keep their targets, and young manifests what they
-    /// reference.
-    async fn mark_young_links(&self, cutoff: SystemTime, marked: &mut Marks) -> Result<()> {
+    /// reference. Returns the older layer links, by the blob they name.
+    async fn mark_young_links(
+        &self,
+        cutoff: SystemTime,
+        marked: &mut Marks,
+    ) -> Result<HashMap<Digest, Vec<String>>> {
+        let mut old_layer_links: HashMap<Digest, Vec<String>> = HashMap::new();
         for f in self.driver.walk(&paths::repositories_root()).await? {
+            let entry = paths::classify(&f.path);
             if f.modified < cutoff {
+                if let Some(Entry::LayerLink { digest, .. }) = entry {
+                    old_layer_links.entry(digest).or_default().push(f.path);
+                }
                 continue;
             }
-            match paths::classify(&f.path) {
+            match entry {
                 Some(Entry::LayerLink { digest, .. }) => {
                     marked.blobs.insert(digest);
                 }
@@ -258,7 +272,7 @@ impl Registry {
                 _ => {}
             }
         }
-        Ok(())
+        Ok(old_layer_links)
     }
 
     /// Removes an untagged manifest's revision link and the tag history

@@ -2,9 +2,12 @@
 
 #![allow(dead_code)]
 
+pub mod images;
 pub mod oci;
 pub mod pki;
 pub mod process;
+pub mod s3;
+pub mod suite;
 pub mod tools;
 
 use std::path::{Path, PathBuf};
@@ -39,7 +42,19 @@ impl TestRegistry {
             "version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: {}\n{extra}",
             root.display()
         );
-        let loaded = Config::from_yaml(&yaml, Vec::new()).expect("test config");
+        Self::start_yaml(&yaml, root).await
+    }
+
+    /// Starts labreg on the S3 test server under `root` (a key prefix),
+    /// with `extra` YAML merged under the storage section.
+    pub async fn start_s3(root: &str, extra: &str) -> TestRegistry {
+        let yaml = format!("version: 0.1\nstorage:\n{}{extra}", s3::s3().yaml(root));
+        Self::start_yaml(&yaml, Path::new(root)).await
+    }
+
+    /// Starts labreg with a whole config; `root` is only recorded.
+    pub async fn start_yaml(yaml: &str, root: &Path) -> TestRegistry {
+        let loaded = Config::from_yaml(yaml, Vec::new()).expect("test config");
         let state = server::build_state(&loaded.config).expect("state");
         let tls = server::tls_config(&loaded.config).expect("tls");
         let scheme = if tls.is_some() { "https" } else { "http" };

@@ -60,6 +60,16 @@ pub struct Distribution {
 
 impl Distribution {
     pub async fn start(root: &Path) -> Distribution {
+        Self::start_storage(&format!(
+            "  filesystem: {{rootdirectory: {}}}\n",
+            root.display()
+        ))
+        .await
+    }
+
+    /// Starts it with `storage` as the lines under `storage:` (a driver
+    /// section; deletes are enabled).
+    pub async fn start_storage(storage: &str) -> Distribution {
         require("docker-registry");
         // docker-registry takes its address from its config, so a free port
         // is picked here; readiness is then awaited on /v2/.
@@ -73,8 +83,7 @@ impl Distribution {
         std::fs::write(
             &config,
             format!(
-                "version: 0.1\nlog: {{level: warn}}\nstorage:\n  filesystem: {{rootdirectory: {}}}\n  delete: {{enabled: true}}\nhttp:\n  addr: 127.0.0.1:{port}\n",
-                root.display()
+                "version: 0.1\nlog: {{level: warn}}\nstorage:\n{storage}  delete: {{enabled: true}}\nhttp:\n  addr: 127.0.0.1:{port}\n",
             ),
         )
         .unwrap();
