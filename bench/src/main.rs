@@ -40,6 +40,10 @@ struct Args {
     /// bcrypt cost of the shared htpasswd file.
     #[arg(long, default_value_t = 10)]
     cost: u32,
+    /// Storage of both registries: a folder, or S3 on a Garage server on
+    /// loopback (started by scripts/s3-server.sh).
+    #[arg(long, value_parser = ["filesystem", "s3"], default_value = "filesystem")]
+    storage: String,
 }
 
 /// metric → peer → samples
@@ -88,12 +92,13 @@ async fn run_peer(
     data: &Bytes,
     d: &str,
     out: &mut Samples,
+    s3: Option<&peers::S3>,
 ) -> anyhow::Result<()> {
     let auth = format!(
         "Basic {}",
         base64::engine::general_purpose::STANDARD.encode("bench:bench-password")
     );
-    let reg = peers::start(peer, &args.labreg, dir, htpasswd, &auth).await?;
+    let reg = peers::start(peer, &args.labreg, dir, htpasswd, &auth, s3).await?;
     let name = peer.name();
     let mut put =
         |k: &'static str, v: f64| out.entry(k).or_default().entry(name).or_default().push(v);
@@ -194,18 +199,39 @@ async fn main() -> anyhow::Result<()> {
     let sha = sha256_limit(&data);
     let write = write_limit(&args.work, &data)?;
     let data = Bytes::from(data);
+    let s3 = match args.storage.as_str() {
+        "s3" => Some(peers::S3::start(&args.work)?),
+        _ => None,
+    };
     let mut samples = Samples::new();
     for run in 0..args.runs {
         eprintln!("run {}/{}", run + 1, args.runs);
         for peer in [Peer::Labreg, Peer::Distribution] {
             let dir = tempfile::tempdir_in(&args.work)?;
-            run_peer(peer, &args, dir.path(), &htpasswd, &data, &d, &mut samples).await?;
+            run_peer(
+                peer,
+                &args,
+                dir.path(),
+                &htpasswd,
+                &data,
+                &d,
+                &mut samples,
+                s3.as_ref(),
+            )
+            .await?;
         }
     }
     let (l, r) = (Peer::Labreg.name(), Peer::Distribution.name());
     println!(
-        "Big layer: {} MiB; htpasswd bcrypt cost {}; {} runs, median (min–max).\n",
-        args.size_mib, args.cost, args.runs
+        "Storage: {}. Big layer: {} MiB; htpasswd bcrypt cost {}; {} runs, median (min–max).\n",
+        if s3.is_some() {
+            "S3 (Garage on loopback, blob GETs through the registry)"
+        } else {
+            "filesystem"
+        },
+        args.size_mib,
+        args.cost,
+        args.runs
     );
     println!("| figure | labreg | registry:2 | labreg / registry:2 |");
     println!("| --- | --- | --- | --- |");

@@ -73,6 +73,36 @@ async fn bad_s3_settings_stop_the_start_with_the_cause_named() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn the_first_log_line_names_where_clients_are_redirected() {
+    // Seed 003's trap: redirects to a host only some clients can reach. A
+    // loopback endpoint stands in for the cluster-internal name here (no
+    // DNS leaves this machine); both are flagged the same way.
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let config = config_with(dir.path(), &fresh_root(), |y| {
+        y.replace(&s3().endpoint, &format!("http://localhost:{port}"))
+    });
+    let addr = format!("127.0.0.1:{}", free_port());
+    let (code, _, err) = run_labreg(&["serve", config.to_str().unwrap()], &[("REGISTRY_HTTP_ADDR", &addr)]);
+    assert_eq!(code, 1, "nothing listens there: {err}");
+    let first = err.lines().next().unwrap_or_default();
+    assert!(
+        first.contains(&format!("blob downloads redirect clients to http://localhost:{port}")),
+        "first line: {first}"
+    );
+    let second = err.lines().nth(1).unwrap_or_default();
+    assert!(second.contains("WARN") && second.contains("loopback"), "{err}");
+    assert!(err.contains("no http.secret"), "{err}");
+    // With redirects off, no warning about the redirect host.
+    let config = config_with(dir.path(), &fresh_root(), |y| {
+        format!("{}  redirect:\n    disable: true\n", y.replace(&s3().endpoint, &format!("http://localhost:{port}")))
+    });
+    let (_, _, err) = run_labreg(&["serve", config.to_str().unwrap()], &[("REGISTRY_HTTP_ADDR", &addr)]);
+    assert!(err.lines().next().unwrap_or_default().contains("served through labreg"), "{err}");
+    assert!(!err.contains("loopback"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn s3_failing_while_serving_answers_503_naming_the_cause() {
     let dead = format!("http://127.0.0.1:{}", free_port());
     let yaml = format!(

@@ -90,6 +90,9 @@ impl Distribution {
         let child = tokio::process::Command::new("docker-registry")
             .arg("serve")
             .arg(&config)
+            // The AWS SDK inside fails on a CA bundle it cannot load; the
+            // test S3 server is plain HTTP on loopback and needs none.
+            .env_remove("AWS_CA_BUNDLE")
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .kill_on_drop(true)
