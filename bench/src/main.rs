@@ -89,8 +89,7 @@ async fn run_peer(
     args: &Args,
     dir: &std::path::Path,
     htpasswd: &std::path::Path,
-    data: &Bytes,
-    d: &str,
+    (data, d): (&Bytes, &str),
     out: &mut Samples,
     s3: Option<&peers::S3>,
 ) -> anyhow::Result<()> {
@@ -213,8 +212,7 @@ async fn main() -> anyhow::Result<()> {
                 &args,
                 dir.path(),
                 &htpasswd,
-                &data,
-                &d,
+                (&data, &d),
                 &mut samples,
                 s3.as_ref(),
             )

@@ -51,7 +51,10 @@ impl S3 {
     }
 
     fn get(&self, k: &str) -> &str {
-        self.vars.iter().find(|(n, _)| n == k).map_or("", |(_, v)| v)
+        self.vars
+            .iter()
+            .find(|(n, _)| n == k)
+            .map_or("", |(_, v)| v)
     }
 
     /// The storage section for one peer. Blob GETs are served through the
@@ -70,7 +73,9 @@ impl S3 {
 
 impl Drop for S3 {
     fn drop(&mut self) {
-        let _ = std::process::Command::new("kill").arg(self.get("S3_PID")).status();
+        let _ = std::process::Command::new("kill")
+            .arg(self.get("S3_PID"))
+            .status();
     }
 }
 
@@ -107,7 +112,10 @@ pub async fn start(
     std::fs::create_dir_all(&root)?;
     let config = root.join("config.yml");
     let storage = match s3 {
-        None => format!("  filesystem:\n    rootdirectory: {}\n", root.join("data").display()),
+        None => format!(
+            "  filesystem:\n    rootdirectory: {}\n",
+            root.join("data").display()
+        ),
         Some(s3) => s3.section(&format!("/bench-{port}")),
     };
     std::fs::write(

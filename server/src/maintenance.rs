@@ -55,7 +55,7 @@ pub fn run<T>(f: impl FnOnce(&tokio::runtime::Runtime) -> anyhow::Result<T>) -> 
     f(&rt)
 }
 
-async fn open(config: &PathBuf) -> anyhow::Result<Registry> {
+async fn open(config: &std::path::Path) -> anyhow::Result<Registry> {
     let loaded = Config::load(Some(config))?;
     let driver = server::storage_driver(&loaded.config)?;
     driver

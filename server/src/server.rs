@@ -38,7 +38,7 @@ pub enum StartError {
     Htpasswd(#[from] HtpasswdError),
     #[error(transparent)]
     Tls(#[from] TlsError),
-    #[error("storage: {0}")]
+    #[error("{0}")]
     Storage(String),
 }
 

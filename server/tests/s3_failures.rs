@@ -83,22 +83,42 @@ async fn the_first_log_line_names_where_clients_are_redirected() {
         y.replace(&s3().endpoint, &format!("http://localhost:{port}"))
     });
     let addr = format!("127.0.0.1:{}", free_port());
-    let (code, _, err) = run_labreg(&["serve", config.to_str().unwrap()], &[("REGISTRY_HTTP_ADDR", &addr)]);
+    let (code, _, err) = run_labreg(
+        &["serve", config.to_str().unwrap()],
+        &[("REGISTRY_HTTP_ADDR", &addr)],
+    );
     assert_eq!(code, 1, "nothing listens there: {err}");
     let first = err.lines().next().unwrap_or_default();
     assert!(
-        first.contains(&format!("blob downloads redirect clients to http://localhost:{port}")),
+        first.contains(&format!(
+            "blob downloads redirect clients to http://localhost:{port}"
+        )),
         "first line: {first}"
     );
     let second = err.lines().nth(1).unwrap_or_default();
-    assert!(second.contains("WARN") && second.contains("loopback"), "{err}");
+    assert!(
+        second.contains("WARN") && second.contains("loopback"),
+        "{err}"
+    );
     assert!(err.contains("no http.secret"), "{err}");
     // With redirects off, no warning about the redirect host.
     let config = config_with(dir.path(), &fresh_root(), |y| {
-        format!("{}  redirect:\n    disable: true\n", y.replace(&s3().endpoint, &format!("http://localhost:{port}")))
+        format!(
+            "{}  redirect:\n    disable: true\n",
+            y.replace(&s3().endpoint, &format!("http://localhost:{port}"))
+        )
     });
-    let (_, _, err) = run_labreg(&["serve", config.to_str().unwrap()], &[("REGISTRY_HTTP_ADDR", &addr)]);
-    assert!(err.lines().next().unwrap_or_default().contains("served through labreg"), "{err}");
+    let (_, _, err) = run_labreg(
+        &["serve", config.to_str().unwrap()],
+        &[("REGISTRY_HTTP_ADDR", &addr)],
+    );
+    assert!(
+        err.lines()
+            .next()
+            .unwrap_or_default()
+            .contains("served through labreg"),
+        "{err}"
+    );
     assert!(!err.contains("loopback"), "{err}");
 }
 
