@@ -8,8 +8,8 @@ use common::images::{get_blob, pull_image, push_blob, push_image};
 use common::oci::{layout_digest, make_layout};
 use common::s3::{fresh_root, s3};
 use common::suite::pattern;
-use common::tools::run;
-use common::{TestRegistry, client, digest};
+use common::tools::skopeo_copy;
+use common::{TestRegistry, assert_error, client, digest};
 use reqwest::StatusCode;
 
 #[tokio::test(flavor = "multi_thread")]
@@ -19,28 +19,10 @@ async fn skopeo_push_and_pull_on_s3() {
     let src = work.path().join("src");
     let pushed = make_layout(&src, "v1", &[("linux", "amd64")], "hello from S3");
     let dest = format!("docker://{}/demo/app:v1", reg.host());
-    run(
-        "skopeo",
-        &[
-            "copy",
-            "--dest-tls-verify=false",
-            &format!("oci:{}:v1", src.display()),
-            &dest,
-        ],
-    )
-    .await;
+    skopeo_copy(&format!("oci:{}:v1", src.display()), &dest).await;
     // skopeo follows the redirect of every blob GET to the presigned URL.
     let back = work.path().join("back");
-    run(
-        "skopeo",
-        &[
-            "copy",
-            "--src-tls-verify=false",
-            &dest,
-            &format!("oci:{}:v1", back.display()),
-        ],
-    )
-    .await;
+    skopeo_copy(&dest, &format!("oci:{}:v1", back.display())).await;
     assert_eq!(layout_digest(&back, "v1"), pushed);
     reg.stop().await;
 }
@@ -204,16 +186,7 @@ async fn replicas_with_different_secrets_fail_loudly() {
         .send()
         .await
         .unwrap();
-    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
-    let body: serde_json::Value = resp.json().await.unwrap();
-    assert_eq!(body["errors"][0]["code"], "BLOB_UPLOAD_INVALID");
-    assert!(
-        body["errors"][0]["message"]
-            .as_str()
-            .unwrap()
-            .contains("http.secret"),
-        "{body}"
-    );
+    assert_error(resp, 400, "BLOB_UPLOAD_INVALID", "http.secret").await;
     // The replica that started it continues it.
     let resp = c
         .patch(format!("{}{path}", a.url))

@@ -10,9 +10,8 @@ use common::oci::{layout_digest, make_layout};
 use common::process::{free_port, run_labreg};
 use common::s3::{fresh_root, s3};
 use common::suite::pattern;
-use common::tools::{Distribution, run};
-use common::{TestRegistry, client};
-use reqwest::StatusCode;
+use common::tools::{Distribution, skopeo_copy};
+use common::{TestRegistry, assert_error, client};
 
 fn config_with(
     dir: &std::path::Path,
@@ -135,16 +134,7 @@ async fn s3_failing_while_serving_answers_503_naming_the_cause() {
         .send()
         .await
         .unwrap();
-    assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
-    let body: serde_json::Value = resp.json().await.unwrap();
-    assert_eq!(body["errors"][0]["code"], "UNAVAILABLE");
-    assert!(
-        body["errors"][0]["message"]
-            .as_str()
-            .unwrap()
-            .contains("cannot reach the S3 endpoint"),
-        "{body}"
-    );
+    assert_error(resp, 503, "UNAVAILABLE", "cannot reach the S3 endpoint").await;
     reg.stop().await;
 }
 
@@ -161,25 +151,15 @@ async fn docker_registry_and_labreg_share_a_bucket() {
     let work = tempfile::tempdir().unwrap();
     let src = work.path().join("src");
     let pushed = make_layout(&src, "v1", &[("linux", "amd64")], "written by registry:2");
-    run(
-        "skopeo",
-        &[
-            "copy",
-            "--dest-tls-verify=false",
-            &format!("oci:{}:v1", src.display()),
-            &format!("docker://{}/inter/op:v1", dist.host),
-        ],
+    skopeo_copy(
+        &format!("oci:{}:v1", src.display()),
+        &format!("docker://{}/inter/op:v1", dist.host),
     )
     .await;
     let back = work.path().join("back");
-    run(
-        "skopeo",
-        &[
-            "copy",
-            "--src-tls-verify=false",
-            &format!("docker://{}/inter/op:v1", reg.host()),
-            &format!("oci:{}:v1", back.display()),
-        ],
+    skopeo_copy(
+        &format!("docker://{}/inter/op:v1", reg.host()),
+        &format!("oci:{}:v1", back.display()),
     )
     .await;
     assert_eq!(

@@ -146,3 +146,13 @@ pub async fn raw_request(addr: std::net::SocketAddr, head: impl AsRef<[u8]>) -> 
     let body = text.split("\r\n\r\n").nth(1).unwrap_or("").to_string();
     (status, body)
 }
+
+/// Checks an error answer: its status, its spec code, and that its message
+/// names `cause`.
+pub async fn assert_error(resp: reqwest::Response, status: u16, code: &str, cause: &str) {
+    assert_eq!(resp.status().as_u16(), status);
+    let body: serde_json::Value = resp.json().await.expect("error body is JSON");
+    assert_eq!(body["errors"][0]["code"], code, "{body}");
+    let message = body["errors"][0]["message"].as_str().unwrap_or_default();
+    assert!(message.contains(cause), "{cause:?} not in {body}");
+}

@@ -122,3 +122,19 @@ impl Distribution {
         let _ = self.child.kill().await;
     }
 }
+
+/// `skopeo copy` between two references, TLS verification off on both ends
+/// (the test registries speak plain HTTP).
+pub async fn skopeo_copy(src: &str, dest: &str) -> String {
+    run(
+        "skopeo",
+        &[
+            "copy",
+            "--src-tls-verify=false",
+            "--dest-tls-verify=false",
+            src,
+            dest,
+        ],
+    )
+    .await
+}
