@@ -133,6 +133,9 @@ pub async fn start(
     let child = tokio::process::Command::new(&program)
         .arg("serve")
         .arg(&config)
+        // distribution's AWS SDK panics on a CA bundle it cannot load; the
+        // loopback S3 server is plain HTTP and needs none.
+        .env_remove("AWS_CA_BUNDLE")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .kill_on_drop(true)
