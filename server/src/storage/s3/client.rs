@@ -133,7 +133,12 @@ impl Client {
     /// An S3 error answer as a storage error naming its cause.
     pub fn failure(&self, status: StatusCode, body: &str, path: &str) -> StorageError {
         let code = xml_field(body, "Code").unwrap_or("");
-        let message = xml_field(body, "Message").unwrap_or("");
+        // Some servers name the access key in their message: keep it out of
+        // logs and answers.
+        let message = xml_field(body, "Message")
+            .unwrap_or("")
+            .replace(self.creds.key(), "<access key>")
+            .replace(self.creds.secret(), "<secret key>");
         let bucket = self.bucket.name();
         match (status, code) {
             (_, "NoSuchBucket") => StorageError::Unavailable(format!(

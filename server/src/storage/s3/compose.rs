@@ -58,20 +58,29 @@ pub(super) async fn copy_whole(
     multipart_copy(c, &[&one], dst, path).await
 }
 
+/// The byte ranges (start, len) one object is copied in: equal parts of at
+/// most 5 GiB, so that all stay far above the 5 MiB minimum.
+fn copy_ranges(size: u64) -> Vec<(u64, u64)> {
+    let parts = size.div_ceil(MAX_COPY).max(1);
+    let part = size.div_ceil(parts);
+    let mut out = Vec::new();
+    let mut start = 0;
+    while start < size {
+        let len = part.min(size - start);
+        out.push((start, len));
+        start += len;
+    }
+    out
+}
+
 async fn multipart_copy(c: &Client, objects: &[&Object], dst: &str, path: &str) -> Result<()> {
     let mut upload = Multipart::start(c, dst, path).await?;
     for o in objects {
-        // Equal parts of at most 5 GiB: all stay above the 5 MiB minimum.
-        let parts = o.size.div_ceil(MAX_COPY).max(1);
-        let part = o.size.div_ceil(parts);
-        let mut start = 0;
-        while start < o.size {
-            let len = part.min(o.size - start);
+        for (start, len) in copy_ranges(o.size) {
             if let Err(e) = upload.copy(c, &o.key, start, len, path).await {
                 let _ = upload.abort(c, path).await;
                 return Err(e);
             }
-            start += len;
         }
     }
     match upload.complete(c, path).await {
@@ -121,5 +130,24 @@ pub(super) async fn compose(
             multipart_copy(c, &parts, dst, path).await
         }
         _ => stream_copy(c, &parts, dst, path).await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn big_objects_copy_in_parts_of_at_most_5_gib() {
+        assert_eq!(copy_ranges(10), [(0, 10)]);
+        assert_eq!(copy_ranges(MAX_COPY), [(0, MAX_COPY)]);
+        let r = copy_ranges(MAX_COPY + 1);
+        assert_eq!(r.len(), 2);
+        assert!(r.iter().all(|(_, l)| *l <= MAX_COPY && *l >= MIN_PART));
+        let size = 12 * MAX_COPY + 7;
+        let r = copy_ranges(size);
+        assert_eq!(r.iter().map(|(_, l)| l).sum::<u64>(), size);
+        assert!(r.windows(2).all(|w| w[0].0 + w[0].1 == w[1].0));
+        assert!(r.iter().all(|(_, l)| *l <= MAX_COPY));
     }
 }
