@@ -206,3 +206,48 @@ async fn check_on_the_filesystem() {
 async fn check_on_s3() {
     check_finds_damage(s3_store().await).await;
 }
+
+/// Sets a file's modified time `ago` in the past.
+fn age(root: &Path, driver_path: &str, ago: std::time::Duration) {
+    let file = std::fs::File::options()
+        .write(true)
+        .open(root.join(&driver_path[1..]))
+        .unwrap();
+    file.set_modified(std::time::SystemTime::now() - ago)
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn gc_keeps_old_blobs_that_were_linked_within_the_grace() {
+    // The race with a push: a blob that sat unreferenced for long is linked
+    // again (a mount, or an upload of the same bytes) just before or while
+    // GC runs. Its data is old, its new link is young: it stays.
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("data");
+    let storage = format!("  filesystem:\n    rootdirectory: {}\n", root.display());
+    let s = store(dir, &storage, Arc::new(FilesystemDriver::new(&root))).await;
+    let url = s.reg.url.clone();
+    let stale = push_blob(&url, "gc/x", &pattern(1000, 8)).await;
+    let relinked = push_blob(&url, "gc/x", &pattern(1000, 9)).await;
+    let two_hours = std::time::Duration::from_secs(7200);
+    for d in [&stale, &relinked] {
+        let d: Digest = d.parse().unwrap();
+        age(&root, &paths::blob_data(&d), two_hours);
+        age(&root, &paths::layer_link("gc/x", &d), two_hours);
+    }
+    let resp = common::client()
+        .post(format!(
+            "{url}/v2/gc/y/blobs/uploads/?mount={relinked}&from=gc/x"
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 201, "mounted");
+    let (code, out, err) = s.labreg(&["garbage-collect", "--output", "json"]);
+    assert_eq!(code, 0, "{err}");
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(report["blobs_deleted"], serde_json::json!([stale]), "{out}");
+    assert!(s.has_blob(&relinked).await);
+    assert!(!s.has_blob(&stale).await);
+    s.reg.stop().await;
+}
