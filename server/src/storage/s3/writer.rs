@@ -75,8 +75,11 @@ impl FileWriter for S3Writer {
         let rest = self.buf.split().freeze();
         match self.upload.take() {
             Some(mut upload) => {
-                if !rest.is_empty() {
-                    upload.upload(&self.client, rest, &self.path).await?;
+                if !rest.is_empty()
+                    && let Err(e) = upload.upload(&self.client, rest, &self.path).await
+                {
+                    let _ = upload.abort(&self.client, &self.path).await;
+                    return Err(e);
                 }
                 upload.complete(&self.client, &self.path).await
             }
@@ -89,6 +92,25 @@ impl FileWriter for S3Writer {
         match self.upload.take() {
             Some(upload) => upload.abort(&self.client, &self.path).await,
             None => Ok(()),
+        }
+    }
+}
+
+/// A writer dropped without commit or cancel (its request was dropped when
+/// the client went away) aborts its multipart upload, so no invisible parts
+/// stay behind in the bucket.
+impl Drop for S3Writer {
+    fn drop(&mut self) {
+        if let Some(upload) = self.upload.take()
+            && let Ok(rt) = tokio::runtime::Handle::try_current()
+        {
+            let client = self.client.clone();
+            let path = std::mem::take(&mut self.path);
+            rt.spawn(async move {
+                if let Err(e) = upload.abort(&client, &path).await {
+                    tracing::warn!(path, error = %e, "could not abort an abandoned multipart upload");
+                }
+            });
         }
     }
 }
