@@ -40,3 +40,15 @@ fi
 if pgrep -x docker-registry >/dev/null 2>&1 && [ -f /etc/docker/registry/config.yml ]; then
   pkill -x docker-registry || true
 fi
+
+# A real S3 server for the S3 driver's tests and benchmarks: Garage (AGPL-3.0,
+# run here as a separate program, never vendored). Built from crates.io once
+# per machine; ~/.cargo/bin/garage is kept between runs, so later runs skip it.
+if ! command -v garage >/dev/null 2>&1 && [ ! -x "$HOME/.cargo/bin/garage" ]; then
+  echo "setup: building garage from crates.io (once per machine: about 17 minutes on 2 busy cores)" >&2
+  build_dir="${TMPDIR:-/tmp}/garage-build"
+  cargo install garage --version 2.5.0 --locked --quiet \
+    --no-default-features --features bundled-libs,sqlite \
+    --target-dir "$build_dir"
+  rm -rf "$build_dir"
+fi

@@ -48,6 +48,10 @@ struct Args {
     /// labreg for this many minutes, failing on any error or memory growth.
     #[arg(long)]
     soak_minutes: Option<u64>,
+    /// Storage of both registries: a folder, or S3 on a Garage server on
+    /// loopback (started by scripts/s3-server.sh).
+    #[arg(long, value_parser = ["filesystem", "s3"], default_value = "filesystem")]
+    storage: String,
 }
 
 /// metric → peer → samples
@@ -93,15 +97,15 @@ async fn run_peer(
     args: &Args,
     dir: &std::path::Path,
     htpasswd: &std::path::Path,
-    data: &Bytes,
-    d: &str,
+    (data, d): (&Bytes, &str),
     out: &mut Samples,
+    s3: Option<&peers::S3>,
 ) -> anyhow::Result<()> {
     let auth = format!(
         "Basic {}",
         base64::engine::general_purpose::STANDARD.encode("bench:bench-password")
     );
-    let reg = peers::start(peer, &args.labreg, dir, htpasswd, &auth).await?;
+    let reg = peers::start(peer, &args.labreg, dir, htpasswd, &auth, s3).await?;
     let name = peer.name();
     let mut put =
         |k: &'static str, v: f64| out.entry(k).or_default().entry(name).or_default().push(v);
@@ -209,6 +213,10 @@ async fn main() -> anyhow::Result<()> {
     let sha = sha256_limit(&data);
     let write = write_limit(&args.work, &data)?;
     let data = Bytes::from(data);
+    let s3 = match args.storage.as_str() {
+        "s3" => Some(peers::S3::start(&args.work)?),
+        _ => None,
+    };
     let mut samples = Samples::new();
     for run in 0..args.runs {
         eprintln!("run {}/{}", run + 1, args.runs);
@@ -222,13 +230,29 @@ async fn main() -> anyhow::Result<()> {
                 continue;
             }
             let dir = tempfile::tempdir_in(&args.work)?;
-            run_peer(peer, &args, dir.path(), &htpasswd, &data, &d, &mut samples).await?;
+            run_peer(
+                peer,
+                &args,
+                dir.path(),
+                &htpasswd,
+                (&data, &d),
+                &mut samples,
+                s3.as_ref(),
+            )
+            .await?;
         }
     }
     let (l, r) = (Peer::Labreg.name(), Peer::Distribution.name());
     println!(
-        "Big layer: {} MiB; htpasswd bcrypt cost {}; {} runs, median (min–max).\n",
-        args.size_mib, args.cost, args.runs
+        "Storage: {}. Big layer: {} MiB; htpasswd bcrypt cost {}; {} runs, median (min–max).\n",
+        if s3.is_some() {
+            "S3 (Garage on loopback, blob GETs through the registry)"
+        } else {
+            "filesystem"
+        },
+        args.size_mib,
+        args.cost,
+        args.runs
     );
     println!("| figure | labreg | registry:2 | labreg / registry:2 |");
     println!("| --- | --- | --- | --- |");

@@ -22,6 +22,63 @@ impl Peer {
     }
 }
 
+/// A Garage server started by scripts/s3-server.sh, shared by both peers
+/// (each under its own root directory).
+pub struct S3 {
+    vars: Vec<(String, String)>,
+}
+
+impl S3 {
+    pub fn start(work: &Path) -> anyhow::Result<S3> {
+        let dir = work.join(format!("garage-{}", std::process::id()));
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/s3-server.sh");
+        let out = std::process::Command::new("bash")
+            .arg(script)
+            .arg(&dir)
+            .args(["--watch", &std::process::id().to_string()])
+            .output()?;
+        anyhow::ensure!(
+            out.status.success(),
+            "the S3 server did not start ({}): run scripts/setup.sh",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let vars = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| l.split_once('='))
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Ok(S3 { vars })
+    }
+
+    fn get(&self, k: &str) -> &str {
+        self.vars
+            .iter()
+            .find(|(n, _)| n == k)
+            .map_or("", |(_, v)| v)
+    }
+
+    /// The storage section for one peer. Blob GETs are served through the
+    /// registry (no redirect), so the pull figure measures the registry.
+    fn section(&self, root: &str) -> String {
+        format!(
+            "  s3:\n    accesskey: {}\n    secretkey: {}\n    region: {}\n    regionendpoint: {}\n    bucket: {}\n    secure: false\n    v4auth: true\n    rootdirectory: {root}\n  redirect:\n    disable: true\n",
+            self.get("S3_ACCESS_KEY"),
+            self.get("S3_SECRET_KEY"),
+            self.get("S3_REGION"),
+            self.get("S3_ENDPOINT"),
+            self.get("S3_BUCKET"),
+        )
+    }
+}
+
+impl Drop for S3 {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("kill")
+            .arg(self.get("S3_PID"))
+            .status();
+    }
+}
+
 pub struct Running {
     pub child: tokio::process::Child,
     pub base: String,
@@ -45,6 +102,7 @@ pub async fn start(
     work: &Path,
     htpasswd: &Path,
     auth: &str,
+    s3: Option<&S3>,
 ) -> anyhow::Result<Running> {
     let port = free_port();
     let root = work.join(format!(
@@ -53,11 +111,17 @@ pub async fn start(
     ));
     std::fs::create_dir_all(&root)?;
     let config = root.join("config.yml");
+    let storage = match s3 {
+        None => format!(
+            "  filesystem:\n    rootdirectory: {}\n",
+            root.join("data").display()
+        ),
+        Some(s3) => s3.section(&format!("/bench-{port}")),
+    };
     std::fs::write(
         &config,
         format!(
-            "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\n  maintenance:\n    uploadpurging:\n      enabled: false\nhttp:\n  addr: 127.0.0.1:{port}\nauth:\n  htpasswd:\n    realm: bench\n    path: {}\n",
-            root.join("data").display(),
+            "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n{storage}  delete:\n    enabled: true\n  maintenance:\n    uploadpurging:\n      enabled: false\nhttp:\n  addr: 127.0.0.1:{port}\nauth:\n  htpasswd:\n    realm: bench\n    path: {}\n",
             htpasswd.display()
         ),
     )?;
@@ -69,6 +133,9 @@ pub async fn start(
     let child = tokio::process::Command::new(&program)
         .arg("serve")
         .arg(&config)
+        // distribution's AWS SDK panics on a CA bundle it cannot load; the
+        // loopback S3 server is plain HTTP and needs none.
+        .env_remove("AWS_CA_BUNDLE")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .kill_on_drop(true)

@@ -30,7 +30,7 @@ pub async fn run(
     clients: usize,
 ) -> anyhow::Result<()> {
     let dir = tempfile::tempdir_in(work)?;
-    let reg = peers::start(Peer::Labreg, labreg, dir.path(), htpasswd, auth).await?;
+    let reg = peers::start(Peer::Labreg, labreg, dir.path(), htpasswd, auth, None).await?;
     let pid = reg.child.id().unwrap_or(0);
     let deadline = Instant::now() + Duration::from_secs(minutes * 60);
     let (ok, failed) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));

@@ -13,6 +13,8 @@ use labreg::config::{Config, parse_addr, parse_duration};
 use labreg::metrics::Metrics;
 use labreg::server;
 
+mod maintenance;
+
 #[derive(Parser)]
 #[command(
     name = "labreg",
@@ -35,6 +37,11 @@ enum Command {
     },
     /// Print an htpasswd line, as Apache's `htpasswd -Bbn USER PASSWORD` does.
     Htpasswd(HtpasswdArgs),
+    /// Delete blobs no manifest references (mark and sweep). Safe while
+    /// labreg serves: nothing uploaded or linked within --grace is removed.
+    GarbageCollect(maintenance::GcArgs),
+    /// Verify every blob's digest and every link; exit 1 when damage is found.
+    Check(maintenance::CheckArgs),
 }
 
 #[derive(Args)]
@@ -82,13 +89,56 @@ fn log_config_notes(loaded: &labreg::config::Loaded) {
     }
 }
 
+/// The first lines of the log: where the content lives and, on S3, where
+/// clients are sent for blob downloads (seed 003's trap, made visible).
+fn log_storage(config: &Config) -> anyhow::Result<()> {
+    use labreg::config::DriverConfig;
+    use labreg::config::s3::{redirect_host_warning, url_host};
+    match config.storage_driver()? {
+        DriverConfig::Filesystem(fs) => {
+            tracing::info!(storage = "filesystem", rootdirectory = %fs.rootdirectory, "storage")
+        }
+        DriverConfig::S3(s3) => {
+            let s = s3.settings()?;
+            let redirect = !config.storage.redirect.disable;
+            if redirect {
+                tracing::info!(
+                    storage = "s3",
+                    bucket = %s.bucket,
+                    endpoint = %s.endpoint,
+                    redirect_to = %s.endpoint,
+                    "storage: blob downloads redirect clients to {} (storage.redirect.disable: true serves them through labreg)",
+                    s.endpoint
+                );
+                if let Some(why) = url_host(&s.endpoint).and_then(redirect_host_warning) {
+                    tracing::warn!(
+                        redirect_to = %s.endpoint,
+                        "clients will be redirected to {}, {why}; pulls from elsewhere will fail. Set storage.s3.regionendpoint to an address clients can reach, or storage.redirect.disable: true",
+                        s.endpoint
+                    );
+                }
+            } else {
+                tracing::info!(storage = "s3", bucket = %s.bucket, endpoint = %s.endpoint, "storage: blob downloads are served through labreg (storage.redirect.disable)");
+            }
+            if config.http.secret.as_deref().unwrap_or("").is_empty() {
+                tracing::warn!(
+                    "no http.secret: replicas on one bucket must all have the same http.secret (REGISTRY_HTTP_SECRET) or all none; an upload crossing replicas whose secrets differ fails with BLOB_UPLOAD_INVALID. Set one shared secret"
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
 async fn serve(config_path: Option<PathBuf>) -> anyhow::Result<()> {
     let loaded = Config::load(config_path.as_deref())?;
     let config = &loaded.config;
     labreg::logging::init(config);
+    log_storage(config)?;
     log_config_notes(&loaded);
     let addr = config.listen_addr()?;
     let state = server::build_state(config)?;
+    server::check_storage(&state).await?;
     let tls = server::tls_config(config)?;
     let metrics = Arc::new(Metrics::default());
     server::spawn_upload_purger(state.clone(), config)?;
@@ -108,13 +158,11 @@ async fn serve(config_path: Option<PathBuf>) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| {
         format!("cannot listen on {addr} (http.addr): is something else using the port? set http.addr or REGISTRY_HTTP_ADDR")
     })?;
-    let root = &config.storage_driver()?.rootdirectory;
     tracing::info!(
         %addr,
         tls = tls.is_some(),
         auth = if state.access.enabled() { "htpasswd" } else { "none" },
-        storage = "filesystem",
-        rootdirectory = %root,
+        storage = state.registry.driver().name(),
         "labreg listening"
     );
     if !state.access.enabled() {
@@ -179,6 +227,17 @@ fn main() -> ExitCode {
             .context("starting the async runtime")
             .and_then(|rt| rt.block_on(serve(config))),
         Command::Htpasswd(args) => htpasswd(args),
+        Command::GarbageCollect(args) => maintenance::run(|rt| rt.block_on(maintenance::gc(args))),
+        Command::Check(args) => {
+            return match maintenance::run(|rt| rt.block_on(maintenance::check(args))) {
+                Ok(true) => ExitCode::SUCCESS,
+                Ok(false) => ExitCode::from(1),
+                Err(e) => {
+                    eprintln!("labreg: {e:#}");
+                    ExitCode::from(2)
+                }
+            };
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -19,13 +19,14 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
-use crate::api::{self, AppState};
+use crate::api::{self, AppState, UploadSigner};
 use crate::auth::{Access, Htpasswd, Principal, htpasswd::HtpasswdError};
-use crate::config::{Config, ConfigError, parse_duration};
+use crate::config::{Config, ConfigError, DriverConfig, parse_duration};
 use crate::metrics::Metrics;
 use crate::registry::{Options, Registry};
 use crate::storage::StorageDriver;
 use crate::storage::fs::FilesystemDriver;
+use crate::storage::s3::S3Driver;
 use crate::tls::{self, ReloadingCert, TlsError};
 
 /// Why the server could not start.
@@ -37,6 +38,30 @@ pub enum StartError {
     Htpasswd(#[from] HtpasswdError),
     #[error(transparent)]
     Tls(#[from] TlsError),
+    #[error("{0}")]
+    Storage(String),
+}
+
+/// The storage driver a config names.
+pub fn storage_driver(config: &Config) -> Result<Arc<dyn StorageDriver>, StartError> {
+    Ok(match config.storage_driver()? {
+        DriverConfig::Filesystem(fs) => Arc::new(FilesystemDriver::new(&fs.rootdirectory)),
+        DriverConfig::S3(s3) => {
+            Arc::new(S3Driver::new(&s3.settings()?).map_err(StartError::Storage)?)
+        }
+    })
+}
+
+/// Checks that the storage answers, before serving: an S3 endpoint that
+/// cannot be reached, a missing bucket or refused credentials stop the start
+/// with a message naming the cause.
+pub async fn check_storage(state: &AppState) -> Result<(), StartError> {
+    state
+        .registry
+        .driver()
+        .check_reachable()
+        .await
+        .map_err(|e| StartError::Storage(e.to_string()))
 }
 
 fn header_error(name: &str, e: impl std::fmt::Display) -> ConfigError {
@@ -48,8 +73,7 @@ fn header_error(name: &str, e: impl std::fmt::Display) -> ConfigError {
 
 /// Builds the application state a config describes.
 pub fn build_state(config: &Config) -> Result<Arc<AppState>, StartError> {
-    let fs = config.storage_driver()?;
-    let driver: Arc<dyn StorageDriver> = Arc::new(FilesystemDriver::new(&fs.rootdirectory));
+    let driver = storage_driver(config)?;
     let options = Options {
         delete_enabled: config.storage.delete.enabled,
         read_only: config.storage.maintenance.readonly.enabled,
@@ -79,6 +103,7 @@ pub fn build_state(config: &Config) -> Result<Arc<AppState>, StartError> {
         extra_headers,
         catalog_max: config.catalog.maxentries,
         base_url: config.http.host.clone().filter(|h| !h.is_empty()),
+        upload_signer: UploadSigner::new(config.http.secret.as_deref()),
     }))
 }
 

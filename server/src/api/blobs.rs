@@ -101,7 +101,11 @@ fn upload_progress(state: &AppState, name: &str, status: StatusCode, u: &UploadS
         [
             (
                 header::LOCATION,
-                state.location(&format!("/v2/{name}/blobs/uploads/{}", u.id)),
+                state.location(&format!(
+                    "/v2/{name}/blobs/uploads/{}{}",
+                    u.id,
+                    state.upload_signer.query(name, &u.id)
+                )),
             ),
             (header::RANGE, format!("0-{}", u.offset.saturating_sub(1))),
             (
@@ -144,6 +148,21 @@ pub async fn start_upload(
     }
     let upload = state.registry.start_upload(name).await?;
     Ok(upload_progress(state, name, StatusCode::ACCEPTED, &upload))
+}
+
+/// Checks the upload URL's `_state` signature (see `upload_state`).
+pub fn verify_upload(
+    state: &AppState,
+    name: &str,
+    id: &str,
+    req: &Request,
+) -> Result<(), ApiError> {
+    let q = query(req);
+    state.upload_signer.verify(
+        name,
+        id,
+        q.get(super::upload_state::STATE_PARAM).map(String::as_str),
+    )
 }
 
 pub async fn upload_status(state: &AppState, name: &str, id: &str) -> ApiResult {

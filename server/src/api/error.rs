@@ -181,6 +181,13 @@ impl From<RegistryError> for ApiError {
                     "the registry's storage is full; nothing was stored",
                 )
             }
+            RegistryError::Storage(StorageError::Unavailable(why)) => {
+                tracing::error!(cause = %why, "storage unavailable");
+                ApiError::new(
+                    C::Unavailable,
+                    format!("the registry's storage is unavailable: {why}"),
+                )
+            }
             RegistryError::Storage(e) => {
                 tracing::error!(error = %e, "storage error");
                 ApiError::new(C::Unknown, "internal storage error; see the registry's log")

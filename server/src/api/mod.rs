@@ -8,6 +8,7 @@ pub mod error;
 mod manifests;
 pub mod range;
 pub mod routes;
+pub mod upload_state;
 
 use std::collections::HashMap;
 use std::io;
@@ -26,6 +27,7 @@ use crate::registry::names::validate_name;
 use crate::storage::ByteStream;
 pub use error::{ApiError, ApiResult, ErrorCode};
 use routes::Route;
+pub use upload_state::UploadSigner;
 
 pub const API_VERSION_HEADER: &str = "docker-distribution-api-version";
 pub const DIGEST_HEADER: &str = "docker-content-digest";
@@ -42,6 +44,8 @@ pub struct AppState {
     pub catalog_max: usize,
     /// `http.host`: when set, Location headers are absolute URLs on it.
     pub base_url: Option<String>,
+    /// Signs upload URLs with `http.secret`.
+    pub upload_signer: UploadSigner,
 }
 
 impl AppState {
@@ -229,12 +233,15 @@ async fn route_request(
             Method::POST => blobs::start_upload(state, who, name, req).await,
             _ => method_not_allowed("POST"),
         },
-        Route::Upload { name, id } => match m {
-            Method::GET => blobs::upload_status(state, name, id).await,
-            Method::PATCH => blobs::patch_upload(state, name, id, req).await,
-            Method::PUT => blobs::finish_upload(state, name, id, req).await,
-            Method::DELETE => blobs::cancel_upload(state, name, id).await,
-            _ => method_not_allowed("GET, PATCH, PUT, DELETE"),
-        },
+        Route::Upload { name, id } => {
+            blobs::verify_upload(state, name, id, &req)?;
+            match m {
+                Method::GET => blobs::upload_status(state, name, id).await,
+                Method::PATCH => blobs::patch_upload(state, name, id, req).await,
+                Method::PUT => blobs::finish_upload(state, name, id, req).await,
+                Method::DELETE => blobs::cancel_upload(state, name, id).await,
+                _ => method_not_allowed("GET, PATCH, PUT, DELETE"),
+            }
+        }
     }
 }

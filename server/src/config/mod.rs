@@ -8,6 +8,7 @@
 
 mod env;
 mod lenient;
+pub mod s3;
 
 use std::collections::BTreeMap;
 use std::net::{SocketAddr, ToSocketAddrs};
@@ -19,6 +20,7 @@ use serde_json::Value;
 
 pub use env::Applied;
 use lenient::{opt_string, string};
+pub use s3::S3;
 
 /// The configuration of the `registry:2` image (its /etc/docker/registry/config.yml):
 /// what `labreg serve` uses with no CONFIG argument.
@@ -104,7 +106,7 @@ pub struct AccessLog {
 #[serde(default)]
 pub struct Storage {
     pub filesystem: Option<Filesystem>,
-    pub s3: Option<Value>,
+    pub s3: Option<S3>,
     pub inmemory: Option<Value>,
     pub azure: Option<Value>,
     pub gcs: Option<Value>,
@@ -285,6 +287,23 @@ pub struct Catalog {
 impl Default for Catalog {
     fn default() -> Self {
         Catalog { maxentries: 1000 }
+    }
+}
+
+/// The one storage driver a config names.
+#[derive(Debug, Clone, Copy)]
+pub enum DriverConfig<'a> {
+    Filesystem(&'a Filesystem),
+    S3(&'a S3),
+}
+
+impl DriverConfig<'_> {
+    /// The filesystem section, for callers that only handle that driver.
+    pub fn filesystem(&self) -> Option<&Filesystem> {
+        match self {
+            DriverConfig::Filesystem(f) => Some(f),
+            DriverConfig::S3(_) => None,
+        }
     }
 }
 
@@ -473,7 +492,7 @@ impl Config {
     }
 
     /// The storage driver section, checked: exactly one, and one labreg has.
-    pub fn storage_driver(&self) -> Result<&Filesystem, ConfigError> {
+    pub fn storage_driver(&self) -> Result<DriverConfig<'_>, ConfigError> {
         let s = &self.storage;
         let mut named = Vec::new();
         for (name, present) in [
@@ -492,11 +511,18 @@ impl Config {
                 "storage",
                 "no storage driver configured: add storage.filesystem.rootdirectory (or REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY)",
             )),
-            ["filesystem"] => Ok(s.filesystem.as_ref().expect("checked above")),
+            ["filesystem"] => Ok(DriverConfig::Filesystem(
+                s.filesystem.as_ref().expect("checked above"),
+            )),
+            ["s3"] => {
+                let s3 = s.s3.as_ref().expect("checked above");
+                s3.settings()?;
+                Ok(DriverConfig::S3(s3))
+            }
             [one] => Err(invalid(
                 &format!("storage.{one}"),
                 format!(
-                    "the {one} driver is not available in this labreg build: use storage.filesystem"
+                    "the {one} driver is not available in this labreg build: use storage.filesystem or storage.s3"
                 ),
             )),
             many => Err(invalid(

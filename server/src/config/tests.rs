@@ -12,7 +12,12 @@ fn default_config_is_the_registry_image_one() {
     let l = load(DEFAULT_CONFIG, &[]).unwrap();
     assert!(l.unknown_keys.is_empty(), "{:?}", l.unknown_keys);
     assert_eq!(
-        l.config.storage_driver().unwrap().rootdirectory,
+        l.config
+            .storage_driver()
+            .unwrap()
+            .filesystem()
+            .unwrap()
+            .rootdirectory,
         "/var/lib/registry"
     );
     assert_eq!(l.config.listen_addr().unwrap().port(), 5000);
@@ -78,7 +83,15 @@ fn environment_overrides_win_and_numbers_become_strings() {
         "127.0.0.1:5001"
     );
     assert_eq!(l.config.http.secret.as_deref(), Some("12345"));
-    assert_eq!(l.config.storage_driver().unwrap().rootdirectory, "/data");
+    assert_eq!(
+        l.config
+            .storage_driver()
+            .unwrap()
+            .filesystem()
+            .unwrap()
+            .rootdirectory,
+        "/data"
+    );
     assert!(l.config.storage.delete.enabled);
 }
 
@@ -209,4 +222,44 @@ fn seed_001_variables_without_a_config_file() {
         ("/certs/registry-cert.crt", "/certs/registry-cert.key")
     );
     assert!(l.unknown_keys.is_empty(), "{:?}", l.unknown_keys);
+}
+
+#[test]
+fn s3_from_registry_variables_like_the_seeds() {
+    let l = load(
+        "version: 0.1\nstorage:\n  s3:\n    bucket: from-file\n",
+        &[
+            ("REGISTRY_STORAGE_S3_ACCESSKEY", "AK"),
+            ("REGISTRY_STORAGE_S3_SECRETKEY", "SK"),
+            (
+                "REGISTRY_STORAGE_S3_REGIONENDPOINT",
+                "http://minio.lan:9000",
+            ),
+            ("REGISTRY_STORAGE_S3_SECURE", "false"),
+            ("REGISTRY_STORAGE_S3_CHUNKSIZE", "6291456"),
+            ("REGISTRY_STORAGE_S3_FORCEPATHSTYLE", "true"),
+            ("REGISTRY_STORAGE_REDIRECT_DISABLE", "true"),
+        ],
+    )
+    .unwrap();
+    assert!(l.unknown_keys.is_empty(), "{:?}", l.unknown_keys);
+    let DriverConfig::S3(s3) = l.config.storage_driver().unwrap() else {
+        panic!("s3 expected");
+    };
+    let s = s3.settings_with(&|_| None).unwrap();
+    assert_eq!(s.bucket, "from-file");
+    assert_eq!(s.endpoint, "http://minio.lan:9000");
+    assert_eq!(s.chunk_size, 6 << 20);
+    assert!(s.path_style);
+    assert!(l.config.storage.redirect.disable);
+    assert!(
+        !format!("{:?}", l.config).contains("SK"),
+        "secrets stay out of Debug"
+    );
+    let err = load(
+        "storage:\n  s3:\n    bucket: b\n    region: r\n    chunksize: 100\n",
+        &[],
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("storage.s3"), "{err}");
 }

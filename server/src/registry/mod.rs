@@ -4,6 +4,8 @@
 
 pub mod digest;
 pub mod error;
+pub mod fsck;
+pub mod gc;
 pub mod manifest;
 pub mod names;
 pub mod paths;

@@ -101,9 +101,111 @@ pub fn upload_started_at(name: &str, id: &str) -> String {
     format!("{ROOT}/repositories/{name}/_uploads/{id}/startedat")
 }
 
+/// What a file of the layout is, read back from its path: the inverse of
+/// the functions above, for the walks of garbage collection and `check`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Entry {
+    Blob(Digest),
+    LayerLink {
+        repo: String,
+        digest: Digest,
+    },
+    RevisionLink {
+        repo: String,
+        digest: Digest,
+    },
+    TagCurrent {
+        repo: String,
+        tag: String,
+    },
+    TagIndex {
+        repo: String,
+        tag: String,
+        digest: Digest,
+    },
+}
+
+fn digest_at(alg: &str, hex: &str) -> Option<Digest> {
+    format!("{alg}:{hex}").parse().ok()
+}
+
+pub fn classify(path: &str) -> Option<Entry> {
+    let rest = path.strip_prefix(ROOT)?.strip_prefix('/')?;
+    if let Some(b) = rest.strip_prefix("blobs/") {
+        return match b.split('/').collect::<Vec<_>>().as_slice() {
+            [alg, _, hex, "data"] => digest_at(alg, hex).map(Entry::Blob),
+            _ => None,
+        };
+    }
+    let r = rest.strip_prefix("repositories/")?;
+    let (repo, tail) = ["/_layers/", "/_manifests/"]
+        .iter()
+        .find_map(|m| r.find(m).map(|i| (&r[..i], &r[i + 1..])))?;
+    let repo = repo.to_string();
+    let parts: Vec<&str> = tail.split('/').collect();
+    match parts.as_slice() {
+        ["_layers", alg, hex, "link"] => Some(Entry::LayerLink {
+            repo,
+            digest: digest_at(alg, hex)?,
+        }),
+        ["_manifests", "revisions", alg, hex, "link"] => Some(Entry::RevisionLink {
+            repo,
+            digest: digest_at(alg, hex)?,
+        }),
+        ["_manifests", "tags", tag, "current", "link"] => Some(Entry::TagCurrent {
+            repo,
+            tag: tag.to_string(),
+        }),
+        ["_manifests", "tags", tag, "index", alg, hex, "link"] => Some(Entry::TagIndex {
+            repo,
+            tag: tag.to_string(),
+            digest: digest_at(alg, hex)?,
+        }),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn paths_classify_back() {
+        let d: Digest = "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+            .parse()
+            .unwrap();
+        assert_eq!(classify(&blob_data(&d)), Some(Entry::Blob(d.clone())));
+        assert_eq!(
+            classify(&layer_link("a/b", &d)),
+            Some(Entry::LayerLink {
+                repo: "a/b".into(),
+                digest: d.clone()
+            })
+        );
+        assert_eq!(
+            classify(&revision_link("a", &d)),
+            Some(Entry::RevisionLink {
+                repo: "a".into(),
+                digest: d.clone()
+            })
+        );
+        assert_eq!(
+            classify(&tag_current_link("x/y", "v1")),
+            Some(Entry::TagCurrent {
+                repo: "x/y".into(),
+                tag: "v1".into()
+            })
+        );
+        assert_eq!(
+            classify(&tag_index_link("x", "v1", &d)),
+            Some(Entry::TagIndex {
+                repo: "x".into(),
+                tag: "v1".into(),
+                digest: d.clone()
+            })
+        );
+        assert_eq!(classify(&upload_data("a", "id")), None);
+    }
 
     #[test]
     fn layout_matches_distribution() {

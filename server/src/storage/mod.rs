@@ -5,6 +5,7 @@
 //! runs. Paths are absolute, `/`-separated, and never contain `..`.
 
 pub mod fs;
+pub mod s3;
 
 use std::io;
 use std::pin::Pin;
@@ -25,6 +26,10 @@ pub enum StorageError {
     InvalidPath(String),
     #[error("storage is full: {0}")]
     Full(String),
+    /// The storage cannot serve now (S3 unreachable, bucket missing,
+    /// credentials refused); the message names the cause and the fix.
+    #[error("storage unavailable: {0}")]
+    Unavailable(String),
     #[error("storage I/O error on {path}: {source}")]
     Io {
         path: String,
@@ -100,6 +105,35 @@ pub trait StorageDriver: Send + Sync + 'static {
     /// A URL clients may fetch the file from directly, if the driver has one.
     async fn redirect_url(&self, _path: &str) -> Result<Option<String>> {
         Ok(None)
+    }
+    /// Every file under a directory, recursively, with its size and time,
+    /// sorted by path. A missing directory is empty.
+    async fn walk(&self, path: &str) -> Result<Vec<FileInfo>> {
+        let mut out = Vec::new();
+        let mut stack = vec![path.to_string()];
+        while let Some(dir) = stack.pop() {
+            let names = match self.list(&dir).await {
+                Ok(n) => n,
+                Err(e) if e.is_not_found() => continue,
+                Err(e) => return Err(e),
+            };
+            for name in names {
+                let child = format!("{dir}/{name}");
+                match self.stat(&child).await {
+                    Ok(info) if info.is_dir => stack.push(child),
+                    Ok(info) => out.push(info),
+                    Err(e) if e.is_not_found() => {}
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        out.sort_by(|a, b| a.path.cmp(&b.path));
+        Ok(out)
+    }
+    /// Checks at start that the storage answers, with a message naming the
+    /// cause when it does not.
+    async fn check_reachable(&self) -> Result<()> {
+        Ok(())
     }
 }
 

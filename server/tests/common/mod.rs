@@ -2,10 +2,13 @@
 
 #![allow(dead_code)]
 
+pub mod images;
 pub mod oci;
 pub mod pki;
 pub mod process;
+pub mod s3;
 pub mod store;
+pub mod suite;
 pub mod tools;
 
 use std::path::{Path, PathBuf};
@@ -40,7 +43,19 @@ impl TestRegistry {
             "version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: {}\n{extra}",
             root.display()
         );
-        let loaded = Config::from_yaml(&yaml, Vec::new()).expect("test config");
+        Self::start_yaml(&yaml, root).await
+    }
+
+    /// Starts labreg on the S3 test server under `root` (a key prefix),
+    /// with `extra` YAML merged under the storage section.
+    pub async fn start_s3(root: &str, extra: &str) -> TestRegistry {
+        let yaml = format!("version: 0.1\nstorage:\n{}{extra}", s3::s3().yaml(root));
+        Self::start_yaml(&yaml, Path::new(root)).await
+    }
+
+    /// Starts labreg with a whole config; `root` is only recorded.
+    pub async fn start_yaml(yaml: &str, root: &Path) -> TestRegistry {
+        let loaded = Config::from_yaml(yaml, Vec::new()).expect("test config");
         let state = server::build_state(&loaded.config).expect("state");
         let tls = server::tls_config(&loaded.config).expect("tls");
         let scheme = if tls.is_some() { "https" } else { "http" };
@@ -131,4 +146,14 @@ pub async fn raw_request(addr: std::net::SocketAddr, head: impl AsRef<[u8]>) -> 
         .unwrap_or(0);
     let body = text.split("\r\n\r\n").nth(1).unwrap_or("").to_string();
     (status, body)
+}
+
+/// Checks an error answer: its status, its spec code, and that its message
+/// names `cause`.
+pub async fn assert_error(resp: reqwest::Response, status: u16, code: &str, cause: &str) {
+    assert_eq!(resp.status().as_u16(), status);
+    let body: serde_json::Value = resp.json().await.expect("error body is JSON");
+    assert_eq!(body["errors"][0]["code"], code, "{body}");
+    let message = body["errors"][0]["message"].as_str().unwrap_or_default();
+    assert!(message.contains(cause), "{cause:?} not in {body}");
 }

@@ -60,6 +60,16 @@ pub struct Distribution {
 
 impl Distribution {
     pub async fn start(root: &Path) -> Distribution {
+        Self::start_storage(&format!(
+            "  filesystem: {{rootdirectory: {}}}\n",
+            root.display()
+        ))
+        .await
+    }
+
+    /// Starts it with `storage` as the lines under `storage:` (a driver
+    /// section; deletes are enabled).
+    pub async fn start_storage(storage: &str) -> Distribution {
         require("docker-registry");
         // docker-registry takes its address from its config, so a free port
         // is picked here; readiness is then awaited on /v2/.
@@ -73,14 +83,16 @@ impl Distribution {
         std::fs::write(
             &config,
             format!(
-                "version: 0.1\nlog: {{level: warn}}\nstorage:\n  filesystem: {{rootdirectory: {}}}\n  delete: {{enabled: true}}\nhttp:\n  addr: 127.0.0.1:{port}\n",
-                root.display()
+                "version: 0.1\nlog: {{level: warn}}\nstorage:\n{storage}  delete: {{enabled: true}}\nhttp:\n  addr: 127.0.0.1:{port}\n",
             ),
         )
         .unwrap();
         let child = tokio::process::Command::new("docker-registry")
             .arg("serve")
             .arg(&config)
+            // The AWS SDK inside fails on a CA bundle it cannot load; the
+            // test S3 server is plain HTTP on loopback and needs none.
+            .env_remove("AWS_CA_BUNDLE")
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .kill_on_drop(true)
@@ -109,4 +121,20 @@ impl Distribution {
     pub async fn stop(mut self) {
         let _ = self.child.kill().await;
     }
+}
+
+/// `skopeo copy` between two references, TLS verification off on both ends
+/// (the test registries speak plain HTTP).
+pub async fn skopeo_copy(src: &str, dest: &str) -> String {
+    run(
+        "skopeo",
+        &[
+            "copy",
+            "--src-tls-verify=false",
+            "--dest-tls-verify=false",
+            src,
+            dest,
+        ],
+    )
+    .await
 }

@@ -1,0 +1,294 @@
+//! Garbage collection, safe while the registry serves.
+//!
+//! Mark: every manifest revision of every repository marks itself, its
+//! config and layers, and its child manifests. With `delete_untagged`,
+//! revisions no tag reaches first lose their links (a tag's current
+//! manifest, the children of a kept index and the referrers of kept content
+//! are reached), except those linked less than the grace period ago.
+//!
+//! Sweep: blobs not marked whose data is older than the grace period are
+//! candidates. Just before deleting them, the repositories are walked again:
+//! any link written less than the grace period ago (a layer uploaded or
+//! mounted, a manifest or tag pushed, even after the mark) marks its target
+//! and everything a young manifest references. Only then are the remaining
+//! candidates deleted.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::time::{Duration, SystemTime};
+
+use serde::Serialize;
+
+use super::manifest::{self, Manifest};
+use super::paths::{self, Entry};
+use super::{Digest, Registry, RegistryError, Result};
+use crate::storage::FileInfo;
+
+#[derive(Debug, Clone)]
+pub struct GcOptions {
+    pub dry_run: bool,
+    pub delete_untagged: bool,
+    pub grace: Duration,
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct GcReport {
+    pub dry_run: bool,
+    /// `repo@digest` of untagged manifests removed (or, dry, to remove).
+    pub manifests_deleted: Vec<String>,
+    pub blobs_deleted: Vec<String>,
+    pub bytes_freed: u64,
+    pub blobs_marked: usize,
+    /// Unreferenced blobs kept because they are younger than the grace.
+    pub blobs_kept_young: usize,
+}
+
+/// What the mark phase reached: blobs to keep, and manifests already
+/// followed.
+#[derive(Default)]
+struct Marks {
+    blobs: HashSet<Digest>,
+    manifests: HashSet<Digest>,
+}
+
+/// One repository's manifests as the mark phase sees them.
+#[derive(Default)]
+struct Repo {
+    revisions: BTreeMap<Digest, SystemTime>,
+    tags: Vec<Digest>,
+    index_links: Vec<(String, Digest)>,
+}
+
+impl Registry {
+    fn repo_entries(files: &[FileInfo]) -> HashMap<String, Repo> {
+        let mut repos: HashMap<String, Repo> = HashMap::new();
+        for f in files {
+            match paths::classify(&f.path) {
+                Some(Entry::RevisionLink { repo, digest }) => {
+                    repos
+                        .entry(repo)
+                        .or_default()
+                        .revisions
+                        .insert(digest, f.modified);
+                }
+                Some(Entry::TagIndex { repo, tag, digest }) => {
+                    repos
+                        .entry(repo)
+                        .or_default()
+                        .index_links
+                        .push((tag, digest));
+                }
+                Some(Entry::TagCurrent { repo, .. }) => {
+                    repos.entry(repo).or_default();
+                }
+                _ => {}
+            }
+        }
+        repos
+    }
+
+    /// A manifest to mark from; a revision whose blob is gone is skipped
+    /// (`check` reports it), one that does not parse stops the collection.
+    async fn manifest_for_gc(&self, d: &Digest) -> Result<Option<Manifest>> {
+        let content = match self.driver.get_content(&paths::blob_data(d)).await {
+            Ok(c) => c,
+            Err(e) if e.is_not_found() => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
+        manifest::parse(&content, None).map(Some).map_err(|e| {
+            RegistryError::Unsupported(format!(
+                "manifest {d} cannot be read ({e}); garbage collection stops rather than delete what it might reference"
+            ))
+        })
+    }
+
+    /// Marks a manifest, what it references, and its children, recursively.
+    async fn mark_manifest(&self, d: &Digest, marked: &mut Marks) -> Result<()> {
+        let mut todo = vec![d.clone()];
+        while let Some(d) = todo.pop() {
+            if !marked.manifests.insert(d.clone()) {
+                continue;
+            }
+            marked.blobs.insert(d.clone());
+            let Some(m) = self.manifest_for_gc(&d).await? else {
+                continue;
+            };
+            marked.blobs.extend(m.blobs.iter().cloned());
+            for c in &m.children {
+                todo.push(c.digest.parse()?);
+            }
+        }
+        Ok(())
+    }
+
+    /// The revisions of a repository that tags reach, with referrers of
+    /// what is reached and the revisions younger than `cutoff`.
+    async fn reachable(
+        &self,
+        name: &str,
+        repo: &Repo,
+        cutoff: SystemTime,
+    ) -> Result<HashSet<Digest>> {
+        let mut parsed: HashMap<Digest, Manifest> = HashMap::new();
+        for d in repo.revisions.keys() {
+            if let Some(m) = self.manifest_for_gc(d).await? {
+                parsed.insert(d.clone(), m);
+            }
+        }
+        let mut kept: HashSet<Digest> = repo.tags.iter().cloned().collect();
+        kept.extend(
+            repo.revisions
+                .iter()
+                .filter(|(_, t)| **t >= cutoff)
+                .map(|(d, _)| d.clone()),
+        );
+        loop {
+            let before = kept.len();
+            for (d, m) in &parsed {
+                if kept.contains(d) {
+                    for c in &m.children {
+                        kept.insert(c.digest.parse()?);
+                    }
+                }
+                if m.subject.as_ref().is_some_and(|s| kept.contains(s)) {
+                    kept.insert(d.clone());
+                }
+            }
+            if kept.len() == before {
+                break;
+            }
+        }
+        tracing::debug!(repo = name, kept = kept.len(), "reachable manifests");
+        Ok(kept)
+    }
+
+    pub async fn garbage_collect(&self, opts: &GcOptions) -> Result<GcReport> {
+        let cutoff = SystemTime::now()
+            .checked_sub(opts.grace)
+            .unwrap_or(SystemTime::UNIX_EPOCH);
+        let mut report = GcReport {
+            dry_run: opts.dry_run,
+            ..Default::default()
+        };
+        let repo_files = self.driver.walk(&paths::repositories_root()).await?;
+        let mut repos = Self::repo_entries(&repo_files);
+        let mut marked = Marks::default();
+        let names: Vec<String> = repos.keys().cloned().collect();
+        for name in names {
+            let mut tags = Vec::new();
+            for tag in self.list_dir(&paths::tags_dir(&name)).await? {
+                if let Some(d) = self
+                    .read_link(&paths::tag_current_link(&name, &tag))
+                    .await?
+                {
+                    tags.push(d);
+                }
+            }
+            let repo = repos.get_mut(&name).expect("listed above");
+            repo.tags = tags;
+            let repo = &*repo;
+            let mut live: Vec<Digest> = repo.revisions.keys().cloned().collect();
+            if opts.delete_untagged {
+                let kept = self.reachable(&name, repo, cutoff).await?;
+                live.retain(|d| kept.contains(d));
+                for d in repo.revisions.keys().filter(|d| !kept.contains(*d)) {
+                    report.manifests_deleted.push(format!("{name}@{d}"));
+                    if !opts.dry_run {
+                        self.delete_revision(&name, d, &repo.index_links).await?;
+                    }
+                }
+            }
+            for d in &live {
+                self.mark_manifest(d, &mut marked).await?;
+            }
+        }
+
+        let mut candidates = Vec::new();
+        for f in self.driver.walk(&format!("{}/blobs", paths::ROOT)).await? {
+            let Some(Entry::Blob(d)) = paths::classify(&f.path) else {
+                continue;
+            };
+            if marked.blobs.contains(&d) {
+                continue;
+            }
+            if f.modified >= cutoff {
+                report.blobs_kept_young += 1;
+                continue;
+            }
+            candidates.push((d, f.size));
+        }
+        let mut layer_links = HashMap::new();
+        if !candidates.is_empty() {
+            layer_links = self.mark_young_links(cutoff, &mut marked).await?;
+        }
+        report.blobs_marked = marked.blobs.len();
+        for (d, size) in candidates {
+            if marked.blobs.contains(&d) {
+                report.blobs_kept_young += 1;
+                continue;
+            }
+            if !opts.dry_run {
+                let data = paths::blob_data(&d);
+                self.remove(data.trim_end_matches("/data")).await?;
+                // Links to a deleted blob would only mislead `check`.
+                for link in layer_links.get(&d).into_iter().flatten() {
+                    self.remove(link.trim_end_matches("/link")).await?;
+                }
+            }
+            report.bytes_freed += size;
+            report.blobs_deleted.push(d.to_string());
+        }
+        Ok(report)
+    }
+
+    /// The second look, right before the sweep: links written within the
+    /// grace period keep their targets, and young manifests what they
+    /// reference. Returns the older layer links, by the blob they name.
+    async fn mark_young_links(
+        &self,
+        cutoff: SystemTime,
+        marked: &mut Marks,
+    ) -> Result<HashMap<Digest, Vec<String>>> {
+        let mut old_layer_links: HashMap<Digest, Vec<String>> = HashMap::new();
+        for f in self.driver.walk(&paths::repositories_root()).await? {
+            let entry = paths::classify(&f.path);
+            if f.modified < cutoff {
+                if let Some(Entry::LayerLink { digest, .. }) = entry {
+                    old_layer_links.entry(digest).or_default().push(f.path);
+                }
+                continue;
+            }
+            match entry {
+                Some(Entry::LayerLink { digest, .. }) => {
+                    marked.blobs.insert(digest);
+                }
+                Some(Entry::RevisionLink { digest, .. } | Entry::TagIndex { digest, .. }) => {
+                    self.mark_manifest(&digest, marked).await?;
+                }
+                Some(Entry::TagCurrent { .. }) => {
+                    if let Some(d) = self.read_link(&f.path).await? {
+                        self.mark_manifest(&d, marked).await?;
+                    }
+                }
+                _ => {}
+            }
+        }
+        Ok(old_layer_links)
+    }
+
+    /// Removes an untagged manifest's revision link and the tag history
+    /// entries that name it.
+    async fn delete_revision(
+        &self,
+        name: &str,
+        d: &Digest,
+        index: &[(String, Digest)],
+    ) -> Result<()> {
+        for (tag, _) in index.iter().filter(|(_, x)| x == d) {
+            let link = paths::tag_index_link(name, tag, d);
+            self.remove(link.trim_end_matches("/link")).await?;
+        }
+        let link = paths::revision_link(name, d);
+        self.remove(link.trim_end_matches("/link")).await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,358 @@
+//! The S3 driver, with distribution's object layout: the driver path
+//! `/docker/registry/v2/blobs/...` is the key
+//! `<rootdirectory>docker/registry/v2/blobs/...` (no leading slash), so a
+//! bucket written by registry:2 is served as it is.
+//!
+//! Files are plain objects, except files appended to in several sessions,
+//! which are segments (see `writer`). A file is one or the other, never both
+//! with different content: an append to a non-empty plain object first
+//! copies it (server-side) into segment 1 and then removes it.
+//!
+//! Client crate: rusty-s3 signs (SigV4, presigned) and parses; the HTTP is
+//! the reqwest labreg already depends on. It is small, maintained, and lets
+//! labreg send exactly the requests it needs (UploadPartCopy included) with
+//! no second HTTP stack or async runtime.
+
+mod client;
+mod compose;
+mod multipart;
+mod writer;
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use futures_util::{StreamExt, TryStreamExt};
+use rusty_s3::S3Action;
+use rusty_s3::actions::GetObject;
+
+use super::{ByteStream, FileInfo, FileWriter, Result, StorageDriver, StorageError};
+use crate::config::s3::S3Settings;
+use client::{Client, Object};
+use writer::S3Writer;
+
+/// How long a redirect URL handed to a client stays valid.
+pub const REDIRECT_TTL: Duration = Duration::from_secs(20 * 60);
+
+pub struct S3Driver {
+    client: Arc<Client>,
+}
+
+/// Where the segments of the file `key` live.
+fn segment_prefix(key: &str) -> String {
+    match key.rsplit_once('/') {
+        Some((dir, name)) => format!("{dir}/.{name}.seg/"),
+        None => format!(".{key}.seg/"),
+    }
+}
+
+fn segment_key(key: &str, n: u64) -> String {
+    format!("{}{n:010}", segment_prefix(key))
+}
+
+fn segment_number(key: &str) -> u64 {
+    key.rsplit('/')
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}
+
+/// A name in a listing: hidden names (segments of a file) fold into the
+/// file they belong to; other dot names are not content.
+fn visible_name(name: &str) -> Option<&str> {
+    match name.strip_prefix('.') {
+        Some(rest) => rest.strip_suffix(".seg"),
+        None => Some(name),
+    }
+}
+
+impl S3Driver {
+    pub fn new(settings: &S3Settings) -> std::result::Result<S3Driver, String> {
+        Ok(S3Driver {
+            client: Arc::new(Client::new(settings)?),
+        })
+    }
+
+    /// The address clients are redirected to for blob downloads.
+    pub fn endpoint(&self) -> &str {
+        &self.client.endpoint
+    }
+
+    /// The plain object at `key`, if any, and the file's segments.
+    async fn pieces(&self, key: &str, path: &str) -> Result<(Option<Object>, Vec<Object>)> {
+        let base = self.client.head(key, path).await?;
+        let (mut segs, _) = self.client.list(&segment_prefix(key), false, path).await?;
+        segs.sort_by(|a, b| a.key.cmp(&b.key));
+        Ok((base, segs))
+    }
+
+    /// The objects whose concatenation is the file; NotFound when none.
+    async fn file_objects(&self, key: &str, path: &str) -> Result<Vec<Object>> {
+        let (base, segs) = self.pieces(key, path).await?;
+        if base.is_none() && segs.is_empty() {
+            return Err(StorageError::NotFound(path.to_string()));
+        }
+        Ok(base.into_iter().chain(segs).collect())
+    }
+
+    /// Reads `len` bytes (or the rest) from `offset` across several objects.
+    fn read_objects(
+        &self,
+        objects: Vec<Object>,
+        path: &str,
+        offset: u64,
+        len: Option<u64>,
+    ) -> ByteStream {
+        let mut plan = Vec::new();
+        let mut pos = 0u64;
+        let end = len.map(|l| offset + l);
+        for o in objects {
+            let (start, stop) = (pos, pos + o.size);
+            pos = stop;
+            let from = offset.max(start);
+            let to = end.map_or(stop, |e| e.min(stop));
+            if from < to {
+                plan.push((o.key, from - start, to - from));
+            }
+        }
+        let client = self.client.clone();
+        let path = path.to_string();
+        Box::pin(
+            futures_util::stream::iter(plan)
+                .then(move |(key, start, n)| {
+                    let client = client.clone();
+                    let path = path.clone();
+                    async move {
+                        client
+                            .get_range(&key, &path, start, Some(n))
+                            .await
+                            .map_err(std::io::Error::other)
+                    }
+                })
+                .try_flatten(),
+        )
+    }
+}
+
+#[async_trait]
+impl StorageDriver for S3Driver {
+    fn name(&self) -> &'static str {
+        "s3"
+    }
+
+    async fn get_content(&self, path: &str) -> Result<Bytes> {
+        let stream = self.reader(path, 0, None).await?;
+        let chunks: Vec<Bytes> = stream
+            .try_collect()
+            .await
+            .map_err(|e| StorageError::io(path, e))?;
+        Ok(Bytes::from(chunks.concat()))
+    }
+
+    async fn put_content(&self, path: &str, content: Bytes) -> Result<()> {
+        let key = self.client.key(path)?;
+        self.client.put(&key, path, content).await
+    }
+
+    async fn reader(&self, path: &str, offset: u64, len: Option<u64>) -> Result<ByteStream> {
+        let key = self.client.key(path)?;
+        // A plain, non-empty object has no segments: read it directly.
+        if let Some(o) = self.client.head(&key, path).await?
+            && o.size > 0
+        {
+            return self.client.get_range(&key, path, offset, len).await;
+        }
+        let objects = self.file_objects(&key, path).await?;
+        Ok(self.read_objects(objects, path, offset, len))
+    }
+
+    async fn writer(&self, path: &str, append: bool) -> Result<Box<dyn FileWriter>> {
+        let key = self.client.key(path)?;
+        let (base, segs) = self.pieces(&key, path).await?;
+        let c = self.client.clone();
+        if !append {
+            for s in &segs {
+                c.delete_key(&s.key, path).await?;
+            }
+            return Ok(Box::new(S3Writer::new(c, path, key, 0)));
+        }
+        let base_size = base.as_ref().map_or(0, |b| b.size);
+        if segs.is_empty() && base_size == 0 {
+            // Appending to nothing: write the file as one plain object.
+            return Ok(Box::new(S3Writer::new(c, path, key, 0)));
+        }
+        let mut size: u64 = segs.iter().map(|s| s.size).sum();
+        let mut last = segs.last().map_or(0, |s| segment_number(&s.key));
+        if base_size > 0 {
+            // Turn the plain object into segment 1 (same bytes, so readers
+            // see the same file at every step), then segments follow.
+            let first = segment_key(&key, last + 1);
+            compose::copy_whole(&c, &key, &first, base_size, path).await?;
+            c.delete_key(&key, path).await?;
+            size += base_size;
+            last += 1;
+        } else if base.is_some() {
+            c.delete_key(&key, path).await?;
+        }
+        let mut w = S3Writer::new(c, path, segment_key(&key, last + 1), size);
+        w.skip_empty = true;
+        Ok(Box::new(w))
+    }
+
+    async fn stat(&self, path: &str) -> Result<FileInfo> {
+        let key = self.client.key(path)?;
+        let base = self.client.head(&key, path).await?;
+        if let Some(o) = &base
+            && o.size > 0
+        {
+            return Ok(FileInfo {
+                path: path.to_string(),
+                size: o.size,
+                modified: o.modified,
+                is_dir: false,
+            });
+        }
+        let (segs, _) = self.client.list(&segment_prefix(&key), false, path).await?;
+        if base.is_some() || !segs.is_empty() {
+            let all: Vec<&Object> = base.iter().chain(segs.iter()).collect();
+            return Ok(FileInfo {
+                path: path.to_string(),
+                size: all.iter().map(|o| o.size).sum(),
+                modified: all
+                    .iter()
+                    .map(|o| o.modified)
+                    .max()
+                    .unwrap_or(SystemTime::UNIX_EPOCH),
+                is_dir: false,
+            });
+        }
+        let (objects, prefixes) = self
+            .client
+            .list(&self.client.dir_prefix(path)?, true, path)
+            .await?;
+        if objects.is_empty() && prefixes.is_empty() {
+            return Err(StorageError::NotFound(path.to_string()));
+        }
+        Ok(FileInfo {
+            path: path.to_string(),
+            size: 0,
+            modified: objects
+                .iter()
+                .map(|o| o.modified)
+                .max()
+                .unwrap_or(SystemTime::UNIX_EPOCH),
+            is_dir: true,
+        })
+    }
+
+    async fn list(&self, path: &str) -> Result<Vec<String>> {
+        let prefix = self.client.dir_prefix(path)?;
+        let (objects, prefixes) = self.client.list(&prefix, true, path).await?;
+        if objects.is_empty() && prefixes.is_empty() {
+            return Err(StorageError::NotFound(path.to_string()));
+        }
+        let mut names: Vec<String> = objects
+            .iter()
+            .map(|o| &o.key[prefix.len()..])
+            .chain(
+                prefixes
+                    .iter()
+                    .map(|p| p[prefix.len()..].trim_end_matches('/')),
+            )
+            .filter_map(visible_name)
+            .filter(|n| !n.is_empty())
+            .map(str::to_string)
+            .collect();
+        names.sort();
+        names.dedup();
+        Ok(names)
+    }
+
+    async fn move_file(&self, from: &str, to: &str) -> Result<()> {
+        let src = self.client.key(from)?;
+        let dst = self.client.key(to)?;
+        let objects = self.file_objects(&src, from).await?;
+        compose::compose(&self.client, &objects, &dst, to).await?;
+        for o in &objects {
+            self.client.delete_key(&o.key, from).await?;
+        }
+        Ok(())
+    }
+
+    async fn delete(&self, path: &str) -> Result<()> {
+        let key = self.client.key(path)?;
+        let (base, segs) = self.pieces(&key, path).await?;
+        let (under, _) = self
+            .client
+            .list(&self.client.dir_prefix(path)?, false, path)
+            .await?;
+        let keys: Vec<String> = base
+            .into_iter()
+            .chain(segs)
+            .chain(under)
+            .map(|o| o.key)
+            .collect();
+        if keys.is_empty() {
+            return Err(StorageError::NotFound(path.to_string()));
+        }
+        let client = self.client.clone();
+        let p = path.to_string();
+        futures_util::stream::iter(keys)
+            .map(|k| {
+                let client = client.clone();
+                let p = p.clone();
+                async move { client.delete_key(&k, &p).await }
+            })
+            .buffer_unordered(8)
+            .try_collect::<Vec<()>>()
+            .await?;
+        Ok(())
+    }
+
+    async fn redirect_url(&self, path: &str) -> Result<Option<String>> {
+        let key = self.client.key(path)?;
+        let url =
+            GetObject::new(&self.client.bucket, Some(&self.client.creds), &key).sign(REDIRECT_TTL);
+        Ok(Some(url.to_string()))
+    }
+
+    /// One flat listing; segmented files (uploads in progress) show as their
+    /// plain object only.
+    async fn walk(&self, path: &str) -> Result<Vec<FileInfo>> {
+        let prefix = self.client.dir_prefix(path)?;
+        let (objects, _) = self.client.list(&prefix, false, path).await?;
+        let mut out: Vec<FileInfo> = objects
+            .into_iter()
+            .filter(|o| !o.key[prefix.len()..].split('/').any(|c| c.starts_with('.')))
+            .map(|o| FileInfo {
+                path: self.client.path_of(&o.key),
+                size: o.size,
+                modified: o.modified,
+                is_dir: false,
+            })
+            .collect();
+        out.sort_by(|a, b| a.path.cmp(&b.path));
+        Ok(out)
+    }
+
+    async fn check_reachable(&self) -> Result<()> {
+        let prefix = self.client.root.clone();
+        self.client.list(&prefix, true, "/").await.map(|_| ())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn segment_names() {
+        assert_eq!(segment_prefix("a/b/data"), "a/b/.data.seg/");
+        assert_eq!(segment_key("data", 3), ".data.seg/0000000003");
+        assert_eq!(segment_number("a/.data.seg/0000000012"), 12);
+        assert_eq!(visible_name(".data.seg"), Some("data"));
+        assert_eq!(visible_name(".tmp"), None);
+        assert_eq!(visible_name("link"), Some("link"));
+    }
+}

@@ -1,0 +1,201 @@
+//! The storage driver suite, written once and run against every driver
+//! (filesystem and S3), in the spirit of distribution's testsuites: what the
+//! registry layer relies on, checked through the trait alone.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures_util::TryStreamExt;
+use labreg::storage::{StorageDriver, StorageError};
+
+async fn read(d: &dyn StorageDriver, p: &str, off: u64, len: Option<u64>) -> Vec<u8> {
+    let s = d.reader(p, off, len).await.unwrap();
+    let chunks: Vec<Bytes> = s.try_collect().await.unwrap();
+    chunks.concat()
+}
+
+fn not_found<T>(r: Result<T, StorageError>) -> bool {
+    matches!(r, Err(StorageError::NotFound(_)))
+}
+
+/// Deterministic bytes that differ at every offset.
+pub fn pattern(len: usize, seed: u8) -> Vec<u8> {
+    (0..len)
+        .map(|i| (i as u32).wrapping_mul(2654435761).to_le_bytes()[1] ^ seed)
+        .collect()
+}
+
+async fn write_in(d: &dyn StorageDriver, p: &str, append: bool, data: &[u8], piece: usize) -> u64 {
+    let mut w = d.writer(p, append).await.unwrap();
+    for c in data.chunks(piece) {
+        w.write(Bytes::copy_from_slice(c)).await.unwrap();
+    }
+    let size = w.size();
+    w.commit().await.unwrap();
+    size
+}
+
+pub async fn content_stat_list(d: Arc<dyn StorageDriver>) {
+    let d = &*d;
+    assert!(not_found(d.get_content("/suite/missing").await));
+    assert!(not_found(d.stat("/suite/missing").await));
+    assert!(not_found(d.list("/suite/nothing").await));
+    d.put_content("/suite/a/b/c", Bytes::from_static(b"hello"))
+        .await
+        .unwrap();
+    d.put_content("/suite/a/b/c", Bytes::from_static(b"bye"))
+        .await
+        .unwrap();
+    d.put_content("/suite/a/bc", Bytes::from_static(b"x"))
+        .await
+        .unwrap();
+    d.put_content("/suite/a/empty", Bytes::new()).await.unwrap();
+    assert_eq!(&d.get_content("/suite/a/b/c").await.unwrap()[..], b"bye");
+    assert_eq!(d.get_content("/suite/a/empty").await.unwrap().len(), 0);
+    let f = d.stat("/suite/a/b/c").await.unwrap();
+    assert!(!f.is_dir && f.size == 3, "{f:?}");
+    let age = std::time::SystemTime::now()
+        .duration_since(f.modified)
+        .unwrap_or_default();
+    assert!(age.as_secs() < 120, "modified time is now-ish: {f:?}");
+    assert!(d.stat("/suite/a/b").await.unwrap().is_dir);
+    assert_eq!(d.list("/suite/a").await.unwrap(), ["b", "bc", "empty"]);
+    assert_eq!(d.list("/suite/a/b").await.unwrap(), ["c"]);
+    assert!(d.get_content("/suite/../etc/passwd").await.is_err());
+    assert!(d.put_content("relative", Bytes::new()).await.is_err());
+}
+
+pub async fn reader_ranges(d: Arc<dyn StorageDriver>) {
+    let d = &*d;
+    let data = pattern(100_000, 1);
+    d.put_content("/suite/r/file", Bytes::from(data.clone()))
+        .await
+        .unwrap();
+    assert_eq!(read(d, "/suite/r/file", 0, None).await, data);
+    assert_eq!(read(d, "/suite/r/file", 10, Some(20)).await, &data[10..30]);
+    assert_eq!(
+        read(d, "/suite/r/file", 99_990, None).await,
+        &data[99_990..]
+    );
+    assert!(read(d, "/suite/r/file", 100_000, None).await.is_empty());
+    assert!(read(d, "/suite/r/file", 5, Some(0)).await.is_empty());
+    assert!(not_found(d.reader("/suite/r/missing", 0, None).await));
+}
+
+pub async fn writers_append_cancel(d: Arc<dyn StorageDriver>) {
+    let d = &*d;
+    let p = "/suite/w/_uploads/x/data";
+    // An upload starts as an empty file, then PATCH sessions append.
+    d.writer(p, false).await.unwrap().commit().await.unwrap();
+    assert_eq!(d.stat(p).await.unwrap().size, 0);
+    let a = pattern(3000, 2);
+    let b = pattern(5000, 3);
+    assert_eq!(write_in(d, p, true, &a, 700).await, 3000);
+    assert_eq!(d.stat(p).await.unwrap().size, 3000);
+    let mut w = d.writer(p, true).await.unwrap();
+    assert_eq!(w.size(), 3000);
+    w.write(Bytes::from(pattern(4000, 9))).await.unwrap();
+    w.cancel().await.unwrap();
+    assert_eq!(
+        d.stat(p).await.unwrap().size,
+        3000,
+        "cancel leaves the file as it was"
+    );
+    assert_eq!(write_in(d, p, true, &b, 999).await, 8000);
+    let whole = [a.clone(), b.clone()].concat();
+    assert_eq!(read(d, p, 0, None).await, whole);
+    assert_eq!(read(d, p, 2990, Some(20)).await, &whole[2990..3010]);
+    assert_eq!(read(d, p, 3000, None).await, b);
+    assert_eq!(&d.get_content(p).await.unwrap()[..], &whole[..]);
+    assert_eq!(d.list("/suite/w/_uploads/x").await.unwrap(), ["data"]);
+    // A writer that does not append replaces the file.
+    assert_eq!(write_in(d, p, false, b"new", 2).await, 3);
+    assert_eq!(read(d, p, 0, None).await, b"new");
+    // Move the appended file into place, over an existing destination.
+    assert_eq!(write_in(d, p, true, &a, 1000).await, 3003);
+    d.put_content("/suite/w/blob/data", Bytes::from_static(b"old"))
+        .await
+        .unwrap();
+    d.move_file(p, "/suite/w/blob/data").await.unwrap();
+    assert!(not_found(d.stat(p).await));
+    assert_eq!(
+        read(d, "/suite/w/blob/data", 0, None).await,
+        [b"new".as_ref(), &a].concat()
+    );
+}
+
+pub async fn move_delete_walk(d: Arc<dyn StorageDriver>) {
+    let d = &*d;
+    d.put_content("/suite/m/one", Bytes::from_static(b"1"))
+        .await
+        .unwrap();
+    d.move_file("/suite/m/one", "/suite/m/sub/two")
+        .await
+        .unwrap();
+    assert!(not_found(d.get_content("/suite/m/one").await));
+    assert_eq!(&d.get_content("/suite/m/sub/two").await.unwrap()[..], b"1");
+    assert!(not_found(d.move_file("/suite/m/none", "/suite/m/x").await));
+    d.put_content("/suite/m/sub/three", Bytes::from_static(b"333"))
+        .await
+        .unwrap();
+    d.put_content("/suite/m/subway", Bytes::from_static(b"keep"))
+        .await
+        .unwrap();
+    let walked = d.walk("/suite/m").await.unwrap();
+    let got: Vec<(String, u64)> = walked.iter().map(|f| (f.path.clone(), f.size)).collect();
+    assert_eq!(
+        got,
+        [
+            ("/suite/m/sub/three".to_string(), 3),
+            ("/suite/m/sub/two".to_string(), 1),
+            ("/suite/m/subway".to_string(), 4)
+        ]
+    );
+    assert!(d.walk("/suite/nowhere").await.unwrap().is_empty());
+    d.delete("/suite/m/sub").await.unwrap();
+    assert!(not_found(d.stat("/suite/m/sub/two").await));
+    assert!(not_found(d.delete("/suite/m/sub").await));
+    assert_eq!(
+        &d.get_content("/suite/m/subway").await.unwrap()[..],
+        b"keep",
+        "a sibling with the same prefix stays"
+    );
+    d.delete("/suite/m/subway").await.unwrap();
+    assert!(not_found(d.get_content("/suite/m/subway").await));
+}
+
+/// Files larger than a part: multipart writes, appends of full parts and
+/// their server-side assembly.
+pub async fn large_files(d: Arc<dyn StorageDriver>) {
+    let d = &*d;
+    let p = "/suite/big/_uploads/y/data";
+    let a = pattern(12 << 20, 4);
+    let b = pattern((6 << 20) + 17, 5);
+    assert_eq!(write_in(d, p, true, &a, 1 << 20).await, a.len() as u64);
+    assert_eq!(
+        write_in(d, p, true, &b, 1 << 20).await,
+        (a.len() + b.len()) as u64
+    );
+    assert_eq!(d.stat(p).await.unwrap().size, (a.len() + b.len()) as u64);
+    d.move_file(p, "/suite/big/blob").await.unwrap();
+    let back = read(d, "/suite/big/blob", 0, None).await;
+    assert!(
+        back == [a.clone(), b.clone()].concat(),
+        "assembled bytes differ"
+    );
+    let mid = (12 << 20) - 5;
+    assert_eq!(
+        read(d, "/suite/big/blob", mid, Some(10)).await,
+        [&a[mid as usize..], &b[..5]].concat()
+    );
+    d.delete("/suite/big").await.unwrap();
+}
+
+/// Every case, in order, on one driver.
+pub async fn run_all(d: Arc<dyn StorageDriver>) {
+    content_stat_list(d.clone()).await;
+    reader_ranges(d.clone()).await;
+    writers_append_cancel(d.clone()).await;
+    move_delete_walk(d.clone()).await;
+    large_files(d).await;
+}

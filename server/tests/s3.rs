@@ -1,0 +1,200 @@
+//! labreg on a real S3 server (Garage on loopback): real clients push and
+//! pull, blob GETs redirect to presigned URLs (or not), replicas share one
+//! bucket, and bad S3 settings stop the start with the cause named.
+
+mod common;
+
+use common::images::{get_blob, pull_image, push_blob, push_image};
+use common::oci::{layout_digest, make_layout};
+use common::s3::{fresh_root, s3};
+use common::suite::pattern;
+use common::tools::skopeo_copy;
+use common::{TestRegistry, assert_error, client, digest};
+use reqwest::StatusCode;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn skopeo_push_and_pull_on_s3() {
+    let reg = TestRegistry::start_s3(&fresh_root(), "").await;
+    let work = tempfile::tempdir().unwrap();
+    let src = work.path().join("src");
+    let pushed = make_layout(&src, "v1", &[("linux", "amd64")], "hello from S3");
+    let dest = format!("docker://{}/demo/app:v1", reg.host());
+    skopeo_copy(&format!("oci:{}:v1", src.display()), &dest).await;
+    // skopeo follows the redirect of every blob GET to the presigned URL.
+    let back = work.path().join("back");
+    skopeo_copy(&dest, &format!("oci:{}:v1", back.display())).await;
+    assert_eq!(layout_digest(&back, "v1"), pushed);
+    reg.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn redirects_on_send_clients_to_a_presigned_url() {
+    let reg = TestRegistry::start_s3(&fresh_root(), "").await;
+    let data = pattern(300_000, 7);
+    let d = push_blob(&reg.url, "r/app", &data).await;
+    let resp = client()
+        .get(format!("{}/v2/r/app/blobs/{d}", reg.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::TEMPORARY_REDIRECT);
+    let location = resp.headers()["location"].to_str().unwrap().to_string();
+    assert!(location.starts_with(&s3().endpoint), "{location}");
+    assert!(
+        location.contains("X-Amz-Signature="),
+        "presigned: {location}"
+    );
+    // reqwest's default policy follows it and gets the bytes.
+    assert_eq!(get_blob(&reg.url, "r/app", &d).await.unwrap(), data);
+    let head = client()
+        .head(format!("{}/v2/r/app/blobs/{d}", reg.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(head.status(), StatusCode::OK, "HEAD answers itself");
+    assert_eq!(
+        head.headers()["content-length"],
+        data.len().to_string().as_str()
+    );
+    reg.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn redirects_off_serve_every_byte_through_labreg() {
+    let extra = "  redirect:\n    disable: true\n";
+    let reg = TestRegistry::start_s3(&fresh_root(), extra).await;
+    let (md, blobs) = push_image(&reg.url, "r/off", "v1", &[&pattern(70_000, 1)]).await;
+    for d in &blobs {
+        let resp = client()
+            .get(format!("{}/v2/r/off/blobs/{d}", reg.url))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::OK, "no redirect for {d}");
+        assert_eq!(digest(&resp.bytes().await.unwrap()), *d);
+    }
+    let ranged = client()
+        .get(format!("{}/v2/r/off/blobs/{}", reg.url, blobs[1]))
+        .header("range", "bytes=10-19")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ranged.status(), StatusCode::PARTIAL_CONTENT);
+    assert_eq!(
+        &ranged.bytes().await.unwrap()[..],
+        &pattern(70_000, 1)[10..20]
+    );
+    assert_eq!(pull_image(&reg.url, "r/off", "v1").await.unwrap(), md);
+    reg.stop().await;
+}
+
+/// The path and query of an upload Location, to send to another replica.
+fn upload_path(resp: &reqwest::Response) -> String {
+    let loc = resp.headers()["location"].to_str().unwrap();
+    match loc.find("/v2/") {
+        Some(i) => loc[i..].to_string(),
+        None => panic!("upload location {loc}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_replicas_on_one_bucket_act_as_one_registry() {
+    let root = fresh_root();
+    let secret = "http:\n  secret: shared-between-replicas\n";
+    let a = TestRegistry::start_s3(&root, secret).await;
+    let b = TestRegistry::start_s3(&root, secret).await;
+    let layer = pattern((7 << 20) + 1234, 3);
+    let d = digest(&layer);
+    let c = client();
+    let resp = c
+        .post(format!("{}/v2/rep/app/blobs/uploads/", a.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::ACCEPTED);
+    let mut path = upload_path(&resp);
+    // Chunks alternate between the replicas: 6 MiB (a full S3 part), then
+    // small ones, and the last chunk rides on the PUT.
+    let cuts = [0, 6 << 20, (6 << 20) + 1000, (7 << 20), layer.len()];
+    let hosts = [&b, &a, &b, &a];
+    for (i, w) in cuts.windows(2).enumerate() {
+        let (start, end) = (w[0], w[1]);
+        let host = hosts[i];
+        let last = end == layer.len();
+        let url = if last {
+            let sep = if path.contains('?') { '&' } else { '?' };
+            format!("{}{path}{sep}digest={d}", host.url)
+        } else {
+            format!("{}{path}", host.url)
+        };
+        let req = if last { c.put(url) } else { c.patch(url) };
+        let resp = req
+            .header("content-range", format!("{start}-{}", end - 1))
+            .header("content-length", (end - start).to_string())
+            .body(layer[start..end].to_vec())
+            .send()
+            .await
+            .unwrap();
+        let want = if last {
+            StatusCode::CREATED
+        } else {
+            StatusCode::ACCEPTED
+        };
+        assert_eq!(
+            resp.status(),
+            want,
+            "chunk {i} on replica {}",
+            if i % 2 == 0 { "b" } else { "a" }
+        );
+        if !last {
+            assert_eq!(resp.headers()["range"], format!("0-{}", end - 1).as_str());
+            path = upload_path(&resp);
+        }
+    }
+    let config = br#"{"architecture":"amd64","os":"linux"}"#;
+    let cd = push_blob(&b.url, "rep/app", config).await;
+    let m = common::images::manifest((&cd, config.len()), &[(&d, layer.len())]);
+    let md = common::images::put_manifest(&b.url, "rep/app", "v1", &m).await;
+    for r in [&a, &b] {
+        assert_eq!(
+            pull_image(&r.url, "rep/app", "v1").await.unwrap(),
+            md,
+            "pull from {}",
+            r.url
+        );
+    }
+    a.stop().await;
+    b.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn replicas_with_different_secrets_fail_loudly() {
+    let root = fresh_root();
+    let a = TestRegistry::start_s3(&root, "http:\n  secret: one\n").await;
+    let b = TestRegistry::start_s3(&root, "http:\n  secret: two\n").await;
+    let c = client();
+    let resp = c
+        .post(format!("{}/v2/sec/app/blobs/uploads/", a.url))
+        .send()
+        .await
+        .unwrap();
+    let path = upload_path(&resp);
+    assert!(path.contains("_state="), "{path}");
+    let resp = c
+        .patch(format!("{}{path}", b.url))
+        .body(vec![1u8; 10])
+        .send()
+        .await
+        .unwrap();
+    assert_error(resp, 400, "BLOB_UPLOAD_INVALID", "http.secret").await;
+    // The replica that started it continues it.
+    let resp = c
+        .patch(format!("{}{path}", a.url))
+        .body(vec![1u8; 10])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::ACCEPTED);
+    a.stop().await;
+    b.stop().await;
+}
