@@ -1,12 +1,14 @@
 //! One module per subcommand: an `Args` struct and a `run`.
 
 pub mod certs;
+pub mod down;
 pub mod htpasswd;
 pub mod init;
 pub mod render;
 pub mod schema;
 pub mod sealing;
 pub mod secrets;
+pub mod up;
 pub mod validate;
 pub mod verify;
 
