@@ -56,6 +56,15 @@ pub struct Report {
     pub verify: Option<super::verify::report::Report>,
 }
 
+/// How the user ran labctl, for commands to copy: the path when it was run
+/// by one (scripts/run.sh runs target/release/labctl), else `labctl`.
+pub fn me() -> String {
+    std::env::args()
+        .next()
+        .filter(|a| a.contains('/'))
+        .unwrap_or_else(|| "labctl".into())
+}
+
 /// `.lab/` under the lab's root: storage, log, up.json, certs.d.
 pub fn state_dir(lab: &LabPath) -> PathBuf {
     lab.root.join(".lab")
@@ -105,12 +114,14 @@ impl Report {
         println!("  log:       {}", self.log.display());
         if self.detached {
             println!(
-                "labreg keeps running in the background (pid {}); stop it with `labctl down`",
-                self.pid
+                "labreg keeps running in the background (pid {}); stop it with `{} down`",
+                self.pid,
+                me()
             );
         } else {
             println!(
-                "Ctrl-C stops it; the storage stays for the next `labctl up`. (`labctl down` from another terminal works too.)"
+                "Ctrl-C stops it; the storage stays for the next `labctl up` (`{} down` from another terminal works too)",
+                me()
             );
         }
     }

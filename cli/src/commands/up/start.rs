@@ -139,7 +139,7 @@ fn prepare(args: &Args, lab: &LabPath, given: &LabPath) -> anyhow::Result<Prepar
             Some("lab.yaml") => String::new(),
             _ => format!("-f {} ", given.file.display()),
         };
-        format!("{env}labctl {f}secrets get {secret}")
+        format!("{env}{} {f}secrets get {secret}", super::me())
     });
     let login = user.as_ref().zip(password_command.as_ref()).map(|(u, p)| {
         format!(
