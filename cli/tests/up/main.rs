@@ -18,7 +18,7 @@ use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use common::{run_ok, tool};
+use common::tool;
 use support::*;
 
 #[test]

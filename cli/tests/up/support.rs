@@ -1,12 +1,11 @@
 //! Helpers of the `labctl up` tests: the example lab in a temp folder, the
 //! release binaries, a new user's environment, skopeo, the scans.
 
-use std::io::{BufRead, BufReader};
+use std::io::BufRead;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
 
 use crate::common::{DEMO_KEY, contains, needles, run_ok, tool};
 
