@@ -97,6 +97,44 @@ pub fn find() -> Result<Identities, IdentityError> {
     from_file(path, "")
 }
 
+/// The example lab's demo identity, relative to the lab's root.
+pub const DEMO_FILE: &str = "demo/age-identity.txt";
+
+/// `find`, with one fallback for the example lab: when no identity is
+/// configured, or the one found is not a recipient of the lab, and the
+/// lab's root holds the demo identity whose recipient the lab lists, that
+/// one is used; the note says so.
+pub fn find_or_demo(
+    root: &std::path::Path,
+    recipients: &[String],
+) -> Result<(Identities, Option<String>), IdentityError> {
+    let fits = |ids: &Identities| {
+        ids.keys
+            .iter()
+            .any(|k| recipients.contains(&k.to_public().to_string()))
+    };
+    let found = find();
+    let why = match &found {
+        Ok(ids) if fits(ids) => return found.map(|i| (i, None)),
+        Ok(ids) => format!(
+            "the age identity {} is not a recipient of this lab",
+            ids.origin
+        ),
+        Err(_) => "no age identity is configured".to_string(),
+    };
+    let demo = root.join(DEMO_FILE);
+    match from_file(demo.clone(), "") {
+        Ok(ids) if fits(&ids) => {
+            let note = format!(
+                "note: {why}; using the example lab's demo identity {} (public on purpose; never use it for a real lab)",
+                demo.display()
+            );
+            Ok((ids, Some(note)))
+        }
+        _ => found.map(|i| (i, None)),
+    }
+}
+
 fn from_file(path: PathBuf, prefix: &str) -> Result<Identities, IdentityError> {
     let text = std::fs::read_to_string(&path).map_err(|source| IdentityError::Read {
         path: path.clone(),

@@ -63,6 +63,10 @@ pub enum Command {
     /// Check the registry end to end and explain what fails
     #[command(subcommand)]
     Verify(commands::verify::Command),
+    /// Run the lab's registry on this machine (TLS, htpasswd as rendered), verify it, serve
+    Up(commands::up::Args),
+    /// Stop the registry `labctl up --detach` left running
+    Down(commands::down::Args),
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -78,6 +82,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Diff(args) => commands::diff::run(args, &lab),
         Command::Sealing(cmd) => commands::sealing::run(cmd, &lab),
         Command::Verify(cmd) => commands::verify::run(cmd, &lab),
+        Command::Up(args) => commands::up::run(args, &lab),
+        Command::Down(args) => commands::down::run(args, &lab),
     }
 }
 

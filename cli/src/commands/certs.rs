@@ -58,6 +58,67 @@ fn check_san(s: &str) -> anyhow::Result<()> {
     })
 }
 
+/// The lab's CA: certs/ca.crt and its key from secrets/ (decrypted with
+/// `ids`, or the identity found the usual way), or a new one when neither
+/// exists or `new_ca` asks for it.
+pub struct LabCa {
+    pub cert_pem: String,
+    pub key_pem: String,
+    pub new: bool,
+}
+
+pub fn lab_ca(
+    lab_name: &str,
+    root: &Path,
+    store: &Store,
+    new_ca: bool,
+    ids: Option<&identity::Identities>,
+) -> anyhow::Result<LabCa> {
+    let ca_crt = root.join("certs").join("ca.crt");
+    let has_crt = ca_crt.is_file();
+    let has_key = store.exists(CA_KEY)?;
+    if has_crt && has_key && !new_ca {
+        let found;
+        let ids = match ids {
+            Some(i) => i,
+            None => {
+                found = identity::find()?;
+                &found
+            }
+        };
+        let cert_pem = std::fs::read_to_string(&ca_crt)
+            .with_context(|| format!("cannot read {}", ca_crt.display()))?;
+        let key_pem = store
+            .get_text(CA_KEY, ids)
+            .context("cannot open the CA's private key")?;
+        Ok(LabCa {
+            cert_pem,
+            key_pem,
+            new: false,
+        })
+    } else if new_ca || (!has_crt && !has_key) {
+        let ca = pki::new_ca(lab_name, 3650)?;
+        store.set(CA_KEY, ca.key_pem.as_bytes())?;
+        write_public(&ca_crt, &ca.cert_pem)?;
+        eprintln!(
+            "created a new CA: {} (key in secrets/{CA_KEY}.age)",
+            ca_crt.display()
+        );
+        Ok(LabCa {
+            cert_pem: ca.cert_pem,
+            key_pem: ca.key_pem,
+            new: true,
+        })
+    } else {
+        anyhow::bail!(
+            "the CA is incomplete: {} {} but secrets/{CA_KEY}.age {}\n  help: restore the missing file from git, or run `labctl certs --new-ca` (clients must then trust the new CA)",
+            ca_crt.display(),
+            if has_crt { "exists" } else { "is missing" },
+            if has_crt { "is missing" } else { "exists" }
+        )
+    }
+}
+
 pub fn run(args: Args, lab: &LabPath) -> anyhow::Result<ExitCode> {
     let parsed = lab.load()?;
     let reg = &parsed.registry;
@@ -77,33 +138,8 @@ pub fn run(args: Args, lab: &LabPath) -> anyhow::Result<ExitCode> {
     let now = OffsetDateTime::now_utc();
 
     // The CA: reuse it unless asked for a new one.
-    let has_crt = ca_crt.is_file();
-    let has_key = store.exists(CA_KEY)?;
-    let (ca_cert_pem, ca_key_pem, ca_new) = if has_crt && has_key && !args.new_ca {
-        let ids = identity::find()?;
-        let pem = std::fs::read_to_string(&ca_crt)
-            .with_context(|| format!("cannot read {}", ca_crt.display()))?;
-        let key = store
-            .get_text(CA_KEY, &ids)
-            .context("cannot open the CA's private key")?;
-        (pem, key, false)
-    } else if args.new_ca || (!has_crt && !has_key) {
-        let ca = pki::new_ca(&parsed.metadata.name, 3650)?;
-        store.set(CA_KEY, ca.key_pem.as_bytes())?;
-        write_public(&ca_crt, &ca.cert_pem)?;
-        eprintln!(
-            "created a new CA: {} (key in secrets/{CA_KEY}.age)",
-            ca_crt.display()
-        );
-        (ca.cert_pem, ca.key_pem, true)
-    } else {
-        anyhow::bail!(
-            "the CA is incomplete: {} {} but secrets/{CA_KEY}.age {}\n  help: restore the missing file from git, or run `labctl certs --new-ca` (clients must then trust the new CA)",
-            ca_crt.display(),
-            if has_crt { "exists" } else { "is missing" },
-            if has_crt { "is missing" } else { "exists" }
-        )
-    };
+    let ca = lab_ca(&parsed.metadata.name, &lab.root, &store, args.new_ca, None)?;
+    let (ca_cert_pem, ca_key_pem, ca_new) = (ca.cert_pem, ca.key_pem, ca.new);
     let ca_info = pki::inspect(&ca_crt.display().to_string(), &ca_cert_pem)?;
     if ca_info.not_after - now < Duration::days(RENEW_BEFORE_DAYS) {
         eprintln!(

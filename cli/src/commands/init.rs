@@ -29,6 +29,8 @@ const GITIGNORE: &[&str] = &[
     "*.key.pem",
     "*.plain",
     ".labctl-*.tmp",
+    "# labctl up: the local registry's storage, log and state",
+    ".lab/",
 ];
 
 fn starter(name: &str, host: &str, recipient: &str) -> String {

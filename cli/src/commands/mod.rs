@@ -2,12 +2,14 @@
 
 pub mod certs;
 pub mod diff;
+pub mod down;
 pub mod htpasswd;
 pub mod init;
 pub mod render;
 pub mod schema;
 pub mod sealing;
 pub mod secrets;
+pub mod up;
 pub mod validate;
 pub mod verify;
 

@@ -91,12 +91,7 @@ pub fn run(args: Args, lab: &LabPath) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::FAILURE);
     }
 
-    for w in &plan.store_writes {
-        let path = store
-            .set(&w.name, &w.value)
-            .with_context(|| format!("cannot keep secret {}", w.name))?;
-        eprintln!("stored {} ({})", path.display(), w.why);
-    }
+    keep(&store, &plan.store_writes)?;
     let d = output::write(&apps, &plan.files)?;
     eprintln!(
         "rendered {} files into {}: {} added, {} changed, {} removed",
@@ -112,4 +107,15 @@ pub fn run(args: Args, lab: &LabPath) -> anyhow::Result<ExitCode> {
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Stores the values render generated (age-encrypted in secrets/).
+pub fn keep(store: &Store, writes: &[render::StoreWrite]) -> anyhow::Result<()> {
+    for w in writes {
+        let path = store
+            .set(&w.name, &w.value)
+            .with_context(|| format!("cannot keep secret {}", w.name))?;
+        eprintln!("stored {} ({})", path.display(), w.why);
+    }
+    Ok(())
 }

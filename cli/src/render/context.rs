@@ -190,6 +190,42 @@ pub fn nginx_size(q: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    /// `image: labreg` must name what .github/workflows/release.yml pushes:
+    /// its IMAGE, tagged with this version (the workflow strips the tag's
+    /// `v` and refuses a tag that is not the workspace version).
+    #[test]
+    fn labreg_image_is_what_the_release_workflow_pushes() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let text = std::fs::read_to_string(root.join(".github/workflows/release.yml")).unwrap();
+        let wf: serde_json::Value =
+            serde_saphyr::from_str(&text).expect("release.yml is valid YAML");
+        let image = wf["env"]["IMAGE"].as_str().expect("env.IMAGE");
+        assert_eq!(
+            super::LABREG_IMAGE_REF,
+            format!("{image}:{}", env!("CARGO_PKG_VERSION"))
+        );
+        let platforms = wf["env"]["PLATFORMS"].as_str().expect("env.PLATFORMS");
+        assert_eq!(platforms, "linux/amd64,linux/arm64");
+        assert_eq!(wf["on"]["push"]["tags"][0], "v*");
+        let runs: Vec<&str> = wf["jobs"]["image"]["steps"]
+            .as_array()
+            .expect("steps")
+            .iter()
+            .filter_map(|s| s["run"].as_str())
+            .collect();
+        let runs = runs.join("\n");
+        for needle in [
+            "version=\"${GITHUB_REF_NAME#v}\"",
+            "--file server/Containerfile",
+            "--platform \"${PLATFORMS}\"",
+            "--tag \"${IMAGE}:${{ steps.version.outputs.version }}\"",
+            "--push",
+        ] {
+            assert!(runs.contains(needle), "release.yml lacks {needle}");
+        }
+        assert!(root.join("server/Containerfile").is_file());
+    }
+
     #[test]
     fn nginx_sizes() {
         for (q, want) in [

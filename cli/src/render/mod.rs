@@ -122,27 +122,58 @@ impl Renderer {
     }
 }
 
-/// Renders everything in memory.
-pub fn plan(i: &Inputs) -> Result<Plan, RenderError> {
-    let lab = i.lab;
-    let t = Templates::load(i.root)?;
-    let mut store_writes = Vec::new();
-    let vals = values::load(lab, i.root, i.store, i.ids, &mut store_writes)?;
-    let ctx = context::base(lab)?;
+/// The registry's plaintext, exactly as the cluster gets it inside its
+/// Secrets: config.yml (with `http.secret`), the htpasswd file and the TLS
+/// pair, plus the generated values to keep in secrets/. In memory only:
+/// `plan` seals it, `labctl up` hands it to a local labreg.
+pub struct RegistryFiles {
+    pub config: String,
+    pub vals: values::Values,
+    pub store_writes: Vec<StoreWrite>,
+}
 
-    // The registry's config.yml: rendered with its secrets, checked by labreg.
-    let mut secret_ctx = ctx.clone();
+/// The template of the registry's config.yml.
+pub const CONFIG_TEMPLATE: &str = "registry/config.yml.tera";
+
+/// Renders the registry's config.yml with its secrets and checks it with
+/// labreg's own loader.
+pub fn registry_files(
+    t: &Templates,
+    lab: &Lab,
+    root: &Path,
+    store: &Store,
+    ids: &Identities,
+) -> Result<RegistryFiles, RenderError> {
+    let mut store_writes = Vec::new();
+    let vals = values::load(lab, root, store, ids, &mut store_writes)?;
+    let mut secret_ctx = context::base(lab)?;
     secret_ctx["secret"] = json!({
         "httpSecret": vals.http_secret,
         "s3AccessKey": vals.s3.as_ref().map(|s| &s.0),
         "s3SecretKey": vals.s3.as_ref().map(|s| &s.1),
     });
-    let config_tpl = "registry/config.yml.tera";
     let config = t
-        .render(config_tpl, &secret_ctx)?
+        .render(CONFIG_TEMPLATE, &secret_ctx)?
         .trim_start_matches('\n')
         .to_string();
-    regconfig::validate(t.origin(config_tpl), &config)?;
+    regconfig::validate(t.origin(CONFIG_TEMPLATE), &config)?;
+    Ok(RegistryFiles {
+        config,
+        vals,
+        store_writes,
+    })
+}
+
+/// Renders everything in memory.
+pub fn plan(i: &Inputs) -> Result<Plan, RenderError> {
+    let lab = i.lab;
+    let t = Templates::load(i.root)?;
+    let RegistryFiles {
+        config,
+        vals,
+        store_writes,
+    } = registry_files(&t, lab, i.root, i.store, i.ids)?;
+    let ctx = context::base(lab)?;
 
     let specs = sealed::specs(lab, &vals, config)?;
     let mut r = Renderer {

@@ -23,27 +23,9 @@ use lenient::{opt_string, string};
 pub use s3::S3;
 
 /// The configuration of the `registry:2` image (its /etc/docker/registry/config.yml):
-/// what `labreg serve` uses with no CONFIG argument.
-pub const DEFAULT_CONFIG: &str = "\
-version: 0.1
-log:
-  fields:
-    service: registry
-storage:
-  cache:
-    blobdescriptor: inmemory
-  filesystem:
-    rootdirectory: /var/lib/registry
-http:
-  addr: :5000
-  headers:
-    X-Content-Type-Options: [nosniff]
-health:
-  storagedriver:
-    enabled: true
-    interval: 10s
-    threshold: 3
-";
+/// what `labreg serve` uses with no CONFIG argument, and the file labreg's own
+/// image ships at that path (server/Containerfile).
+pub const DEFAULT_CONFIG: &str = include_str!("../../container/config.yml");
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {

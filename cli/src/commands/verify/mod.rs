@@ -15,10 +15,10 @@ mod image;
 mod listing;
 mod net;
 mod pull;
-mod report;
-mod session;
+pub(crate) mod report;
+pub(crate) mod session;
 mod size;
-mod target;
+pub(crate) mod target;
 mod tls;
 mod upload;
 
@@ -122,10 +122,11 @@ pub fn run(cmd: Command, lab: &LabPath) -> anyhow::Result<ExitCode> {
         size: args.size,
         keep: args.keep,
         json: args.output == Output::Json,
+        print_json: true,
     };
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    rt.block_on(session::run(target, opts))
+    Ok(rt.block_on(session::run(target, opts))?.exit_code())
 }

@@ -50,6 +50,7 @@ pub struct Report {
 pub struct Reporter {
     pub report: Report,
     json: bool,
+    print_json: bool,
 }
 
 fn millis(d: Duration) -> u64 {
@@ -57,8 +58,12 @@ fn millis(d: Duration) -> u64 {
 }
 
 impl Reporter {
-    pub fn new(report: Report, json: bool) -> Reporter {
-        let r = Reporter { report, json };
+    pub fn new(report: Report, json: bool, print_json: bool) -> Reporter {
+        let r = Reporter {
+            report,
+            json,
+            print_json,
+        };
         if !json {
             let rep = &r.report;
             println!(
@@ -79,17 +84,18 @@ impl Reporter {
         self.report.steps.push(step);
     }
 
-    /// Prints the summary (or the JSON); true when every required step passed.
-    pub fn finish(mut self, took: Duration) -> bool {
+    /// Prints the summary (or the JSON); `passed` tells whether every
+    /// required step passed.
+    pub fn finish(mut self, took: Duration) -> Report {
         let r = &mut self.report;
         r.millis = millis(took);
         r.passed = !r.interrupted && !r.steps.iter().any(|s| s.status == Status::Fail);
         r.warnings = r.steps.iter().filter(|s| s.status == Status::Warn).count();
-        if self.json {
+        if self.json && self.print_json {
             let mut out = std::io::stdout().lock();
             let _ = serde_json::to_writer_pretty(&mut out, r);
             let _ = writeln!(out);
-        } else {
+        } else if !self.json {
             let secs = took.as_secs_f64();
             let warn = match r.warnings {
                 0 => String::new(),
@@ -108,7 +114,7 @@ impl Reporter {
                 );
             }
         }
-        r.passed
+        self.report
     }
 }
 

@@ -23,7 +23,26 @@ use super::{access, listing, pull, size};
 pub struct Options {
     pub size: u64,
     pub keep: bool,
+    /// No text while running (JSON, or a caller that prints the report).
     pub json: bool,
+    /// Print the report as JSON at the end (else the caller does).
+    pub print_json: bool,
+}
+
+/// How a run ended.
+pub struct Outcome {
+    pub report: super::report::Report,
+    pub interrupted: bool,
+}
+
+impl Outcome {
+    pub fn exit_code(&self) -> ExitCode {
+        match (self.report.passed, self.interrupted) {
+            (_, true) => ExitCode::from(130),
+            (true, _) => ExitCode::SUCCESS,
+            (false, _) => ExitCode::FAILURE,
+        }
+    }
 }
 
 /// How a step that did not fail ended.
@@ -87,7 +106,7 @@ impl Run<'_> {
     }
 }
 
-pub async fn run(t: Target, opts: Options) -> anyhow::Result<ExitCode> {
+pub async fn run(t: Target, opts: Options) -> anyhow::Result<Outcome> {
     let trust = Trust::new(t.ca_file.as_deref())?;
     let c = Client::new(&t, trust)?;
     let tag = format!(
@@ -106,7 +125,7 @@ pub async fn run(t: Target, opts: Options) -> anyhow::Result<ExitCode> {
         interrupted: false,
         millis: 0,
     };
-    let rep = Reporter::new(report, opts.json);
+    let rep = Reporter::new(report, opts.json, opts.print_json);
     let mut r = Run {
         c,
         t: &t,
@@ -132,11 +151,10 @@ pub async fn run(t: Target, opts: Options) -> anyhow::Result<ExitCode> {
             eprintln!("interrupted: deleted the pushed manifest {d}");
         }
     }
-    let passed = r.rep.finish(started.elapsed());
-    Ok(match (passed, interrupted) {
-        (_, true) => ExitCode::from(130),
-        (true, _) => ExitCode::SUCCESS,
-        (false, _) => ExitCode::FAILURE,
+    let report = r.rep.finish(started.elapsed());
+    Ok(Outcome {
+        report,
+        interrupted,
     })
 }
 

@@ -137,6 +137,30 @@ pub fn glob(pattern: &str, name: &str) -> bool {
     }
 }
 
+/// The lab user verify logs in as (one allowed to push), with the
+/// password from secrets/, and where it came from (for messages).
+pub fn lab_user(
+    reg: &Registry,
+    store: &Store,
+    ids: &identity::Identities,
+) -> anyhow::Result<(Credentials, String)> {
+    let Some(user) = pusher(reg) else {
+        anyhow::bail!(
+            "no user in lab.yaml may push to {REPOSITORY}\n  help: add an access rule with actions [push] for it, or pass --user and --password-stdin"
+        )
+    };
+    let secret = &reg.users[user].password.name;
+    let password = store
+        .get_text(secret, ids)
+        .with_context(|| format!("cannot read the password of registry user {user}"))?;
+    let origin = format!("{user} (lab.yaml, secret {secret})");
+    let creds = Credentials {
+        user: user.clone(),
+        password,
+    };
+    Ok((creds, origin))
+}
+
 /// The lab's registry.
 pub fn from_lab(
     lab: &LabPath,
@@ -163,28 +187,12 @@ pub fn from_lab(
             let o = format!("--user {}", c.user);
             (Some(c), o)
         }
-        None => match pusher(reg) {
-            None if reg.users.is_empty() => (None, "lab.yaml has no registry.users".into()),
-            None => anyhow::bail!(
-                "no user in lab.yaml may push to {REPOSITORY}\n  help: add an access rule with actions [push] for it, or pass --user and --password-stdin"
-            ),
-            Some(user) => {
-                let secret = &reg.users[user].password.name;
-                let store = Store::new(&lab.root, &parsed.secrets.recipients)?;
-                let ids = identity::find()?;
-                let password = store
-                    .get_text(secret, &ids)
-                    .with_context(|| format!("cannot read the password of registry user {user}"))?;
-                let origin = format!("{user} (lab.yaml, secret {secret})");
-                (
-                    Some(Credentials {
-                        user: user.clone(),
-                        password,
-                    }),
-                    origin,
-                )
-            }
-        },
+        None if reg.users.is_empty() => (None, "lab.yaml has no registry.users".into()),
+        None => {
+            let store = Store::new(&lab.root, &parsed.secrets.recipients)?;
+            let (c, origin) = lab_user(reg, &store, &identity::find()?)?;
+            (Some(c), origin)
+        }
     };
     Ok(Target {
         base: base(tls, &reg.host, port),
