@@ -10,7 +10,9 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/labctl-target}"
 
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --quiet -- -D warnings
-cargo test --workspace
+# Bounded: a hung test fails the run with a message instead of eating CI's
+# 90 minutes.
+timeout --foreground 3000 cargo test --workspace || { rc=$?; [ $rc -eq 124 ] && echo "test.sh: cargo test ran over 50 minutes (a hung test?)" >&2; exit $rc; }
 
 # The example lab's apps/ is what render writes (offline, demo identity).
 LABCTL_AGE_KEY_FILE=demo/age-identity.txt "${CARGO_TARGET_DIR}/debug/labctl" render --check

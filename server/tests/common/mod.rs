@@ -120,9 +120,12 @@ pub fn digest(data: &[u8]) -> String {
     Digest::sha256_of(data).to_string()
 }
 
+/// A client that does not follow redirects. Every request is bounded in
+/// time, so a hang fails the test instead of stalling the suite.
 pub fn client() -> reqwest::Client {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
+        .timeout(std::time::Duration::from_secs(120))
         .build()
         .unwrap()
 }
