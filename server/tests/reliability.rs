@@ -404,6 +404,18 @@ async fn one_hundred_kills_during_pushes_lose_nothing_acknowledged() {
         Vec::<String>::new(),
         "nothing half-written is visible"
     );
+    // And labreg's own checker agrees.
+    let config = dir.path().join("check.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: {}\n",
+            data.display()
+        ),
+    )
+    .unwrap();
+    let (code, out, err) = common::process::run_labreg(&["check", config.to_str().unwrap()], &[]);
+    assert_eq!(code, 0, "labreg check found damage:\n{out}\n{err}");
     // Retried pushes succeed.
     assert!(
         push_blob(&c, &base, "crash/after", b"after the storm")
