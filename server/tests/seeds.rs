@@ -109,35 +109,12 @@ async fn seed_001_variables_run_a_tls_htpasswd_registry() {
 async fn seed_003_config_file_with_filesystem_storage() {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("config.yml");
+    let fixture = include_str!("fixtures/seed003-config.yml");
     std::fs::write(
         &config,
-        format!(
-            "version: 0.1
-log:
-  level: debug
-  formatter: json
-  fields:
-    service: registry
-  accesslog:
-    disabled: false
-storage:
-  filesystem:
-    rootdirectory: {}
-  delete:
-    enabled: true
-  maintenance:
-    readonly:
-      enabled: false
-  redirect:
-    disable: true
-http:
-  addr: :5000
-  secret: a-local-deployment-secret
-  host: https://docker.registry.example.com
-  headers:
-    X-Content-Type-Options: [nosniff]
-",
-            dir.path().join("data").display()
+        fixture.replace(
+            "ROOTDIRECTORY",
+            &dir.path().join("data").display().to_string(),
         ),
     )
     .unwrap();

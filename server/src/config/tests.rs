@@ -30,33 +30,9 @@ fn default_config_is_the_registry_image_one() {
 
 #[test]
 fn seed_003_config_with_filesystem_storage() {
-    let text = "\
-version: 0.1
-log:
-  level: debug
-  formatter: json
-  fields:
-    service: registry
-  accesslog:
-    disabled: false
-storage:
-  filesystem:
-    rootdirectory: /data
-  delete:
-    enabled: true
-  maintenance:
-    readonly:
-      enabled: false
-  redirect:
-    disable: true
-http:
-  addr: :5000
-  secret: a-local-deployment-secret
-  host: https://docker.registry.example.com
-  headers:
-    X-Content-Type-Options: [nosniff]
-";
-    let l = load(text, &[]).unwrap();
+    let text =
+        include_str!("../../tests/fixtures/seed003-config.yml").replace("ROOTDIRECTORY", "/data");
+    let l = load(&text, &[]).unwrap();
     assert!(l.unknown_keys.is_empty(), "{:?}", l.unknown_keys);
     let c = l.config;
     assert_eq!(c.log_level_name().as_deref(), Some("debug"));
