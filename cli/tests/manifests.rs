@@ -154,6 +154,8 @@ fn cases() -> Vec<Case> {
         ),
         c(
             "secret key as recipient",
+            // A truncated fake secret key pasted as a recipient by mistake
+            // (no real or demo key material).
             edit(&[("    - age1uwx", "    - AGE-SECRET-KEY-1QQQ\n    - age1uwx")]),
             &["11:7: error: this is an age secret key, not a recipient"],
             Some("remove it"),
