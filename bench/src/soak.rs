@@ -45,9 +45,14 @@ pub async fn run(
                 let n = w * 1_000_000 + i;
                 let repo = format!("soak/r{}", n % 8);
                 let result = if i.is_multiple_of(3) {
-                    c.push_small_image(&repo, &format!("t{}", n % 50), n).await
+                    c.push_small_image(&repo, &format!("t{}", n % 50), n % 500)
+                        .await
                 } else {
-                    let data = Bytes::from(vec![(n % 251) as u8; 256 * 1024 + n % 4096]);
+                    // A bounded set of contents, so the storage stays small
+                    // however long the soak runs (pushes of existing blobs
+                    // are still full uploads).
+                    let k = n % 64;
+                    let data = Bytes::from(vec![k as u8; 256 * 1024 + k * 61]);
                     let d = digest(&data);
                     match c.push_monolithic(&repo, data.clone(), &d).await {
                         Ok(_) => c.pull(&repo, &d, data.len()).await.map(|_| ()),

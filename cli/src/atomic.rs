@@ -18,7 +18,7 @@ pub struct Staged {
     target: PathBuf,
 }
 
-fn parent(path: &Path) -> &Path {
+pub fn parent(path: &Path) -> &Path {
     match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
@@ -52,6 +52,15 @@ impl Staged {
     }
 }
 
+impl Staged {
+    /// Keeps the synced temporary file on disk and returns (temporary,
+    /// target), for a journal to rename later (see `journal`).
+    pub fn keep(self) -> io::Result<(PathBuf, PathBuf)> {
+        let temp = self.temp.into_temp_path().keep().map_err(|e| e.error)?;
+        Ok((temp, self.target))
+    }
+}
+
 /// `stage` then `commit`.
 pub fn write(target: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
     stage(target, bytes, mode)?.commit()
@@ -63,7 +72,7 @@ pub fn remove(target: &Path) -> io::Result<()> {
     sync_dir(parent(target))
 }
 
-fn sync_dir(dir: &Path) -> io::Result<()> {
+pub fn sync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
 }
 

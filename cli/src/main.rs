@@ -9,6 +9,7 @@ mod atomic;
 mod commands;
 mod diff;
 mod identity;
+mod journal;
 mod kube;
 mod lab;
 mod manifest;

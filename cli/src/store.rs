@@ -8,9 +8,9 @@ use std::path::{Path, PathBuf};
 use age::armor::{ArmoredReader, ArmoredWriter, Format};
 use age::x25519;
 
-use crate::atomic;
 use crate::identity::Identities;
 use crate::manifest::checks;
+use crate::{atomic, journal};
 
 pub const DIR: &str = "secrets";
 pub const EXT: &str = ".age";
@@ -31,10 +31,8 @@ pub enum StoreError {
     NotText { name: String },
     #[error("rekey stopped; no secret was changed: {0}")]
     RekeyAborted(Box<StoreError>),
-    #[error("rekey replaced {done} of {total} secrets, then failed on {}: {source}\n  help: fix the cause and run `labctl secrets rekey` again (every file is either old or new)", path.display())]
+    #[error("rekey was interrupted while replacing the files in {}: {source}\n  help: fix the cause and run `labctl secrets rekey` again; it first completes the interrupted replacement, so every file ends up new", path.display())]
     RekeyPartial {
-        done: usize,
-        total: usize,
         path: PathBuf,
         source: std::io::Error,
     },
@@ -165,30 +163,27 @@ impl Store {
     }
 
     /// Re-encrypts every secret to the current recipients. All files are
-    /// decrypted and staged first; only then is each renamed into place, so
-    /// a failure leaves every old file as it was.
+    /// decrypted and staged first; then all are replaced together through a
+    /// journal (see `journal`), so a failure or a crash leaves secrets/ as
+    /// before or, once the next batch rolls it forward, as after.
     pub fn rekey(&self, ids: &Identities) -> Result<Vec<String>, StoreError> {
         let names = self.list()?;
-        let mut staged = Vec::new();
+        let root = self.root.join(DIR);
+        let mut batch = journal::Batch::begin(&root).map_err(io("cannot recover", &root))?;
         for name in &names {
-            let stage = || -> Result<_, StoreError> {
+            let mut stage = || -> Result<(), StoreError> {
                 let plain = self.get(name, ids)?;
                 let path = self.path(name)?;
                 let bytes = self.encrypt(&plain)?;
-                let s = atomic::stage(&path, &bytes, 0o644).map_err(io("cannot write", &path))?;
-                Ok((s, path))
+                batch
+                    .stage(&path, &bytes, 0o644)
+                    .map_err(io("cannot write", &path))
             };
-            staged.push(stage().map_err(|e| StoreError::RekeyAborted(Box::new(e)))?);
+            stage().map_err(|e| StoreError::RekeyAborted(Box::new(e)))?;
         }
-        let total = staged.len();
-        for (done, (s, path)) in staged.into_iter().enumerate() {
-            s.commit().map_err(|source| StoreError::RekeyPartial {
-                done,
-                total,
-                path,
-                source,
-            })?;
-        }
+        batch
+            .commit()
+            .map_err(|source| StoreError::RekeyPartial { path: root, source })?;
         Ok(names)
     }
 }

@@ -1,12 +1,12 @@
-//! Writing apps/ as a whole: every new file is staged (written and synced
-//! beside its target) before any is renamed into place, then the files no
-//! longer rendered are removed. `diff` compares instead of writing.
+//! Writing apps/ as a whole, through a journal: every new file is staged,
+//! then all renames and removals are applied together, and a crash in
+//! between is rolled forward by the next render. `diff` compares instead of writing.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use super::RenderError;
-use crate::atomic;
+use crate::journal;
 
 /// Every file under `dir`, by path relative to it with `/`.
 pub fn existing(dir: &Path) -> Result<BTreeMap<String, PathBuf>, RenderError> {
@@ -71,9 +71,9 @@ pub fn diff(dir: &Path, files: &BTreeMap<String, Vec<u8>>) -> Result<Diff, Rende
     Ok(d)
 }
 
-/// Makes `dir` hold exactly `files`; returns what changed.
+/// Makes `dir` hold exactly `files`, all together (see `journal`); returns
+/// what changed.
 pub fn write(dir: &Path, files: &BTreeMap<String, Vec<u8>>) -> Result<Diff, RenderError> {
-    let d = diff(dir, files)?;
     let io = |action, path: &Path| {
         let path = path.to_path_buf();
         move |source| RenderError::Io {
@@ -82,24 +82,28 @@ pub fn write(dir: &Path, files: &BTreeMap<String, Vec<u8>>) -> Result<Diff, Rend
             source,
         }
     };
-    let mut staged = Vec::new();
+    std::fs::create_dir_all(dir).map_err(io("cannot create", dir))?;
+    let mut batch = journal::Batch::begin(dir).map_err(io("cannot recover", dir))?;
+    let d = diff(dir, files)?;
     for rel in d.added.iter().chain(&d.changed) {
         let path = dir.join(rel);
-        staged.push(atomic::stage(&path, &files[rel], 0o644).map_err(io("cannot write", &path))?);
-    }
-    for s in staged {
-        s.commit().map_err(io("cannot write", dir))?;
+        batch
+            .stage(&path, &files[rel], 0o644)
+            .map_err(io("cannot write", &path))?;
     }
     for rel in &d.removed {
         let path = dir.join(rel);
-        atomic::remove(&path).map_err(io("cannot remove", &path))?;
-        // Folders left empty go too.
-        let mut parent = path.parent();
+        batch.remove(&path).map_err(io("cannot remove", &path))?;
+    }
+    batch.commit().map_err(io("cannot write", dir))?;
+    // Folders left empty go too.
+    for rel in &d.removed {
+        let mut parent = dir.join(rel).parent().map(Path::to_path_buf);
         while let Some(p) = parent {
-            if p == dir || std::fs::remove_dir(p).is_err() {
+            if p == dir || std::fs::remove_dir(&p).is_err() {
                 break;
             }
-            parent = p.parent();
+            parent = p.parent().map(Path::to_path_buf);
         }
     }
     Ok(d)

@@ -13,6 +13,9 @@ use super::manifest::{self, Descriptor, Kind, Manifest};
 use super::names::Reference;
 use super::{Registry, RegistryError, Result, paths};
 
+/// Parsed manifests kept for the referrers API (a few hundred bytes each).
+const MANIFEST_CACHE_LIMIT: usize = 10_000;
+
 /// A manifest read back for a GET or HEAD.
 pub struct StoredManifest {
     pub digest: Digest,
@@ -94,9 +97,7 @@ impl Registry {
             self.write_link(&paths::tag_current_link(name, tag), &digest)
                 .await?;
         }
-        let subject = parsed.subject.clone();
-        self.cache_manifest(digest.clone(), Arc::new(parsed));
-        Ok((digest, subject))
+        Ok((digest, parsed.subject))
     }
 
     /// The digest a reference names in a repository, if it is there.
@@ -161,8 +162,9 @@ impl Registry {
 
     fn cache_manifest(&self, digest: Digest, m: Arc<Manifest>) {
         let mut cache = self.manifest_cache.lock().expect("manifest cache poisoned");
-        // Bounded: a registry with more manifests than this re-parses some.
-        if cache.len() >= 100_000 {
+        // Filled only by referrers lookups, and bounded: a registry with more
+        // manifests than this re-parses some.
+        if cache.len() >= MANIFEST_CACHE_LIMIT {
             cache.clear();
         }
         cache.insert(digest, m);
