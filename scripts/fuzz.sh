@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The longer suite: runs every fuzz target of labreg's parsers of outside
 # input (routes and names, references and digests, manifests and indexes,
-# Range and Content-Range, config.yml with REGISTRY_* overrides, htpasswd)
+# Range and Content-Range, config.yml with REGISTRY_* overrides, htpasswd,
+# and labctl's lab.yaml)
 # for SECONDS each (default 60), growing the corpus in fuzz/corpus/.
 #   scripts/fuzz.sh [SECONDS] [TARGET...]
 # cargo-fuzz needs nightly flags; RUSTC_BOOTSTRAP=1 lets the stable
@@ -12,7 +13,7 @@ seconds="${1:-60}"
 shift || true
 command -v cargo-fuzz >/dev/null 2>&1 || cargo install cargo-fuzz --locked
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(routes references manifests ranges config htpasswd)
+[ ${#targets[@]} -gt 0 ] || targets=(routes references manifests ranges config htpasswd lab_yaml)
 export RUSTC_BOOTSTRAP=1
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/labctl-target}-fuzz"
 cd fuzz

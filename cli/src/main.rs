@@ -5,19 +5,7 @@
 //! exit status: 0 success, 1 failure (including an invalid lab.yaml),
 //! 2 wrong usage (from clap); `diff` has kubectl diff's own (0, 1, 2).
 
-mod atomic;
-mod commands;
-mod diff;
-mod identity;
-mod journal;
-mod kube;
-mod lab;
-mod manifest;
-mod pki;
-mod render;
-mod sealing;
-mod store;
-mod trust;
+use labctl::{commands, lab, print_error};
 
 use std::process::ExitCode;
 
@@ -104,13 +92,5 @@ fn main() -> ExitCode {
             print_error(&err);
             ExitCode::FAILURE
         }
-    }
-}
-
-/// Prints an error and its causes on stderr, once.
-pub fn print_error(err: &anyhow::Error) {
-    eprintln!("error: {err}");
-    for cause in err.chain().skip(1) {
-        eprintln!("  caused by: {cause}");
     }
 }
