@@ -7,7 +7,9 @@
 //! the scope's label as the OAEP label. The value in `encryptedData` is the
 //! base64 (standard, padded) of
 //!
-//!     u16 big-endian length of the RSA ciphertext || RSA ciphertext || AES-GCM ciphertext and tag
+//! ```text
+//! u16 big-endian length of the RSA ciphertext || RSA ciphertext || AES-GCM ciphertext and tag
+//! ```
 //!
 //! The label binds a value to where it may be unsealed: `namespace/name`
 //! (strict, the default), `namespace` (namespace-wide) or empty
