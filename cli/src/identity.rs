@@ -22,7 +22,9 @@ pub enum IdentityError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("{origin} holds no age identity (AGE-SECRET-KEY-1... line)\n  help: {help}")]
+    #[error(
+        "{origin} holds no age identity (no line starting with AGE-SECRET-KEY-)\n  help: {help}"
+    )]
     Invalid { origin: String, help: String },
     #[error("cannot find the home folder: set HOME or {ENV_KEY_FILE}")]
     NoHome,
