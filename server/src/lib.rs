@@ -15,6 +15,7 @@
 pub mod api;
 pub mod auth;
 pub mod config;
+pub mod events;
 pub mod logging;
 pub mod metrics;
 pub mod registry;

@@ -22,8 +22,9 @@ use tokio_rustls::TlsAcceptor;
 use crate::api::{self, AppState, UploadSigner};
 use crate::auth::{Access, Htpasswd, Principal, htpasswd::HtpasswdError};
 use crate::config::{Config, ConfigError, DriverConfig, parse_duration};
+use crate::events::{EventSink, Events};
 use crate::metrics::Metrics;
-use crate::registry::{Options, Registry};
+use crate::registry::{Options, Registry, RepositoryService};
 use crate::storage::StorageDriver;
 use crate::storage::fs::FilesystemDriver;
 use crate::storage::s3::S3Driver;
@@ -71,8 +72,17 @@ fn header_error(name: &str, e: impl std::fmt::Display) -> ConfigError {
     }
 }
 
-/// Builds the application state a config describes.
+/// Builds the application state a config describes; changes go nowhere.
 pub fn build_state(config: &Config) -> Result<Arc<AppState>, StartError> {
+    build_state_with(config, None)
+}
+
+/// Builds the application state a config describes, with every change the
+/// API makes handed to `sink` (through the events decorator) when one is given.
+pub fn build_state_with(
+    config: &Config,
+    sink: Option<Arc<dyn EventSink>>,
+) -> Result<Arc<AppState>, StartError> {
     let driver = storage_driver(config)?;
     let options = Options {
         delete_enabled: config.storage.delete.enabled,
@@ -97,8 +107,14 @@ pub fn build_state(config: &Config) -> Result<Arc<AppState>, StartError> {
         ),
         None => Access::open(),
     };
+    let registry = Arc::new(Registry::new(driver, options));
+    let service: Arc<dyn RepositoryService> = match sink {
+        Some(sink) => Arc::new(Events::new(registry.clone(), sink)),
+        None => registry.clone(),
+    };
     Ok(Arc::new(AppState {
-        registry: Registry::new(driver, options),
+        service,
+        registry,
         access,
         extra_headers,
         catalog_max: config.catalog.maxentries,

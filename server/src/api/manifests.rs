@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 
 use super::{ApiError, ApiResult, AppState, DIGEST_HEADER, ErrorCode, header_str};
 use crate::registry::manifest::{self, Kind, MAX_MANIFEST_SIZE};
-use crate::registry::{Digest, Reference, RegistryError, StoredManifest};
+use crate::registry::{Context, Digest, Reference, RegistryError, RepoName, StoredManifest};
 
 /// The media types a request accepts; empty means anything (a client that
 /// sends no Accept, like curl, gets the manifest as stored).
@@ -34,7 +34,8 @@ fn accepts(list: &[String], media_type: &str) -> bool {
 /// both kinds of index, and otherwise answers that nothing acceptable exists.
 async fn negotiate(
     state: &AppState,
-    name: &str,
+    cx: &Context,
+    name: &RepoName,
     stored: StoredManifest,
     accept: &[String],
 ) -> Result<StoredManifest, ApiError> {
@@ -60,18 +61,23 @@ async fn negotiate(
         if let Some(child) = amd64 {
             let d: Digest = child.digest.parse().map_err(RegistryError::from)?;
             return Ok(state
-                .registry
-                .get_manifest(name, &Reference::Digest(d))
+                .service
+                .get_manifest(cx, name, &Reference::Digest(d))
                 .await?);
         }
     }
     Err(not_acceptable(&stored.media_type))
 }
 
-pub async fn get(state: &AppState, name: &str, reference: &str, req: Request) -> ApiResult {
-    let reference = Reference::parse(reference)?;
-    let stored = state.registry.get_manifest(name, &reference).await?;
-    let stored = negotiate(state, name, stored, &accepted(req.headers())).await?;
+pub async fn get(
+    state: &AppState,
+    cx: &Context,
+    name: &RepoName,
+    reference: &Reference,
+    req: Request,
+) -> ApiResult {
+    let stored = state.service.get_manifest(cx, name, reference).await?;
+    let stored = negotiate(state, cx, name, stored, &accepted(req.headers())).await?;
     let builder = Response::builder()
         .status(StatusCode::OK)
         .header(header::CONTENT_TYPE, &stored.media_type)
@@ -86,8 +92,13 @@ pub async fn get(state: &AppState, name: &str, reference: &str, req: Request) ->
     Ok(builder.body(body).expect("valid response"))
 }
 
-pub async fn put(state: &AppState, name: &str, reference: &str, req: Request) -> ApiResult {
-    let reference = Reference::parse(reference)?;
+pub async fn put(
+    state: &AppState,
+    cx: &Context,
+    name: &RepoName,
+    reference: &Reference,
+    req: Request,
+) -> ApiResult {
     let too_large = || {
         ApiError::from(RegistryError::ManifestTooLarge {
             size: MAX_MANIFEST_SIZE + 1,
@@ -104,10 +115,11 @@ pub async fn put(state: &AppState, name: &str, reference: &str, req: Request) ->
     let content = axum::body::to_bytes(req.into_body(), MAX_MANIFEST_SIZE)
         .await
         .map_err(|_| too_large())?;
-    let (digest, subject) = state
-        .registry
-        .put_manifest(name, &reference, content_type.as_deref(), content)
+    let put = state
+        .service
+        .put_manifest(cx, name, reference, content_type.as_deref(), content)
         .await?;
+    let digest = &put.change.digest;
     let mut resp = (
         StatusCode::CREATED,
         [
@@ -123,7 +135,7 @@ pub async fn put(state: &AppState, name: &str, reference: &str, req: Request) ->
         ],
     )
         .into_response();
-    if let Some(s) = subject {
+    if let Some(s) = put.subject {
         resp.headers_mut().insert(
             "oci-subject",
             s.to_string().parse().expect("digest is a header value"),
@@ -132,8 +144,12 @@ pub async fn put(state: &AppState, name: &str, reference: &str, req: Request) ->
     Ok(resp)
 }
 
-pub async fn delete(state: &AppState, name: &str, reference: &str) -> ApiResult {
-    let reference = Reference::parse(reference)?;
-    state.registry.delete_manifest(name, &reference).await?;
+pub async fn delete(
+    state: &AppState,
+    cx: &Context,
+    name: &RepoName,
+    reference: &Reference,
+) -> ApiResult {
+    state.service.delete_manifest(cx, name, reference).await?;
     Ok((StatusCode::ACCEPTED, [(header::CONTENT_LENGTH, "0")]).into_response())
 }

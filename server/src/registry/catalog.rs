@@ -1,6 +1,7 @@
 //! Content discovery: the catalog of repositories and the tags of one, both
 //! sorted and paginated with `n` and `last`.
 
+use super::names::RepoName;
 use super::{Registry, RegistryError, Result, paths};
 use crate::storage::StorageError;
 
@@ -47,7 +48,12 @@ impl Registry {
         }
     }
 
-    pub async fn tags(&self, name: &str, last: Option<&str>, n: Option<usize>) -> Result<Page> {
+    pub async fn tags(
+        &self,
+        name: &RepoName,
+        last: Option<&str>,
+        n: Option<usize>,
+    ) -> Result<Page> {
         if !self.repository_exists(name).await? {
             return Err(RegistryError::NameUnknown(name.to_string()));
         }
@@ -78,7 +84,7 @@ impl Registry {
             let dir = if rel.is_empty() {
                 root.clone()
             } else {
-                format!("{root}/{rel}")
+                paths::repository(&rel)
             };
             let entries = self.list_dir(&dir).await?;
             if !rel.is_empty() && entries.iter().any(|e| markers.contains(&e.as_str())) {

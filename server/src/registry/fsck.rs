@@ -46,7 +46,7 @@ impl Registry {
     pub async fn check(&self) -> Result<CheckReport> {
         let mut report = CheckReport::default();
         let mut present: HashSet<Digest> = HashSet::new();
-        for f in self.driver.walk(&format!("{}/blobs", paths::ROOT)).await? {
+        for f in self.driver.walk(&paths::blobs_root()).await? {
             let Some(Entry::Blob(d)) = paths::classify(&f.path) else {
                 continue;
             };

@@ -203,7 +203,7 @@ impl Registry {
         }
 
         let mut candidates = Vec::new();
-        for f in self.driver.walk(&format!("{}/blobs", paths::ROOT)).await? {
+        for f in self.driver.walk(&paths::blobs_root()).await? {
             let Some(Entry::Blob(d)) = paths::classify(&f.path) else {
                 continue;
             };
@@ -227,11 +227,10 @@ impl Registry {
                 continue;
             }
             if !opts.dry_run {
-                let data = paths::blob_data(&d);
-                self.remove(data.trim_end_matches("/data")).await?;
+                self.remove(&paths::blob_dir(&d)).await?;
                 // Links to a deleted blob would only mislead `check`.
-                for link in layer_links.get(&d).into_iter().flatten() {
-                    self.remove(link.trim_end_matches("/link")).await?;
+                for repo in layer_links.get(&d).into_iter().flatten() {
+                    self.remove(&paths::layer_dir(repo, &d)).await?;
                 }
             }
             report.bytes_freed += size;
@@ -242,7 +241,8 @@ impl Registry {
 
     /// The second look, right before the sweep: links written within the
     /// grace period keep their targets, and young manifests what they
-    /// reference. Returns the older layer links, by the blob they name.
+    /// reference. Returns the repositories of the older layer links, by the
+    /// blob they name.
     async fn mark_young_links(
         &self,
         cutoff: SystemTime,
@@ -252,8 +252,8 @@ impl Registry {
         for f in self.driver.walk(&paths::repositories_root()).await? {
             let entry = paths::classify(&f.path);
             if f.modified < cutoff {
-                if let Some(Entry::LayerLink { digest, .. }) = entry {
-                    old_layer_links.entry(digest).or_default().push(f.path);
+                if let Some(Entry::LayerLink { repo, digest }) = entry {
+                    old_layer_links.entry(digest).or_default().push(repo);
                 }
                 continue;
             }
@@ -284,11 +284,9 @@ impl Registry {
         index: &[(String, Digest)],
     ) -> Result<()> {
         for (tag, _) in index.iter().filter(|(_, x)| x == d) {
-            let link = paths::tag_index_link(name, tag, d);
-            self.remove(link.trim_end_matches("/link")).await?;
+            self.remove(&paths::tag_index_dir(name, tag, d)).await?;
         }
-        let link = paths::revision_link(name, d);
-        self.remove(link.trim_end_matches("/link")).await?;
+        self.remove(&paths::revision_dir(name, d)).await?;
         Ok(())
     }
 }

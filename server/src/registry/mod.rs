@@ -10,6 +10,9 @@ pub mod manifest;
 pub mod names;
 pub mod paths;
 
+pub mod change;
+pub mod service;
+
 mod blobs;
 mod catalog;
 mod manifests;
@@ -22,10 +25,12 @@ use bytes::Bytes;
 
 pub use blobs::BlobContent;
 pub use catalog::Page;
+pub use change::{Change, ChangeAction, Context, RequestId};
 pub use digest::Digest;
 pub use error::{RegistryError, Result};
-pub use manifests::StoredManifest;
-pub use names::Reference;
+pub use manifests::{ManifestPut, StoredManifest};
+pub use names::{Reference, RepoName, Tag};
+pub use service::RepositoryService;
 pub use uploads::{ChunkRange, UploadStatus};
 
 use crate::storage::{StorageDriver, StorageError};
@@ -112,7 +117,7 @@ impl Registry {
         }
     }
 
-    pub async fn repository_exists(&self, name: &str) -> Result<bool> {
+    pub async fn repository_exists(&self, name: &RepoName) -> Result<bool> {
         Ok(self.exists(&paths::repository(name)).await?)
     }
 

@@ -15,7 +15,9 @@ use std::time::{Duration, SystemTime};
 use bytes::Bytes;
 use futures_util::StreamExt;
 
+use super::change::{Change, ChangeAction, Context};
 use super::digest::{Algorithm, Hasher};
+use super::names::RepoName;
 use super::{Digest, Registry, RegistryError, Result, paths};
 use crate::storage::{ByteStream, FileWriter};
 
@@ -67,7 +69,7 @@ fn check_id(id: &str) -> Result<()> {
 }
 
 impl Registry {
-    pub async fn start_upload(&self, name: &str) -> Result<UploadStatus> {
+    pub async fn start_upload(&self, name: &RepoName) -> Result<UploadStatus> {
         self.check_writable()?;
         let id = uuid::Uuid::new_v4().hyphenated().to_string();
         let started = humantime::format_rfc3339_nanos(SystemTime::now()).to_string();
@@ -82,7 +84,7 @@ impl Registry {
         Ok(UploadStatus { id, offset: 0 })
     }
 
-    async fn upload_size(&self, name: &str, id: &str) -> Result<u64> {
+    async fn upload_size(&self, name: &RepoName, id: &str) -> Result<u64> {
         check_id(id)?;
         match self.driver.stat(&paths::upload_data(name, id)).await {
             Ok(info) => Ok(info.size),
@@ -91,7 +93,7 @@ impl Registry {
         }
     }
 
-    pub async fn upload_status(&self, name: &str, id: &str) -> Result<UploadStatus> {
+    pub async fn upload_status(&self, name: &RepoName, id: &str) -> Result<UploadStatus> {
         let offset = self.upload_size(name, id).await?;
         Ok(UploadStatus {
             id: id.to_string(),
@@ -103,7 +105,7 @@ impl Registry {
     /// ends (else RangeInvalid) and carry exactly the bytes it announces.
     pub async fn append_upload(
         &self,
-        name: &str,
+        name: &RepoName,
         id: &str,
         range: Option<ChunkRange>,
         body: ByteStream,
@@ -123,7 +125,7 @@ impl Registry {
 
     async fn append_locked(
         &self,
-        name: &str,
+        name: &RepoName,
         id: &str,
         size: u64,
         state: &mut Option<HashState>,
@@ -170,12 +172,13 @@ impl Registry {
     /// the upload is removed, as distribution does.
     pub async fn finish_upload(
         &self,
-        name: &str,
+        cx: &Context,
+        name: &RepoName,
         id: &str,
         digest: &Digest,
         range: Option<ChunkRange>,
         body: Option<ByteStream>,
-    ) -> Result<()> {
+    ) -> Result<Change> {
         self.check_writable()?;
         let slot = self.uploads.slot(id);
         let mut state = slot.lock().await;
@@ -211,14 +214,20 @@ impl Registry {
             .await?;
         self.remove(&paths::upload_dir(name, id)).await?;
         self.uploads.forget(id);
-        Ok(())
+        Ok(Change::new(cx, ChangeAction::BlobPush, name, digest).size(size))
     }
 
     /// A monolithic upload (POST with `?digest=`).
-    pub async fn put_blob(&self, name: &str, digest: &Digest, body: ByteStream) -> Result<()> {
+    pub async fn put_blob(
+        &self,
+        cx: &Context,
+        name: &RepoName,
+        digest: &Digest,
+        body: ByteStream,
+    ) -> Result<Change> {
         let upload = self.start_upload(name).await?;
         let result = self
-            .finish_upload(name, &upload.id, digest, None, Some(body))
+            .finish_upload(cx, name, &upload.id, digest, None, Some(body))
             .await;
         if result.is_err() {
             self.remove(&paths::upload_dir(name, &upload.id)).await?;
@@ -227,7 +236,7 @@ impl Registry {
         result
     }
 
-    pub async fn cancel_upload(&self, name: &str, id: &str) -> Result<()> {
+    pub async fn cancel_upload(&self, name: &RepoName, id: &str) -> Result<()> {
         self.check_writable()?;
         let slot = self.uploads.slot(id);
         let _state = slot.lock().await;
@@ -243,6 +252,7 @@ impl Registry {
         let now = SystemTime::now();
         let mut purged = Vec::new();
         for name in self.directories_holding(&["_uploads"]).await? {
+            let name = name.as_str();
             for id in self.list_dir(&paths::uploads_dir(&name)).await? {
                 let started = match self
                     .driver
@@ -325,10 +335,11 @@ mod tests {
             Arc::new(FilesystemDriver::new(dir.path())),
             Options::default(),
         );
-        let old = reg.start_upload("a/b").await.unwrap();
+        let ab = RepoName::parse("a/b").unwrap();
+        let old = reg.start_upload(&ab).await.unwrap();
         let body: crate::storage::ByteStream =
             Box::pin(futures_util::stream::iter([Ok(Bytes::from_static(b"abc"))]));
-        reg.append_upload("a/b", &old.id, None, body).await.unwrap();
+        reg.append_upload(&ab, &old.id, None, body).await.unwrap();
         assert_eq!(
             reg.purge_uploads(Duration::from_secs(3600), false)
                 .await
@@ -338,13 +349,13 @@ mod tests {
         let listed = reg.purge_uploads(Duration::ZERO, true).await.unwrap();
         assert_eq!(listed, vec![format!("a/b/{}", old.id)]);
         assert!(
-            reg.upload_status("a/b", &old.id).await.is_ok(),
+            reg.upload_status(&ab, &old.id).await.is_ok(),
             "a dry run removes nothing"
         );
         let purged = reg.purge_uploads(Duration::ZERO, false).await.unwrap();
         assert_eq!(purged.len(), 1);
         assert!(matches!(
-            reg.upload_status("a/b", &old.id).await,
+            reg.upload_status(&ab, &old.id).await,
             Err(RegistryError::UploadUnknown)
         ));
     }
