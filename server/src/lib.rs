@@ -8,7 +8,8 @@
 //! - [`storage`]: a small path-based driver trait and its implementations.
 //!
 //! - [`auth`]: htpasswd authentication and labreg's access rules;
-//! - [`tls`]: rustls with certificate reload.
+//! - [`tls`]: rustls with certificate reload;
+//! - [`ui`]: the web UI, a second front end on the same service and auth.
 //!
 //! [`server`] wires a [`config::Config`] to a listener.
 
@@ -22,3 +23,4 @@ pub mod registry;
 pub mod server;
 pub mod storage;
 pub mod tls;
+pub mod ui;

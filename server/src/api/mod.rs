@@ -49,6 +49,8 @@ pub struct AppState {
     pub base_url: Option<String>,
     /// Signs upload URLs with `http.secret`.
     pub upload_signer: UploadSigner,
+    /// The web UI's own state, when `labreg.ui.enabled`.
+    pub ui: Option<Arc<crate::ui::Ui>>,
 }
 
 impl AppState {
