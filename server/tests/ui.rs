@@ -46,6 +46,7 @@ async fn skopeo_push(layout: &Path, tag: &str, dest: &str) {
         "skopeo",
         &[
             "copy",
+            "--all",
             "--dest-tls-verify=false",
             "--dest-creds",
             "admin:admin-pw",
@@ -213,7 +214,7 @@ async fn headers_assets_and_tokens() {
         "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
     );
     assert_eq!(h["x-content-type-options"], "nosniff");
-    assert_eq!(h["referrer-policy"], "no-referrer");
+    assert_eq!(h["referrer-policy"], "same-origin");
     assert!(h.get("set-cookie").is_none());
     let html = resp.text().await.unwrap();
     assert!(!html.contains("<script>") && !html.contains("style="), "inline code in {html}");

@@ -10,9 +10,7 @@
 // failed check.
 import { chromium } from "playwright-core";
 import { mkdirSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { mkdtempSync } from "node:fs";
 
 const base = process.env.LABREG_URL;
 const users = JSON.parse(process.env.UI_USERS);
@@ -33,8 +31,9 @@ const browser = await chromium.launch({
   args: [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    `--user-data-dir=${mkdtempSync(join(tmpdir(), "labreg-ui-"))}`,
   ],
+  // No --user-data-dir here: Playwright refuses it with launch() and gives
+  // every run a fresh temporary profile of its own.
 });
 
 async function as(user, options = {}) {
@@ -53,11 +52,15 @@ async function rows(page, table) {
 try {
   // Anonymous: the login prompt (401 with a Basic challenge).
   {
+    // Headless Chromium has no prompt to show: a navigation that meets the
+    // challenge without credentials fails with this error.
     const { context, page } = await as(null);
-    const resp = await page.goto(base + "/");
+    const error = await page.goto(base + "/").then(() => "loaded", (e) => e.message);
+    check("anonymous browser is asked to log in", error.includes("ERR_INVALID_AUTH_CREDENTIALS"), error);
+    const resp = await context.request.get(base + "/ui/repo?name=team/app");
     check("anonymous gets 401", resp.status() === 401, resp.status());
-    const challenge = (await resp.allHeaders())["www-authenticate"] || "";
-    check("anonymous gets a Basic challenge", challenge.startsWith("Basic "), challenge);
+    const challenge = resp.headers()["www-authenticate"] || "";
+    check("anonymous gets a Basic challenge", challenge === 'Basic realm="homelab"', challenge);
     await context.close();
   }
 
@@ -167,8 +170,8 @@ try {
     const goes = await page.textContent("main");
     check("confirmation names what goes and what stays", goes.includes("the tag latest") && goes.includes("still tagged v1"), goes);
     await page.screenshot({ path: join(shots, "delete-confirm.png"), fullPage: true });
-    await page.click("button[type=submit]");
-    await page.waitForSelector("#deleted");
+    await Promise.all([page.waitForNavigation(), page.click("button[type=submit]")]);
+    check("the delete is done", (await page.locator("#deleted").count()) === 1, await page.textContent("main"));
     await page.goto(base + "/ui/repo?name=team/app");
     const after = await rows(page, "tags");
     check("the deleted tag is gone, v1 stays", !after.some((t) => t.startsWith("latest")) && after.some((t) => t.startsWith("v1")), after);
