@@ -1,7 +1,8 @@
 //! The web UI against a real labreg: images pushed by skopeo, users from
 //! Apache's htpasswd, access rules; the browser cases run in headless
 //! Chromium (Debian's) driven by Playwright (`server/ui-tests/test.mjs`),
-//! which also takes the README's screenshots (docs/ui/).
+//! which also takes the README's screenshots (docs/ui/, rewritten with
+//! `UPDATE_UI_SCREENSHOTS=1`).
 
 mod common;
 
@@ -161,7 +162,12 @@ async fn browser_end_to_end() {
         .to_string();
 
     let users: serde_json::Map<String, Value> = USERS.iter().map(|(u, p)| (u.to_string(), json!(p))).collect();
-    let shots = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/ui");
+    // The browser always takes its screenshots; they replace the README's
+    // (docs/ui/) only when asked, so a test run leaves the tree clean.
+    let shots = match std::env::var_os("UPDATE_UI_SCREENSHOTS") {
+        Some(_) => Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/ui"),
+        None => dir.path().join("screenshots"),
+    };
     let out = tokio::process::Command::new("node")
         .arg("test.mjs")
         .current_dir(ui_tests_dir())
@@ -184,6 +190,10 @@ async fn browser_end_to_end() {
     assert_eq!(report["failed"], json!([]), "browser checks failed:\n{report:#}\n{stderr}");
     assert!(out.status.success(), "{stderr}");
     assert!(report["passed"].as_u64().unwrap() >= 25, "{report:#}");
+    for shot in ["repositories", "tags", "image-index", "image-platform", "delete-confirm", "health"] {
+        let png = std::fs::read(shots.join(format!("{shot}.png"))).unwrap();
+        assert!(png.starts_with(b"\x89PNG") && png.len() > 10_000, "{shot}.png");
+    }
 
     // What the browser did, seen from the API: latest is gone, v1 stays.
     let tags: Value = client()
