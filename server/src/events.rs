@@ -9,7 +9,9 @@ use async_trait::async_trait;
 use bytes::Bytes;
 
 use crate::registry::manifest::Descriptor;
-use crate::registry::service::Visible;
+use crate::registry::service::{
+    BlobService, ListingService, ManifestService, UploadService, Visible,
+};
 use crate::registry::{
     BlobContent, Change, ChunkRange, Context, Digest, ManifestPut, Page, Reference, RepoName,
     RepositoryService, Result, StoredManifest, UploadStatus,
@@ -49,7 +51,7 @@ impl Events {
 }
 
 #[async_trait]
-impl RepositoryService for Events {
+impl ListingService for Events {
     async fn catalog(
         &self,
         cx: &Context,
@@ -69,7 +71,10 @@ impl RepositoryService for Events {
     ) -> Result<Page> {
         self.inner.tags(cx, repo, last, n).await
     }
+}
 
+#[async_trait]
+impl ManifestService for Events {
     async fn referrers(
         &self,
         cx: &Context,
@@ -80,6 +85,49 @@ impl RepositoryService for Events {
         self.inner.referrers(cx, repo, subject, artifact_type).await
     }
 
+    async fn get_manifest(
+        &self,
+        cx: &Context,
+        repo: &RepoName,
+        reference: &Reference,
+    ) -> Result<StoredManifest> {
+        self.inner.get_manifest(cx, repo, reference).await
+    }
+
+    async fn put_manifest(
+        &self,
+        cx: &Context,
+        repo: &RepoName,
+        reference: &Reference,
+        content_type: Option<&str>,
+        content: Bytes,
+    ) -> Result<ManifestPut> {
+        let result = self
+            .inner
+            .put_manifest(cx, repo, reference, content_type, content)
+            .await;
+        if let Ok(put) = &result {
+            self.sink.record(&put.change);
+        }
+        result
+    }
+
+    async fn delete_manifest(
+        &self,
+        cx: &Context,
+        repo: &RepoName,
+        reference: &Reference,
+    ) -> Result<Vec<Change>> {
+        let result = self.inner.delete_manifest(cx, repo, reference).await;
+        for change in result.iter().flatten() {
+            self.sink.record(change);
+        }
+        result
+    }
+}
+
+#[async_trait]
+impl BlobService for Events {
     async fn blob_size(&self, cx: &Context, repo: &RepoName, digest: &Digest) -> Result<u64> {
         self.inner.blob_size(cx, repo, digest).await
     }
@@ -112,7 +160,10 @@ impl RepositoryService for Events {
         }
         result
     }
+}
 
+#[async_trait]
+impl UploadService for Events {
     async fn start_upload(&self, cx: &Context, repo: &RepoName) -> Result<UploadStatus> {
         self.inner.start_upload(cx, repo).await
     }
@@ -160,45 +211,5 @@ impl RepositoryService for Events {
 
     async fn cancel_upload(&self, cx: &Context, repo: &RepoName, id: &str) -> Result<()> {
         self.inner.cancel_upload(cx, repo, id).await
-    }
-
-    async fn get_manifest(
-        &self,
-        cx: &Context,
-        repo: &RepoName,
-        reference: &Reference,
-    ) -> Result<StoredManifest> {
-        self.inner.get_manifest(cx, repo, reference).await
-    }
-
-    async fn put_manifest(
-        &self,
-        cx: &Context,
-        repo: &RepoName,
-        reference: &Reference,
-        content_type: Option<&str>,
-        content: Bytes,
-    ) -> Result<ManifestPut> {
-        let result = self
-            .inner
-            .put_manifest(cx, repo, reference, content_type, content)
-            .await;
-        if let Ok(put) = &result {
-            self.sink.record(&put.change);
-        }
-        result
-    }
-
-    async fn delete_manifest(
-        &self,
-        cx: &Context,
-        repo: &RepoName,
-        reference: &Reference,
-    ) -> Result<Vec<Change>> {
-        let result = self.inner.delete_manifest(cx, repo, reference).await;
-        for change in result.iter().flatten() {
-            self.sink.record(change);
-        }
-        result
     }
 }

@@ -40,7 +40,8 @@ fn listing(body: serde_json::Value, page: &Page, path: &str, n: Option<usize>) -
 
 pub async fn catalog(state: &AppState, cx: &Context, q: &HashMap<String, String>) -> ApiResult {
     let (n, last) = page_params(q)?;
-    let n = Some(n.unwrap_or(state.catalog_max).min(state.catalog_max));
+    let max = state.settings.catalog_max;
+    let n = Some(n.unwrap_or(max).min(max));
     let visible = |repo: &str| state.access.allowed(&cx.actor, repo, Action::Pull);
     let page = state
         .service

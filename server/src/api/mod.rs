@@ -22,6 +22,7 @@ use axum::response::{IntoResponse, Response};
 use futures_util::TryStreamExt;
 
 use crate::auth::{Access, Action, Denial, Scope};
+use crate::config::settings::ApiSettings;
 use crate::registry::{Context, Digest, Reference, Registry, RepoName, RepositoryService};
 use crate::storage::ByteStream;
 pub use error::{ApiError, ApiResult, ErrorCode};
@@ -41,12 +42,8 @@ pub struct AppState {
     pub registry: Arc<Registry>,
     /// Who may do what; open when no `auth` is configured.
     pub access: Access,
-    /// `http.headers`: added to every response.
-    pub extra_headers: HeaderMap,
-    /// `catalog.maxentries`: the largest catalog page.
-    pub catalog_max: usize,
-    /// `http.host`: when set, Location headers are absolute URLs on it.
-    pub base_url: Option<String>,
+    /// Headers, `http.host` and the catalog's page size, resolved at start.
+    pub settings: ApiSettings,
     /// Signs upload URLs with `http.secret`.
     pub upload_signer: UploadSigner,
 }
@@ -54,8 +51,8 @@ pub struct AppState {
 impl AppState {
     /// A Location header value for a path on this registry.
     fn location(&self, path: &str) -> String {
-        match &self.base_url {
-            Some(base) => format!("{}{path}", base.trim_end_matches('/')),
+        match &self.settings.base_url {
+            Some(base) => format!("{base}{path}"),
             None => path.to_string(),
         }
     }
@@ -76,7 +73,7 @@ pub fn app(state: Arc<AppState>) -> Router {
 async fn common_headers(State(state): State<Arc<AppState>>, mut resp: Response) -> Response {
     let h = resp.headers_mut();
     h.insert(API_VERSION_HEADER, HeaderValue::from_static("registry/2.0"));
-    for (k, v) in &state.extra_headers {
+    for (k, v) in &state.settings.headers {
         if !h.contains_key(k) {
             h.insert(k.clone(), v.clone());
         }
