@@ -69,6 +69,20 @@ async fn negotiate(
     Err(not_acceptable(&stored.media_type))
 }
 
+/// The reference of a manifest read: one that is neither a tag nor a
+/// digest names nothing that can exist, so a read answers "unknown" (as the
+/// OCI conformance suite and every other registry do); only a PUT says
+/// TAG_INVALID.
+pub fn read_reference(reference: &str) -> Result<Reference, ApiError> {
+    Reference::parse(reference).map_err(|_| {
+        ApiError::new(
+            ErrorCode::ManifestUnknown,
+            "no such manifest: the reference is neither a valid tag nor a digest",
+        )
+        .detail(serde_json::json!({ "reference": reference }))
+    })
+}
+
 pub async fn get(
     state: &AppState,
     cx: &Context,

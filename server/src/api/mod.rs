@@ -229,7 +229,8 @@ async fn route_request(
         },
         Route::Manifest { reference, .. } => match m {
             Method::GET | Method::HEAD => {
-                manifests::get(state, cx, name, &parse_reference(reference)?, req).await
+                let reference = manifests::read_reference(reference)?;
+                manifests::get(state, cx, name, &reference, req).await
             }
             Method::PUT => manifests::put(state, cx, name, &parse_reference(reference)?, req).await,
             Method::DELETE => {
