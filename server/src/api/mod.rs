@@ -97,6 +97,15 @@ fn body_stream(body: Body) -> ByteStream {
     Box::pin(body.into_data_stream().map_err(io::Error::other))
 }
 
+/// One request on one repository, as its handler receives it: the shared
+/// state, who asks, and the name checked at the edge.
+#[derive(Clone, Copy)]
+pub struct RepoRequest<'a> {
+    pub state: &'a AppState,
+    pub cx: &'a Context,
+    pub name: &'a RepoName,
+}
+
 /// A digest from a path or query, checked at the edge.
 fn parse_digest(s: &str) -> Result<Digest, ApiError> {
     s.parse::<Digest>()
@@ -196,7 +205,7 @@ async fn route_request(
     req: Request,
 ) -> ApiResult {
     let m = req.method().clone();
-    let name = match (route, repo) {
+    let r = match (route, repo) {
         (Route::Base, _) => {
             return match m {
                 Method::GET | Method::HEAD => {
@@ -211,51 +220,47 @@ async fn route_request(
                 _ => method_not_allowed("GET"),
             };
         }
-        (_, Some(name)) => name,
+        (_, Some(name)) => RepoRequest { state, cx, name },
         (_, None) => unreachable!("every other route names a repository"),
     };
     match route {
         Route::Base | Route::Catalog => unreachable!("answered above"),
         Route::Tags { .. } => match m {
-            Method::GET => discovery::tags(state, cx, name, &query(&req)).await,
+            Method::GET => discovery::tags(r, &query(&req)).await,
             _ => method_not_allowed("GET"),
         },
         Route::Referrers { digest, .. } => match m {
             Method::GET => {
                 let subject = parse_digest(digest)?;
-                discovery::referrers(state, cx, name, &subject, &query(&req)).await
+                discovery::referrers(r, &subject, &query(&req)).await
             }
             _ => method_not_allowed("GET"),
         },
         Route::Manifest { reference, .. } => match m {
             Method::GET | Method::HEAD => {
                 let reference = manifests::read_reference(reference)?;
-                manifests::get(state, cx, name, &reference, req).await
+                manifests::get(r, &reference, req).await
             }
-            Method::PUT => manifests::put(state, cx, name, &parse_reference(reference)?, req).await,
-            Method::DELETE => {
-                manifests::delete(state, cx, name, &parse_reference(reference)?).await
-            }
+            Method::PUT => manifests::put(r, &parse_reference(reference)?, req).await,
+            Method::DELETE => manifests::delete(r, &parse_reference(reference)?).await,
             _ => method_not_allowed("GET, HEAD, PUT, DELETE"),
         },
         Route::Blob { digest, .. } => match m {
-            Method::GET | Method::HEAD => {
-                blobs::get(state, cx, name, &parse_digest(digest)?, req).await
-            }
-            Method::DELETE => blobs::delete(state, cx, name, &parse_digest(digest)?).await,
+            Method::GET | Method::HEAD => blobs::get(r, &parse_digest(digest)?, req).await,
+            Method::DELETE => blobs::delete(r, &parse_digest(digest)?).await,
             _ => method_not_allowed("GET, HEAD, DELETE"),
         },
         Route::UploadStart { .. } => match m {
-            Method::POST => blobs::start_upload(state, cx, name, req).await,
+            Method::POST => blobs::start_upload(r, req).await,
             _ => method_not_allowed("POST"),
         },
         Route::Upload { id, .. } => {
-            blobs::verify_upload(state, name, id, &req)?;
+            blobs::verify_upload(state, r.name, id, &req)?;
             match m {
-                Method::GET => blobs::upload_status(state, cx, name, id).await,
-                Method::PATCH => blobs::patch_upload(state, cx, name, id, req).await,
-                Method::PUT => blobs::finish_upload(state, cx, name, id, req).await,
-                Method::DELETE => blobs::cancel_upload(state, cx, name, id).await,
+                Method::GET => blobs::upload_status(r, id).await,
+                Method::PATCH => blobs::patch_upload(r, id, req).await,
+                Method::PUT => blobs::finish_upload(r, id, req).await,
+                Method::DELETE => blobs::cancel_upload(r, id).await,
                 _ => method_not_allowed("GET, PATCH, PUT, DELETE"),
             }
         }

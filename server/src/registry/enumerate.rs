@@ -12,6 +12,7 @@ use futures_util::{Stream, TryStreamExt};
 use super::names::RepoName;
 use super::paths::{self, Entry};
 use super::{Digest, Registry, RegistryError, Result};
+use crate::storage::FileInfo;
 
 /// A stream of typed entries, borrowing the registry.
 pub type Entries<'a, T> = Pin<Box<dyn Stream<Item = Result<T>> + Send + 'a>>;
@@ -48,15 +49,23 @@ pub struct StoredTag {
 }
 
 impl Registry {
+    /// Every file under `root` the layout names, with what it is.
+    fn classified(&self, root: &str) -> Entries<'_, (Entry, FileInfo)> {
+        Box::pin(
+            self.driver
+                .walk(root)
+                .map_err(RegistryError::from)
+                .try_filter_map(|f| async move { Ok(paths::classify(&f.path).map(|e| (e, f))) }),
+        )
+    }
+
     /// Every blob of the store, in path order.
     pub fn stored_blobs(&self) -> Entries<'_, StoredBlob> {
         Box::pin(
-            self.driver
-                .walk(&paths::blobs_root())
-                .map_err(RegistryError::from)
-                .try_filter_map(|f| async move {
-                    Ok(match paths::classify(&f.path) {
-                        Some(Entry::Blob(digest)) => Some(StoredBlob {
+            self.classified(&paths::blobs_root())
+                .try_filter_map(|(entry, f)| async move {
+                    Ok(match entry {
+                        Entry::Blob(digest) => Some(StoredBlob {
                             digest,
                             size: f.size,
                             modified: f.modified,
@@ -71,15 +80,11 @@ impl Registry {
     /// are left out.
     pub fn stored_links(&self) -> Entries<'_, StoredLink> {
         Box::pin(
-            self.driver
-                .walk(&paths::repositories_root())
-                .map_err(RegistryError::from)
-                .try_filter_map(|f| async move {
-                    Ok(paths::classify(&f.path).map(|entry| StoredLink {
-                        entry,
-                        path: f.path,
-                        modified: f.modified,
-                    }))
+            self.classified(&paths::repositories_root())
+                .map_ok(|(entry, f)| StoredLink {
+                    entry,
+                    path: f.path,
+                    modified: f.modified,
                 }),
         )
     }

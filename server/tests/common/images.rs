@@ -23,20 +23,29 @@ pub async fn try_push_blob(
         .send()
         .await
         .map_err(|e| e.to_string())?;
-    if resp.status() != StatusCode::CREATED {
-        return Err(format!(
-            "push blob to {name}: {}: {:?}",
-            resp.status(),
-            resp.text().await
-        ));
-    }
-    let answered = resp.headers().get("docker-content-digest");
-    if answered.and_then(|v| v.to_str().ok()) != Some(d.as_str()) {
+    let answered = created(resp, &format!("push blob to {name}")).await?;
+    if answered != d {
         return Err(format!(
             "push blob to {name}: answered digest {answered:?}, not {d}"
         ));
     }
     Ok(d)
+}
+
+/// The digest a 201 answer names, or the answer's status and body.
+async fn created(resp: reqwest::Response, what: &str) -> Result<String, String> {
+    if resp.status() != StatusCode::CREATED {
+        return Err(format!(
+            "{what}: {}: {:?}",
+            resp.status(),
+            resp.text().await
+        ));
+    }
+    let answered = resp.headers().get("docker-content-digest");
+    Ok(answered
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string())
 }
 
 /// Pushes a blob in one request; returns its digest.
@@ -62,18 +71,7 @@ pub async fn try_put_manifest(
         .send()
         .await
         .map_err(|e| e.to_string())?;
-    if resp.status() != StatusCode::CREATED {
-        return Err(format!(
-            "put manifest {name}:{reference}: {}: {:?}",
-            resp.status(),
-            resp.text().await
-        ));
-    }
-    let answered = resp.headers().get("docker-content-digest");
-    Ok(answered
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_string())
+    created(resp, &format!("put manifest {name}:{reference}")).await
 }
 
 /// An image manifest over a config and layers (digest, size).
