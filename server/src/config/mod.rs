@@ -3,12 +3,15 @@
 //! lines written for registry:2 start labreg with the same meaning.
 //!
 //! Loading is: YAML → a JSON value tree → environment overrides → typed
-//! structs. Keys labreg does not know are collected as warnings (with their
-//! dotted path); a value of the wrong type fails with its path.
+//! structs. registry:2 settings labreg does not implement stop the start
+//! (`compat`); keys labreg does not know are collected as warnings (with
+//! their dotted path); a value of the wrong type fails with its path.
 
+pub mod compat;
 mod env;
 mod lenient;
 pub mod s3;
+pub mod settings;
 
 use std::collections::BTreeMap;
 use std::net::{SocketAddr, ToSocketAddrs};
@@ -21,6 +24,7 @@ use serde_json::Value;
 pub use env::Applied;
 use lenient::{opt_string, string};
 pub use s3::S3;
+pub use settings::Settings;
 
 /// The configuration of the `registry:2` image (its /etc/docker/registry/config.yml):
 /// what `labreg serve` uses with no CONFIG argument, and the file labreg's own
@@ -333,6 +337,7 @@ impl Config {
         }
         env::normalize(&mut tree);
         let overrides = env::apply(&mut tree, vars);
+        compat::refuse_unimplemented(&tree)?;
         let mut unknown_keys = Vec::new();
         // serde_ignored writes "?" for the Option layers; they are not keys.
         let mut record =
@@ -428,11 +433,6 @@ impl Config {
                 ));
             }
         }
-        if let Some(d) = &self.http.debug
-            && !d.addr.is_empty()
-        {
-            parse_addr(&d.addr).map_err(|m| invalid("http.debug.addr", m))?;
-        }
         if let Some(p) = &self.http.prefix
             && !p.is_empty()
             && p != "/"
@@ -450,20 +450,8 @@ impl Config {
                 format!("{net:?}: labreg listens on tcp only"),
             ));
         }
-        if self.storage.maintenance.uploadpurging.enabled {
-            for (key, v) in [
-                (
-                    "storage.maintenance.uploadpurging.age",
-                    &self.storage.maintenance.uploadpurging.age,
-                ),
-                (
-                    "storage.maintenance.uploadpurging.interval",
-                    &self.storage.maintenance.uploadpurging.interval,
-                ),
-            ] {
-                parse_duration(v).map_err(|m| invalid(key, m))?;
-            }
-        }
+        // Durations, addresses, URLs and headers: parsed and checked once.
+        Settings::resolve(self)?;
         Ok(())
     }
 

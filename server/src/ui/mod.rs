@@ -154,7 +154,7 @@ fn failure(cx: &Context, e: RegistryError) -> Response {
 
 /// The host clients pull from: `http.host` when set, else the Host header.
 fn registry_host(state: &AppState, headers: &HeaderMap) -> String {
-    if let Some(base) = &state.base_url {
+    if let Some(base) = &state.settings.base_url {
         let host = base.split("://").nth(1).unwrap_or(base);
         return host.trim_end_matches('/').to_string();
     }
