@@ -100,7 +100,11 @@ pub fn build_state_with(
         settings: settings.api,
         upload_signer: UploadSigner::new(config.http.secret.as_deref()),
         ui: config.labreg.ui.enabled.then(|| {
-            let cert = config.http.tls.as_ref().map(|t| t.certificate.clone().into());
+            let cert = config
+                .http
+                .tls
+                .as_ref()
+                .map(|t| t.certificate.clone().into());
             Arc::new(crate::ui::Ui::new(cert))
         }),
     }))

@@ -10,12 +10,16 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
 use base64::Engine;
-use common::oci::make_layout;
+use common::oci::{make_layout, platform_digest};
 use common::tools::{require, run};
 use common::{TestRegistry, client, digest};
 use serde_json::{Value, json};
 
-const USERS: [(&str, &str); 3] = [("admin", "admin-pw"), ("alice", "alice-pw"), ("bob", "bob-pw")];
+const USERS: [(&str, &str); 3] = [
+    ("admin", "admin-pw"),
+    ("alice", "alice-pw"),
+    ("bob", "bob-pw"),
+];
 
 fn basic(user: &str, pw: &str) -> String {
     let raw = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pw}"));
@@ -65,7 +69,10 @@ async fn push_sbom(reg: &TestRegistry, name: &str, subject: &str) {
     let mut descs = Vec::new();
     for (data, media_type) in [
         (&b"{}"[..], "application/vnd.oci.empty.v1+json"),
-        (&br#"{"spdxVersion":"SPDX-2.3"}"#[..], "application/spdx+json"),
+        (
+            &br#"{"spdxVersion":"SPDX-2.3"}"#[..],
+            "application/spdx+json",
+        ),
     ] {
         let d = digest(data);
         let resp = client()
@@ -128,7 +135,11 @@ async fn install_playwright() {
         .output()
         .await
         .expect("npm runs");
-    assert!(out.status.success(), "npm ci failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "npm ci failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -142,7 +153,12 @@ async fn browser_end_to_end() {
     let host = reg.host();
 
     let multi = dir.path().join("multi");
-    let app = make_layout(&multi, "v1", &[("linux", "amd64"), ("linux", "arm64")], "team app");
+    let app = make_layout(
+        &multi,
+        "v1",
+        &[("linux", "amd64"), ("linux", "arm64")],
+        "team app",
+    );
     skopeo_push(&multi, "v1", &format!("{host}/team/app:v1")).await;
     skopeo_push(&multi, "v1", &format!("{host}/team/app:latest")).await;
     let single = dir.path().join("single");
@@ -150,18 +166,15 @@ async fn browser_end_to_end() {
     skopeo_push(&single, "1.0", &format!("{host}/team/tool:1.0")).await;
     skopeo_push(&single, "1.0", &format!("{host}/other/secret:1.0")).await;
     push_sbom(&reg, "team/app", &app).await;
-    let index: Value = serde_json::from_slice(&std::fs::read(multi.join("blobs/sha256").join(&app[7..])).unwrap()).unwrap();
-    let arm64 = index["manifests"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|m| m["platform"]["architecture"] == "arm64")
-        .unwrap()["digest"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let index: Value =
+        serde_json::from_slice(&std::fs::read(multi.join("blobs/sha256").join(&app[7..])).unwrap())
+            .unwrap();
+    let arm64 = platform_digest(&index, "arm64");
 
-    let users: serde_json::Map<String, Value> = USERS.iter().map(|(u, p)| (u.to_string(), json!(p))).collect();
+    let users: serde_json::Map<String, Value> = USERS
+        .iter()
+        .map(|(u, p)| (u.to_string(), json!(p)))
+        .collect();
     // The browser always takes its screenshots; they replace the README's
     // (docs/ui/) only when asked, so a test run leaves the tree clean.
     let shots = match std::env::var_os("UPDATE_UI_SCREENSHOTS") {
@@ -173,7 +186,10 @@ async fn browser_end_to_end() {
         .current_dir(ui_tests_dir())
         .env("LABREG_URL", &reg.url)
         .env("UI_USERS", Value::Object(users).to_string())
-        .env("UI_DIGESTS", json!({"app": app, "arm64": arm64}).to_string())
+        .env(
+            "UI_DIGESTS",
+            json!({"app": app, "arm64": arm64}).to_string(),
+        )
         .env("SHOTS_DIR", &shots)
         .stdin(Stdio::null())
         .output()
@@ -187,12 +203,26 @@ async fn browser_end_to_end() {
         .find_map(|l| serde_json::from_str(l).ok())
         .unwrap_or_else(|| panic!("no JSON report from test.mjs:\n{stdout}\n{stderr}"));
     println!("{report:#}");
-    assert_eq!(report["failed"], json!([]), "browser checks failed:\n{report:#}\n{stderr}");
+    assert_eq!(
+        report["failed"],
+        json!([]),
+        "browser checks failed:\n{report:#}\n{stderr}"
+    );
     assert!(out.status.success(), "{stderr}");
     assert!(report["passed"].as_u64().unwrap() >= 25, "{report:#}");
-    for shot in ["repositories", "tags", "image-index", "image-platform", "delete-confirm", "health"] {
+    for shot in [
+        "repositories",
+        "tags",
+        "image-index",
+        "image-platform",
+        "delete-confirm",
+        "health",
+    ] {
         let png = std::fs::read(shots.join(format!("{shot}.png"))).unwrap();
-        assert!(png.starts_with(b"\x89PNG") && png.len() > 10_000, "{shot}.png");
+        assert!(
+            png.starts_with(b"\x89PNG") && png.len() > 10_000,
+            "{shot}.png"
+        );
     }
 
     // What the browser did, seen from the API: latest is gone, v1 stays.
@@ -216,7 +246,12 @@ async fn headers_assets_and_tokens() {
     let dir = tempfile::tempdir().unwrap();
     let reg = TestRegistry::start(&config(dir.path(), true).await).await;
     let auth = basic("alice", "alice-pw");
-    let resp = client().get(format!("{}/", reg.url)).header("authorization", &auth).send().await.unwrap();
+    let resp = client()
+        .get(format!("{}/", reg.url))
+        .header("authorization", &auth)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 200);
     let h = resp.headers().clone();
     assert_eq!(
@@ -227,7 +262,10 @@ async fn headers_assets_and_tokens() {
     assert_eq!(h["referrer-policy"], "same-origin");
     assert!(h.get("set-cookie").is_none());
     let html = resp.text().await.unwrap();
-    assert!(!html.contains("<script>") && !html.contains("style="), "inline code in {html}");
+    assert!(
+        !html.contains("<script>") && !html.contains("style="),
+        "inline code in {html}"
+    );
     let mut total = 0;
     // The stylesheet's link comes first in the page, the script's last.
     let first = html.find("/ui/assets/ui.").unwrap();
@@ -235,9 +273,18 @@ async fn headers_assets_and_tokens() {
     for (ext, at) in [("css", first), ("js", last)] {
         let href = html[at..].split('"').next().unwrap();
         assert!(href.ends_with(ext), "{href}");
-        let plain = client().get(format!("{}{href}", reg.url)).send().await.unwrap();
+        let plain = client()
+            .get(format!("{}{href}", reg.url))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(plain.status(), 200);
-        assert!(plain.headers()["cache-control"].to_str().unwrap().contains("immutable"));
+        assert!(
+            plain.headers()["cache-control"]
+                .to_str()
+                .unwrap()
+                .contains("immutable")
+        );
         let plain = plain.bytes().await.unwrap();
         let gz = client()
             .get(format!("{}{href}", reg.url))
@@ -247,12 +294,21 @@ async fn headers_assets_and_tokens() {
             .unwrap();
         assert_eq!(gz.headers()["content-encoding"], "gzip");
         let gz = gz.bytes().await.unwrap();
-        assert!(gz.len() < plain.len(), "{href}: gzip {} >= {}", gz.len(), plain.len());
+        assert!(
+            gz.len() < plain.len(),
+            "{href}: gzip {} >= {}",
+            gz.len(),
+            plain.len()
+        );
         total += plain.len() + gz.len();
     }
     assert!(total < 64 * 1024, "assets are {total} bytes");
     // An old hash is not served.
-    let stale = client().get(format!("{}/ui/assets/ui.00000000.css", reg.url)).send().await.unwrap();
+    let stale = client()
+        .get(format!("{}/ui/assets/ui.00000000.css", reg.url))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(stale.status(), 404);
 
     // curl-style POST (no Origin, no Sec-Fetch-Site) without the token.
@@ -276,7 +332,13 @@ async fn disabled_ui_has_no_routes() {
     let dir = tempfile::tempdir().unwrap();
     for extra in [config(dir.path(), false).await, String::new()] {
         let reg = TestRegistry::start(&extra).await;
-        for path in ["/", "/ui", "/ui/health", "/ui/repo?name=team/app", "/ui/delete"] {
+        for path in [
+            "/",
+            "/ui",
+            "/ui/health",
+            "/ui/repo?name=team/app",
+            "/ui/delete",
+        ] {
             let resp = client()
                 .get(format!("{}{path}", reg.url))
                 .header("authorization", basic("admin", "admin-pw"))
@@ -284,7 +346,10 @@ async fn disabled_ui_has_no_routes() {
                 .await
                 .unwrap();
             assert_eq!(resp.status(), 404, "{path}");
-            assert!(resp.headers().get("content-security-policy").is_none(), "{path}");
+            assert!(
+                resp.headers().get("content-security-policy").is_none(),
+                "{path}"
+            );
         }
         reg.stop().await;
     }

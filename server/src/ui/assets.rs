@@ -41,7 +41,13 @@ fn gzip(raw: &[u8]) -> Vec<u8> {
     enc.finish().expect("gzip into memory")
 }
 
-fn asset(stem: &str, ext: &str, hash: u64, content_type: &'static str, raw: &'static [u8]) -> Asset {
+fn asset(
+    stem: &str,
+    ext: &str,
+    hash: u64,
+    content_type: &'static str,
+    raw: &'static [u8],
+) -> Asset {
     Asset {
         name: format!("{stem}.{:08x}.{ext}", hash as u32),
         content_type,
@@ -98,7 +104,10 @@ pub fn serve(file: &str, headers: &HeaderMap) -> Response {
         a.raw.into_response()
     };
     let h = resp.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(a.content_type));
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(a.content_type),
+    );
     h.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
     h.insert(
         header::CACHE_CONTROL,
@@ -129,9 +138,15 @@ mod tests {
     fn gzip_only_when_accepted() {
         let mut h = HeaderMap::new();
         assert!(!accepts_gzip(&h));
-        h.insert(header::ACCEPT_ENCODING, HeaderValue::from_static("gzip, deflate, br"));
+        h.insert(
+            header::ACCEPT_ENCODING,
+            HeaderValue::from_static("gzip, deflate, br"),
+        );
         assert!(accepts_gzip(&h));
-        h.insert(header::ACCEPT_ENCODING, HeaderValue::from_static("br, gzip;q=0"));
+        h.insert(
+            header::ACCEPT_ENCODING,
+            HeaderValue::from_static("br, gzip;q=0"),
+        );
         assert!(!accepts_gzip(&h));
     }
 }

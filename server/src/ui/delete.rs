@@ -18,9 +18,9 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
 use super::html::{esc, message, page, q, short_digest};
-use super::{Params, admit, failure, param, summary, ui};
+use super::{Params, failure, open_repo, param, summary, ui};
 use crate::api::AppState;
-use crate::auth::{Action, Principal, Scope};
+use crate::auth::{Action, Principal};
 use crate::registry::{Context, Digest, Reference, RepoName};
 
 /// The largest form body read.
@@ -55,13 +55,17 @@ pub fn cross_site(headers: &HeaderMap) -> Option<String> {
     let get = |h: &str| headers.get(h).and_then(|v| v.to_str().ok());
     if let Some(site) = get("sec-fetch-site") {
         if site != "same-origin" {
-            return Some(format!("the browser says the request comes from a {site} page"));
+            return Some(format!(
+                "the browser says the request comes from a {site} page"
+            ));
         }
     }
     if let Some(origin) = get("origin") {
         let authority = origin.split("://").nth(1).unwrap_or("");
         if Some(authority) != get(header::HOST.as_str()) {
-            return Some(format!("the request comes from {origin}, not from this registry's pages"));
+            return Some(format!(
+                "the request comes from {origin}, not from this registry's pages"
+            ));
         }
     }
     None
@@ -76,7 +80,12 @@ struct Plan {
     referrers: Vec<(String, String)>,
 }
 
-async fn plan(state: &AppState, cx: &Context, repo: &RepoName, reference: &Reference) -> crate::registry::Result<Plan> {
+async fn plan(
+    state: &AppState,
+    cx: &Context,
+    repo: &RepoName,
+    reference: &Reference,
+) -> crate::registry::Result<Plan> {
     let stored = state.service.get_manifest(cx, repo, reference).await?;
     let digest = stored.digest.to_string();
     let on_digest: Vec<String> = summary::tags_with_digests(state, cx, repo)
@@ -89,7 +98,10 @@ async fn plan(state: &AppState, cx: &Context, repo: &RepoName, reference: &Refer
         Reference::Tag(tag) => Plan {
             digest,
             tags: vec![tag.to_string()],
-            other_tags: on_digest.into_iter().filter(|t| t != tag.as_str()).collect(),
+            other_tags: on_digest
+                .into_iter()
+                .filter(|t| t != tag.as_str())
+                .collect(),
             referrers: Vec::new(),
         },
         Reference::Digest(d) => Plan {
@@ -108,18 +120,30 @@ async fn plan(state: &AppState, cx: &Context, repo: &RepoName, reference: &Refer
 }
 
 fn list(items: &[String]) -> String {
-    items.iter().map(|t| format!("<code>{}</code>", esc(t))).collect::<Vec<_>>().join(", ")
+    items
+        .iter()
+        .map(|t| format!("<code>{}</code>", esc(t)))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Reads and checks what a delete page asks about.
-async fn target(state: &AppState, headers: &HeaderMap, name: &str, reference: &str) -> Result<(Context, RepoName, Reference), Response> {
-    let cx = admit(state, headers, Scope::Repository(name, Action::Delete)).await?;
-    let repo = RepoName::parse(name).map_err(|e| failure(&cx, e.into()))?;
+async fn target(
+    state: &AppState,
+    headers: &HeaderMap,
+    name: &str,
+    reference: &str,
+) -> Result<(Context, RepoName, Reference), Response> {
+    let (cx, repo) = open_repo(state, headers, name, Action::Delete).await?;
     let reference = Reference::parse(reference).map_err(|e| failure(&cx, e.into()))?;
     Ok((cx, repo, reference))
 }
 
-pub async fn confirm(State(state): State<Arc<AppState>>, headers: HeaderMap, params: Params) -> Response {
+pub async fn confirm(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    params: Params,
+) -> Response {
     let name = param(&params, "name").unwrap_or("");
     let reference = param(&params, "ref").unwrap_or("");
     let (cx, repo, parsed) = match target(&state, &headers, name, reference).await {
@@ -146,12 +170,21 @@ pub async fn confirm(State(state): State<Arc<AppState>>, headers: HeaderMap, par
             );
         }
         Reference::Digest(_) => {
-            let _ = write!(goes, "<li>the manifest <code>{}</code></li>", esc(&p.digest));
+            let _ = write!(
+                goes,
+                "<li>the manifest <code>{}</code></li>",
+                esc(&p.digest)
+            );
             for t in &p.tags {
                 let _ = write!(goes, "<li>its tag <code>{}</code></li>", esc(t));
             }
             for (d, kind) in &p.referrers {
-                let _ = write!(goes, "<li>the referrer <code>{}</code> ({})</li>", esc(&short_digest(d)), esc(kind));
+                let _ = write!(
+                    goes,
+                    "<li>the referrer <code>{}</code> ({})</li>",
+                    esc(&short_digest(d)),
+                    esc(kind)
+                );
             }
         }
     }
@@ -177,7 +210,14 @@ pub async fn delete(State(state): State<Arc<AppState>>, req: Request) -> Respons
     let headers = parts.headers;
     let form = match axum::body::to_bytes(Body::new(body), MAX_FORM).await {
         Ok(b) => b,
-        Err(_) => return message(StatusCode::PAYLOAD_TOO_LARGE, &Principal::Anonymous, "Not deleted", "the form is too large"),
+        Err(_) => {
+            return message(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                &Principal::Anonymous,
+                "Not deleted",
+                "the form is too large",
+            );
+        }
     };
     let field = |key: &str| {
         url::form_urlencoded::parse(&form)
@@ -192,7 +232,12 @@ pub async fn delete(State(state): State<Arc<AppState>>, req: Request) -> Respons
     };
     if let Some(why) = cross_site(&headers) {
         tracing::warn!(repository = %name, reference = %reference, why, "UI delete refused: cross-site request");
-        return message(StatusCode::FORBIDDEN, &cx.actor, "Not deleted", &format!("{why}; delete from this registry's own page"));
+        return message(
+            StatusCode::FORBIDDEN,
+            &cx.actor,
+            "Not deleted",
+            &format!("{why}; delete from this registry's own page"),
+        );
     }
     if !token_ok(&ui(&state).key, &cx.actor, &name, &reference, &given) {
         tracing::warn!(repository = %name, reference = %reference, "UI delete refused: bad or missing form token");
@@ -210,7 +255,11 @@ pub async fn delete(State(state): State<Arc<AppState>>, req: Request) -> Respons
     // Referrers first: a failure then leaves the manifest, never orphans.
     for (d, _) in &p.referrers {
         if let Ok(d) = d.parse::<Digest>() {
-            if let Err(e) = state.service.delete_manifest(&cx, &repo, &Reference::Digest(d)).await {
+            if let Err(e) = state
+                .service
+                .delete_manifest(&cx, &repo, &Reference::Digest(d))
+                .await
+            {
                 return failure(&cx, e);
             }
         }
@@ -226,7 +275,11 @@ pub async fn delete(State(state): State<Arc<AppState>>, req: Request) -> Respons
         sep = if reference.contains(':') { "@" } else { ":" },
         r = esc(&reference),
         count = changes.len(),
-        refs = if p.referrers.is_empty() { String::new() } else { format!(" and {} referrer(s)", p.referrers.len()) },
+        refs = if p.referrers.is_empty() {
+            String::new()
+        } else {
+            format!(" and {} referrer(s)", p.referrers.len())
+        },
         qn = esc(&q(&name)),
     );
     page(StatusCode::OK, "Deleted", &cx.actor, &body)
@@ -243,7 +296,13 @@ mod tests {
         let alice = Principal::User("alice".into());
         let t = token(&key, &alice, "team/app", "v1");
         assert!(token_ok(&key, &alice, "team/app", "v1", &t));
-        assert!(!token_ok(&key, &Principal::User("bob".into()), "team/app", "v1", &t));
+        assert!(!token_ok(
+            &key,
+            &Principal::User("bob".into()),
+            "team/app",
+            "v1",
+            &t
+        ));
         assert!(!token_ok(&key, &alice, "team/app", "v2", &t));
         assert!(!token_ok(&key, &alice, "team/ap", "pv1", &t));
         assert!(!token_ok(&[8u8; 32], &alice, "team/app", "v1", &t));

@@ -22,7 +22,10 @@ pub async fn health(State(state): State<Arc<AppState>>, headers: HeaderMap) -> R
     let ui = ui(&state);
     let storage = match state.registry.health().await {
         Ok(()) => "<span class=\"badge\" id=\"storage-ok\">reachable</span>".to_string(),
-        Err(e) => format!("<span class=\"badge danger\">unreachable: {}</span>", esc(&e.to_string())),
+        Err(e) => format!(
+            "<span class=\"badge danger\">unreachable: {}</span>",
+            esc(&e.to_string())
+        ),
     };
     let options = state.registry.options();
     let mut body = format!(
@@ -33,14 +36,28 @@ pub async fn health(State(state): State<Arc<AppState>>, headers: HeaderMap) -> R
          <dt>Deletes</dt><dd>{delete}</dd><dt>Read-only</dt><dd>{ro}</dd>",
         version = env!("CARGO_PKG_VERSION"),
         driver = esc(state.registry.driver().name()),
-        uptime = humantime::format_duration(std::time::Duration::from_secs(ui.started.elapsed().as_secs())),
-        delete = if options.delete_enabled { "enabled" } else { "disabled (storage.delete.enabled)" },
-        ro = if options.read_only { "yes (maintenance)" } else { "no" },
+        uptime = humantime::format_duration(std::time::Duration::from_secs(
+            ui.started.elapsed().as_secs()
+        )),
+        delete = if options.delete_enabled {
+            "enabled"
+        } else {
+            "disabled (storage.delete.enabled)"
+        },
+        ro = if options.read_only {
+            "yes (maintenance)"
+        } else {
+            "no"
+        },
     );
     match &ui.tls_certificate {
         None => body.push_str("<dt>TLS</dt><dd>off (plain HTTP)</dd>"),
         Some(path) => {
-            let _ = write!(body, "<dt>TLS certificate</dt><dd id=\"cert\">{}</dd>", esc(&certificate(path)));
+            let _ = write!(
+                body,
+                "<dt>TLS certificate</dt><dd id=\"cert\">{}</dd>",
+                esc(&certificate(path))
+            );
         }
     }
     body.push_str("</dl>");

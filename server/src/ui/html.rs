@@ -115,6 +115,9 @@ mod tests {
         assert_eq!(q("team/app v1&x=\"y\""), "team/app%20v1%26x%3D%22y%22");
         assert_eq!(size(512), "512 B");
         assert_eq!(size(1536), "1.5 KiB");
-        assert_eq!(short_digest("sha256:0123456789abcdef"), "sha256:0123456789ab");
+        assert_eq!(
+            short_digest("sha256:0123456789abcdef"),
+            "sha256:0123456789ab"
+        );
     }
 }

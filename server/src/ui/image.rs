@@ -13,21 +13,21 @@ use serde_json::Value;
 
 use super::html::{esc, page, q, short_digest, size};
 use super::summary::{self, json};
-use super::{Params, admit, failure, param, registry_host};
+use super::{Params, failure, open_repo, param, registry_host};
 use crate::api::AppState;
-use crate::auth::{Action, Scope};
+use crate::auth::Action;
 use crate::registry::{Context, Digest, RepoName};
 
-pub async fn image(State(state): State<Arc<AppState>>, headers: HeaderMap, params: Params) -> Response {
+pub async fn image(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    params: Params,
+) -> Response {
     let name = param(&params, "name").unwrap_or("");
     let reference = param(&params, "ref").unwrap_or("latest");
-    let cx = match admit(&state, &headers, Scope::Repository(name, Action::Pull)).await {
-        Ok(cx) => cx,
+    let (cx, repo) = match open_repo(&state, &headers, name, Action::Pull).await {
+        Ok(opened) => opened,
         Err(resp) => return resp,
-    };
-    let repo = match RepoName::parse(name) {
-        Ok(r) => r,
-        Err(e) => return failure(&cx, e.into()),
     };
     let stored = match summary::manifest(&state, &cx, &repo, reference).await {
         Ok(m) => m,
@@ -58,17 +58,29 @@ pub async fn image(State(state): State<Arc<AppState>>, headers: HeaderMap, param
         mt = esc(&stored.media_type),
     );
     if let Some(t) = v.get("artifactType").and_then(Value::as_str) {
-        let _ = write!(body, "<dt>Artifact type</dt><dd class=\"mono\">{}</dd>", esc(t));
+        let _ = write!(
+            body,
+            "<dt>Artifact type</dt><dd class=\"mono\">{}</dd>",
+            esc(t)
+        );
     }
     if summary::is_index(&v) {
         body.push_str("</dl>");
         body.push_str(&platforms(&state, &cx, &repo, name, &v).await);
     } else {
         let config = summary::config_of(&state, &cx, &repo, &v).await;
-        let _ = write!(body, "<dt>Size</dt><dd>{}</dd>", size(summary::image_size(&v)));
+        let _ = write!(
+            body,
+            "<dt>Size</dt><dd>{}</dd>",
+            size(summary::image_size(&v))
+        );
         if let Some(c) = &config {
             if c.get("architecture").is_some() {
-                let _ = write!(body, "<dt>Platform</dt><dd>{}</dd>", esc(&summary::platform_label(c)));
+                let _ = write!(
+                    body,
+                    "<dt>Platform</dt><dd>{}</dd>",
+                    esc(&summary::platform_label(c))
+                );
             }
             if let Some(created) = c.get("created").and_then(Value::as_str) {
                 let _ = write!(body, "<dt>Created</dt><dd>{}</dd>", esc(created));
@@ -81,7 +93,9 @@ pub async fn image(State(state): State<Arc<AppState>>, headers: HeaderMap, param
         }
     }
     body.push_str(&tags_and_referrers(&state, &cx, &repo, name, &stored.digest).await);
-    if state.access.allowed(&cx.actor, name, Action::Delete) && state.registry.options().delete_enabled {
+    if state.access.allowed(&cx.actor, name, Action::Delete)
+        && state.registry.options().delete_enabled
+    {
         body.push_str("<h2>Delete</h2><p>");
         if !by_digest {
             let _ = write!(
@@ -103,14 +117,23 @@ pub async fn image(State(state): State<Arc<AppState>>, headers: HeaderMap, param
     page(StatusCode::OK, name, &cx.actor, &body)
 }
 
-async fn platforms(state: &AppState, cx: &Context, repo: &RepoName, name: &str, v: &Value) -> String {
+async fn platforms(
+    state: &AppState,
+    cx: &Context,
+    repo: &RepoName,
+    name: &str,
+    v: &Value,
+) -> String {
     let mut rows = String::new();
     for child in v["manifests"].as_array().into_iter().flatten() {
         let d = child.get("digest").and_then(Value::as_str).unwrap_or("");
         let label = if summary::is_attestation(child) {
             "attestation".to_string()
         } else {
-            child.get("platform").map(summary::platform_label).unwrap_or_default()
+            child
+                .get("platform")
+                .map(summary::platform_label)
+                .unwrap_or_default()
         };
         let child_size = match summary::manifest(state, cx, repo, d).await {
             Ok(m) => size(summary::image_size(&json(&m))),
@@ -134,7 +157,13 @@ async fn platforms(state: &AppState, cx: &Context, repo: &RepoName, name: &str, 
 
 fn layers(v: &Value) -> String {
     let mut rows = String::new();
-    for (i, l) in v.get("layers").and_then(Value::as_array).into_iter().flatten().enumerate() {
+    for (i, l) in v
+        .get("layers")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
         let str_of = |k: &str| l.get(k).and_then(Value::as_str).unwrap_or("");
         let _ = write!(
             rows,
@@ -157,7 +186,14 @@ fn config_section(c: &Value) -> String {
     let mut out = String::from("<h2>Configuration</h2><dl class=\"facts\">");
     let list = |k: &str| -> Option<String> {
         let items = cfg.get(k)?.as_array()?;
-        Some(items.iter().filter_map(Value::as_str).map(|s| format!("<code>{}</code>", esc(s))).collect::<Vec<_>>().join(" "))
+        Some(
+            items
+                .iter()
+                .filter_map(Value::as_str)
+                .map(|s| format!("<code>{}</code>", esc(s)))
+                .collect::<Vec<_>>()
+                .join(" "),
+        )
     };
     for (key, label) in [("Entrypoint", "Entrypoint"), ("Cmd", "Cmd")] {
         if let Some(l) = list(key) {
@@ -165,32 +201,64 @@ fn config_section(c: &Value) -> String {
         }
     }
     for (key, label) in [("WorkingDir", "Working dir"), ("User", "User")] {
-        if let Some(s) = cfg.get(key).and_then(Value::as_str).filter(|s| !s.is_empty()) {
+        if let Some(s) = cfg
+            .get(key)
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+        {
             let _ = write!(out, "<dt>{label}</dt><dd><code>{}</code></dd>", esc(s));
         }
     }
     if let Some(env) = cfg.get("Env").and_then(Value::as_array) {
-        let items: String = env.iter().filter_map(Value::as_str).map(|e| format!("<li><code>{}</code></li>", esc(e))).collect();
+        let items: String = env
+            .iter()
+            .filter_map(Value::as_str)
+            .map(|e| format!("<li><code>{}</code></li>", esc(e)))
+            .collect();
         let _ = write!(out, "<dt>Env</dt><dd><ul id=\"env\">{items}</ul></dd>");
     }
     out.push_str("</dl>");
-    if let Some(labels) = cfg.get("Labels").and_then(Value::as_object).filter(|l| !l.is_empty()) {
+    if let Some(labels) = cfg
+        .get("Labels")
+        .and_then(Value::as_object)
+        .filter(|l| !l.is_empty())
+    {
         let rows: String = labels
             .iter()
-            .map(|(k, v)| format!("<tr><td class=\"mono\">{}</td><td>{}</td></tr>", esc(k), esc(v.as_str().unwrap_or(""))))
+            .map(|(k, v)| {
+                format!(
+                    "<tr><td class=\"mono\">{}</td><td>{}</td></tr>",
+                    esc(k),
+                    esc(v.as_str().unwrap_or(""))
+                )
+            })
             .collect();
-        let _ = write!(out, "<h2>Labels</h2><div class=\"table-wrap\"><table id=\"labels\"><tbody>{rows}</tbody></table></div>");
+        let _ = write!(
+            out,
+            "<h2>Labels</h2><div class=\"table-wrap\"><table id=\"labels\"><tbody>{rows}</tbody></table></div>"
+        );
     }
-    if let Some(history) = c.get("history").and_then(Value::as_array).filter(|h| !h.is_empty()) {
+    if let Some(history) = c
+        .get("history")
+        .and_then(Value::as_array)
+        .filter(|h| !h.is_empty())
+    {
         let rows: String = history
             .iter()
             .map(|h| {
                 let s = |k: &str| h.get(k).and_then(Value::as_str).unwrap_or("");
-                let empty = h.get("empty_layer").and_then(Value::as_bool).unwrap_or(false);
+                let empty = h
+                    .get("empty_layer")
+                    .and_then(Value::as_bool)
+                    .unwrap_or(false);
                 format!(
                     "<tr><td class=\"wide\">{}</td><td class=\"mono\">{}</td><td>{}</td></tr>",
                     esc(s("created")),
-                    esc(if s("created_by").is_empty() { s("comment") } else { s("created_by") }),
+                    esc(if s("created_by").is_empty() {
+                        s("comment")
+                    } else {
+                        s("created_by")
+                    }),
                     if empty { "no layer" } else { "layer" }
                 )
             })
@@ -203,7 +271,13 @@ fn config_section(c: &Value) -> String {
     out
 }
 
-async fn tags_and_referrers(state: &AppState, cx: &Context, repo: &RepoName, name: &str, digest: &Digest) -> String {
+async fn tags_and_referrers(
+    state: &AppState,
+    cx: &Context,
+    repo: &RepoName,
+    name: &str,
+    digest: &Digest,
+) -> String {
     let mut out = String::new();
     let d = digest.to_string();
     let tags: Vec<String> = summary::tags_with_digests(state, cx, repo)
@@ -215,14 +289,29 @@ async fn tags_and_referrers(state: &AppState, cx: &Context, repo: &RepoName, nam
         .collect();
     let links: Vec<String> = tags
         .iter()
-        .map(|t| format!("<a class=\"badge\" href=\"/ui/image?name={}&amp;ref={}\">{}</a>", esc(&q(name)), esc(&q(t)), esc(t)))
+        .map(|t| {
+            format!(
+                "<a class=\"badge\" href=\"/ui/image?name={}&amp;ref={}\">{}</a>",
+                esc(&q(name)),
+                esc(&q(t)),
+                esc(t)
+            )
+        })
         .collect();
     let _ = write!(
         out,
         "<h2>Tags on this digest</h2><p id=\"digest-tags\">{}</p>",
-        if links.is_empty() { "none (untagged)".to_string() } else { links.join(" ") }
+        if links.is_empty() {
+            "none (untagged)".to_string()
+        } else {
+            links.join(" ")
+        }
     );
-    let referrers = state.service.referrers(cx, repo, digest, None).await.unwrap_or_default();
+    let referrers = state
+        .service
+        .referrers(cx, repo, digest, None)
+        .await
+        .unwrap_or_default();
     if referrers.is_empty() {
         out.push_str("<h2>Referrers</h2><p class=\"muted\">No signatures, SBOMs or other artifacts refer to this manifest.</p>");
         return out;

@@ -30,9 +30,8 @@ use axum::response::Response;
 use axum::routing::get;
 
 use crate::api::{ApiError, AppState};
-use crate::auth::{Denial, Principal, Scope};
-use crate::registry::{Context, RegistryError};
-
+use crate::auth::{Action, Denial, Principal, Scope};
+use crate::registry::{Context, RegistryError, RepoName};
 
 /// What the UI keeps beside the API's state.
 pub struct Ui {
@@ -90,7 +89,10 @@ async fn security_headers(req: Request, next: Next) -> Response {
     );
     // Not no-referrer: under it Chromium sends `Origin: null` on the UI's
     // own form posts, and the same-origin check needs the real one.
-    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("same-origin"),
+    );
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     if !h.contains_key(header::CACHE_CONTROL) {
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
@@ -102,17 +104,27 @@ async fn security_headers(req: Request, next: Next) -> Response {
 type Params = Query<HashMap<String, String>>;
 
 fn param<'a>(params: &'a Params, key: &str) -> Option<&'a str> {
-    params.get(key).map(String::as_str).filter(|v| !v.is_empty())
+    params
+        .get(key)
+        .map(String::as_str)
+        .filter(|v| !v.is_empty())
 }
 
 /// The UI's own state, present whenever its routes are mounted.
 fn ui(state: &AppState) -> &Ui {
-    state.ui.as_deref().expect("UI routes are mounted only with labreg.ui.enabled")
+    state
+        .ui
+        .as_deref()
+        .expect("UI routes are mounted only with labreg.ui.enabled")
 }
 
 /// The shared authentication and authorization step, answered as a page:
 /// 401 with the Basic challenge (the browser's login prompt), or 403.
-async fn admit(state: &AppState, headers: &HeaderMap, scope: Scope<'_>) -> Result<Context, Response> {
+async fn admit(
+    state: &AppState,
+    headers: &HeaderMap,
+    scope: Scope<'_>,
+) -> Result<Context, Response> {
     let authorization = headers.get(header::AUTHORIZATION).map(|v| v.as_bytes());
     match state.access.admit(authorization, scope).await {
         Ok(who) => Ok(Context::new(who)),
@@ -137,6 +149,19 @@ async fn admit(state: &AppState, headers: &HeaderMap, scope: Scope<'_>) -> Resul
             &format!("{message}; ask the registry's administrator for access."),
         )),
     }
+}
+
+/// The shared step for a page about one repository: may the caller do
+/// `action` there, and is the name valid.
+async fn open_repo(
+    state: &AppState,
+    headers: &HeaderMap,
+    name: &str,
+    action: Action,
+) -> Result<(Context, RepoName), Response> {
+    let cx = admit(state, headers, Scope::Repository(name, action)).await?;
+    let repo = RepoName::parse(name).map_err(|e| failure(&cx, e.into()))?;
+    Ok((cx, repo))
 }
 
 /// A registry error as a page, with the API's status for it.

@@ -8,7 +8,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 
 use super::html::{esc, page, q, short_digest, size};
-use super::{Params, admit, failure, param, summary};
+use super::{Params, admit, failure, open_repo, param, summary};
 use crate::api::AppState;
 use crate::auth::{Action, Scope};
 use crate::registry::RepoName;
@@ -92,15 +92,15 @@ pub async fn repositories(
     page(StatusCode::OK, "Repositories", &cx.actor, &body)
 }
 
-pub async fn tags(State(state): State<Arc<AppState>>, headers: HeaderMap, params: Params) -> Response {
+pub async fn tags(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    params: Params,
+) -> Response {
     let name = param(&params, "name").unwrap_or("");
-    let cx = match admit(&state, &headers, Scope::Repository(name, Action::Pull)).await {
-        Ok(cx) => cx,
+    let (cx, repo) = match open_repo(&state, &headers, name, Action::Pull).await {
+        Ok(opened) => opened,
         Err(resp) => return resp,
-    };
-    let repo = match RepoName::parse(name) {
-        Ok(r) => r,
-        Err(e) => return failure(&cx, e.into()),
     };
     let listing = match state.service.tags(&cx, &repo, None, None).await {
         Ok(p) => p,
@@ -155,7 +155,10 @@ pub async fn tags(State(state): State<Arc<AppState>>, headers: HeaderMap, params
         if key == sort {
             format!("<strong>{label}</strong>")
         } else {
-            format!("<a href=\"/ui/repo?name={}&amp;sort={key}\">{label}</a>", esc(&q(name)))
+            format!(
+                "<a href=\"/ui/repo?name={}&amp;sort={key}\">{label}</a>",
+                esc(&q(name))
+            )
         }
     };
     let body = format!(

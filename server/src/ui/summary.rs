@@ -65,13 +65,23 @@ pub fn image_size(v: &Value) -> u64 {
 
 /// A small JSON blob (an image config) read through the service; None when
 /// it is missing, too large, served by redirect (S3) or not JSON.
-pub async fn read_json_blob(state: &AppState, cx: &Context, repo: &RepoName, digest: &str) -> Option<Value> {
+pub async fn read_json_blob(
+    state: &AppState,
+    cx: &Context,
+    repo: &RepoName,
+    digest: &str,
+) -> Option<Value> {
     let digest: Digest = digest.parse().ok()?;
     let size = state.service.blob_size(cx, repo, &digest).await.ok()?;
     if size > MAX_CONFIG {
         return None;
     }
-    let BlobContent::Bytes(stream) = state.service.open_blob(cx, repo, &digest, 0, size).await.ok()? else {
+    let BlobContent::Bytes(stream) = state
+        .service
+        .open_blob(cx, repo, &digest, 0, size)
+        .await
+        .ok()?
+    else {
         return None;
     };
     let chunks: Vec<bytes::Bytes> = stream.try_collect().await.ok()?;
@@ -79,17 +89,32 @@ pub async fn read_json_blob(state: &AppState, cx: &Context, repo: &RepoName, dig
 }
 
 /// The config of an image manifest.
-pub async fn config_of(state: &AppState, cx: &Context, repo: &RepoName, manifest: &Value) -> Option<Value> {
+pub async fn config_of(
+    state: &AppState,
+    cx: &Context,
+    repo: &RepoName,
+    manifest: &Value,
+) -> Option<Value> {
     let digest = manifest.pointer("/config/digest")?.as_str()?;
     read_json_blob(state, cx, repo, digest).await
 }
 
-pub async fn manifest(state: &AppState, cx: &Context, repo: &RepoName, reference: &str) -> Result<StoredManifest> {
+pub async fn manifest(
+    state: &AppState,
+    cx: &Context,
+    repo: &RepoName,
+    reference: &str,
+) -> Result<StoredManifest> {
     let reference = Reference::parse(reference).map_err(RegistryError::from)?;
     state.service.get_manifest(cx, repo, &reference).await
 }
 
-pub async fn summarize(state: &AppState, cx: &Context, repo: &RepoName, reference: &str) -> Result<Summary> {
+pub async fn summarize(
+    state: &AppState,
+    cx: &Context,
+    repo: &RepoName,
+    reference: &str,
+) -> Result<Summary> {
     let stored = manifest(state, cx, repo, reference).await?;
     let v = json(&stored);
     let mut s = Summary {
@@ -135,7 +160,11 @@ pub async fn summarize(state: &AppState, cx: &Context, repo: &RepoName, referenc
 }
 
 /// Every tag of `repo` with the digest it points at, sorted by tag.
-pub async fn tags_with_digests(state: &AppState, cx: &Context, repo: &RepoName) -> Result<Vec<(String, String)>> {
+pub async fn tags_with_digests(
+    state: &AppState,
+    cx: &Context,
+    repo: &RepoName,
+) -> Result<Vec<(String, String)>> {
     let page = state.service.tags(cx, repo, None, None).await?;
     let mut out = Vec::new();
     for tag in page.items {

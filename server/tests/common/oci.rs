@@ -112,3 +112,16 @@ pub fn layout_digest(layout: &Path, tag: &str) -> String {
         .unwrap()
         .to_string()
 }
+
+/// The digest of the `arch` image an image index lists.
+pub fn platform_digest(index: &Value, arch: &str) -> String {
+    index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["platform"]["architecture"] == arch)
+        .unwrap_or_else(|| panic!("no {arch} in {index}"))["digest"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
