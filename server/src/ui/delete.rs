@@ -53,12 +53,12 @@ fn token_ok(key: &[u8], who: &Principal, name: &str, reference: &str, given: &st
 /// Why a POST does not come from this site's own page, if it does not.
 pub fn cross_site(headers: &HeaderMap) -> Option<String> {
     let get = |h: &str| headers.get(h).and_then(|v| v.to_str().ok());
-    if let Some(site) = get("sec-fetch-site") {
-        if site != "same-origin" {
-            return Some(format!(
-                "the browser says the request comes from a {site} page"
-            ));
-        }
+    if let Some(site) = get("sec-fetch-site")
+        && site != "same-origin"
+    {
+        return Some(format!(
+            "the browser says the request comes from a {site} page"
+        ));
     }
     if let Some(origin) = get("origin") {
         let authority = origin.split("://").nth(1).unwrap_or("");
@@ -254,14 +254,13 @@ pub async fn delete(State(state): State<Arc<AppState>>, req: Request) -> Respons
     };
     // Referrers first: a failure then leaves the manifest, never orphans.
     for (d, _) in &p.referrers {
-        if let Ok(d) = d.parse::<Digest>() {
-            if let Err(e) = state
+        if let Ok(d) = d.parse::<Digest>()
+            && let Err(e) = state
                 .service
                 .delete_manifest(&cx, &repo, &Reference::Digest(d))
                 .await
-            {
-                return failure(&cx, e);
-            }
+        {
+            return failure(&cx, e);
         }
     }
     let changes = match state.service.delete_manifest(&cx, &repo, &parsed).await {

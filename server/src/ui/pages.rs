@@ -78,15 +78,15 @@ pub async fn repositories(
     if last.is_some() {
         let _ = write!(body, "<a href=\"/?q={}\">First page</a>", esc(&q(&search)));
     }
-    if listing.more {
-        if let Some(end) = listing.items.last() {
-            let _ = write!(
-                body,
-                "<a href=\"/?q={}&amp;last={}\" rel=\"next\">Next page</a>",
-                esc(&q(&search)),
-                esc(&q(end))
-            );
-        }
+    if listing.more
+        && let Some(end) = listing.items.last()
+    {
+        let _ = write!(
+            body,
+            "<a href=\"/?q={}&amp;last={}\" rel=\"next\">Next page</a>",
+            esc(&q(&search)),
+            esc(&q(end))
+        );
     }
     body.push_str("</nav>");
     page(StatusCode::OK, "Repositories", &cx.actor, &body)
@@ -114,7 +114,7 @@ pub async fn tags(
     }
     let sort = param(&params, "sort").unwrap_or("tag");
     match sort {
-        "size" => tags.sort_by(|a, b| b.1.size.cmp(&a.1.size)),
+        "size" => tags.sort_by_key(|t| std::cmp::Reverse(t.1.size)),
         "created" => tags.sort_by(|a, b| b.1.created.cmp(&a.1.created)),
         _ => {}
     }
