@@ -259,7 +259,6 @@ impl Registry {
         let mut purged = Vec::new();
         let mut names = self.directories_holding(&["_uploads"]);
         while let Some(name) = names.try_next().await? {
-            let name = name.as_str();
             for id in self.list_dir(&paths::uploads_dir(&name)).await? {
                 let started = match self
                     .driver
