@@ -63,7 +63,7 @@ fn recipients_list(recipients: &[String]) -> String {
 /// The ways to a key that opens the lab's secrets.
 fn fix(default: &std::path::Path, public: Option<&str>) -> String {
     let have = format!(
-        "if you hold the key of one of them, put it in {} or point {ENV_KEY_FILE} at its file",
+        "if you hold the key of one of them, point {ENV_KEY_FILE} at its file (or put it in {}, used when neither {ENV_KEY_FILE} nor {ENV_KEY} is set)",
         default.display()
     );
     match public {

@@ -24,8 +24,8 @@ fn a_new_laptop_without_a_key_is_told_whose_key_opens_the_lab() {
     for want in [
         "no age identity found",
         &format!("this lab's secrets are encrypted to {owner_key}"),
-        &format!("put it in {}", keys.display()),
         "point LABCTL_AGE_KEY_FILE at its file",
+        &format!("or put it in {}", keys.display()),
         "labctl secrets rekey",
     ] {
         assert!(out.stderr.contains(want), "{want:?} in:\n{}", out.stderr);
