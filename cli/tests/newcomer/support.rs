@@ -2,11 +2,11 @@
 //! who commits; the `origin` the README names is a bare repository here),
 //! labctl and labreg on PATH, no age identity, skopeo's logins in HOME.
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
+pub use crate::common::free_port;
 use crate::common::{run_ok, tool};
 
 /// labctl and labreg of this worktree, side by side (`labctl up` looks
@@ -40,15 +40,6 @@ fn bin_dir() -> PathBuf {
 
 pub fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-/// A port nothing listens on now.
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// What a command printed and how it ended.
@@ -146,6 +137,14 @@ impl Machine {
         parent.join(name)
     }
 
+    /// `new_lab`, and `labctl down` in it when the guard drops.
+    pub fn new_lab_stopped_after<'a>(&self, user: &'a User, name: &str) -> Down<'a> {
+        Down {
+            lab: self.new_lab(user, name),
+            user,
+        }
+    }
+
     pub fn path(&self) -> &Path {
         self.dir.path()
     }
@@ -169,6 +168,14 @@ impl Machine {
         .ok();
         u
     }
+}
+
+/// A new machine with one user and their lab, made the README's way.
+pub fn one_user_lab() -> (Machine, User, PathBuf) {
+    let m = Machine::new();
+    let me = m.user("me");
+    let lab = m.new_lab(&me, "mylab");
+    (m, me, lab)
 }
 
 impl User {

@@ -166,9 +166,7 @@ fn init_without_a_repository_makes_git_and_render_says_what_argo_cd_lacks() {
 
 #[test]
 fn validate_reports_a_key_typo_and_a_missing_secret_in_one_pass() {
-    let m = Machine::new();
-    let me = m.user("me");
-    let lab = m.new_lab(&me, "mylab");
+    let (_m, me, lab) = one_user_lab();
     me.sh(
         &lab,
         "sed -i -e 's/^  replicas: 1$/  replica: 1/' \
@@ -212,9 +210,7 @@ fn validate_reports_a_key_typo_and_a_missing_secret_in_one_pass() {
 
 #[test]
 fn a_render_error_is_printed_once_and_its_fix_works() {
-    let m = Machine::new();
-    let me = m.user("me");
-    let lab = m.new_lab(&me, "mylab");
+    let (_m, me, lab) = one_user_lab();
     me.sh(&lab, "echo garbage > secrets/registry/admin.age")
         .ok();
     let out = me.sh(&lab, "labctl render").fails();

@@ -7,11 +7,8 @@ use crate::support::*;
 fn down_outside_the_lab_names_it_and_the_advice_stops_it() {
     let m = Machine::new();
     let me = m.user("me");
-    let lab = m.new_lab(&me, "mylab");
-    let _cleanup = Down {
-        user: &me,
-        lab: lab.clone(),
-    };
+    let guard = m.new_lab_stopped_after(&me, "mylab");
+    let lab = guard.lab.clone();
     let port = free_port();
     me.sh(&lab, &format!("labctl up --detach --port {port}"))
         .ok();
@@ -41,11 +38,8 @@ fn down_outside_the_lab_names_it_and_the_advice_stops_it() {
 fn verify_push_after_up_and_after_down() {
     let m = Machine::new();
     let me = m.user("me");
-    let lab = m.new_lab(&me, "mylab");
-    let _cleanup = Down {
-        user: &me,
-        lab: lab.clone(),
-    };
+    let guard = m.new_lab_stopped_after(&me, "mylab");
+    let lab = guard.lab.clone();
     let port = free_port();
     let addr = format!("127.0.0.1:{port}");
 
@@ -99,11 +93,8 @@ fn verify_push_after_up_and_after_down() {
 
     // The port is taken by this lab's `up`: another lab is told a free
     // port and how to stop the one holding it.
-    let other = m.new_lab(&me, "other");
-    let _cleanup2 = Down {
-        user: &me,
-        lab: other.clone(),
-    };
+    let other_guard = m.new_lab_stopped_after(&me, "other");
+    let other = other_guard.lab.clone();
     let out = me
         .sh(&other, &format!("labctl up --detach --port {port}"))
         .fails();

@@ -133,6 +133,27 @@ fn no_lab(lab: &LabPath) -> anyhow::Error {
     )
 }
 
+/// `--registry`: in a lab that loads, with the lab's CA and users.
+fn registry_target(
+    r: &str,
+    args: &PushArgs,
+    creds: Option<target::Credentials>,
+    lab: &LabPath,
+) -> anyhow::Result<target::Target> {
+    if lab.file.is_file() {
+        match lab.load() {
+            Ok(_) => {
+                return target::from_args_in_lab(r, args.insecure, creds, args.ca.clone(), lab);
+            }
+            Err(e) => eprintln!(
+                "note: verifying {r} without the lab's CA and users, since {} does not load:\n{e:#}",
+                lab.file.display()
+            ),
+        }
+    }
+    target::from_args(r, args.insecure, creds, args.ca.clone())
+}
+
 pub fn run(cmd: Command, lab: &LabPath) -> anyhow::Result<ExitCode> {
     let Command::Push(args) = cmd;
     if let Some(ca) = &args.ca {
@@ -147,13 +168,9 @@ pub fn run(cmd: Command, lab: &LabPath) -> anyhow::Result<ExitCode> {
         target::parse_registry(r, args.insecure).map_err(anyhow::Error::msg)?;
     }
     let creds = password(&args)?;
-    let in_lab = lab.file.is_file();
     let target = match &args.registry {
-        Some(r) if in_lab => {
-            target::from_args_in_lab(r, args.insecure, creds, args.ca.clone(), lab)?
-        }
-        Some(r) => target::from_args(r, args.insecure, creds, args.ca.clone())?,
-        None if in_lab => match local_up(lab) {
+        Some(r) => registry_target(r, &args, creds, lab)?,
+        None if lab.file.is_file() => match local_up(lab) {
             Some(url) => {
                 let host = lab.load()?.registry.host;
                 eprintln!(
