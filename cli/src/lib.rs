@@ -6,6 +6,7 @@ pub mod atomic;
 pub mod commands;
 pub mod diff;
 pub mod identity;
+pub mod image;
 pub mod journal;
 pub mod kube;
 pub mod lab;

@@ -207,6 +207,7 @@ async fn push(r: &mut Run<'_>) -> Option<Image> {
     let res = upload::push_blob(
         &r.c,
         &r.open,
+        REPOSITORY,
         "layer",
         layer.chunks(),
         layer.len,
@@ -224,6 +225,7 @@ async fn push(r: &mut Run<'_>) -> Option<Image> {
     let res = upload::push_blob(
         &r.c,
         &r.open,
+        REPOSITORY,
         "config",
         chunks,
         config.len() as u64,

@@ -49,17 +49,18 @@ fn location(c: &Client, resp: &reqwest::Response) -> Option<Url> {
     c.base.join(loc).ok()
 }
 
-/// Uploads one blob; the detail on success says how fast it went.
+/// Uploads one blob into `repo`; the detail on success says how fast it went.
 pub async fn push_blob(
     c: &Client,
     open: &Open,
+    repo: &str,
     name: &str,
     chunks: impl Iterator<Item = Bytes> + Send + 'static,
     len: u64,
     digest: &str,
     bar: Option<ProgressBar>,
 ) -> Result<String, Diagnosis> {
-    let post = c.url(&format!("v2/{}/blobs/uploads/", super::target::REPOSITORY));
+    let post = c.url(&format!("v2/{repo}/blobs/uploads/"));
     let resp = c
         .req(Method::POST, post)
         .header(CONTENT_LENGTH, "0")
