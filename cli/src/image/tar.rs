@@ -153,7 +153,7 @@ mod tests {
         assert_eq!(tar.len(), 5 * BLOCK);
         for h in [&tar[..BLOCK], &tar[BLOCK..2 * BLOCK]] {
             assert_eq!(&h[257..263], b"ustar\0");
-            let stored = u64::from_str_radix(std::str::from_utf8(&h[148..155]).unwrap(), 8);
+            let stored = u64::from_str_radix(std::str::from_utf8(&h[148..154]).unwrap(), 8);
             let sum: u64 = h
                 .iter()
                 .enumerate()

@@ -10,7 +10,6 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use bytes::Bytes;
-use reqwest::header::CONTENT_TYPE;
 use reqwest::{Method, StatusCode};
 
 use crate::commands::verify::client::Client;
@@ -201,23 +200,16 @@ async fn push(
         };
         lines.push(format!("{name:<9} {} {done}", blob.digest));
     }
-    let url = c.url(&format!("v2/{repo}/manifests/{tag}"));
-    let resp = c
-        .req(Method::PUT, url)
-        .header(CONTENT_TYPE, &image.media_type)
-        .body(image.manifest.clone())
-        .send()
-        .await
-        .map_err(|e| c.transport(&e))?;
-    if resp.status() != StatusCode::CREATED {
-        return Err(c.status("the manifest PUT", resp).await);
-    }
-    let stored = resp
-        .headers()
-        .get("docker-content-digest")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or(&image.digest)
-        .to_string();
+    let put = upload::put_manifest(
+        &c,
+        repo,
+        tag,
+        &image.media_type,
+        &image.manifest,
+        &image.digest,
+    )
+    .await?;
+    let stored = put.stored;
     if stored != image.digest {
         return Err(Diagnosis::new(
             "digest-mismatch",
