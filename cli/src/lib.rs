@@ -7,6 +7,7 @@ pub mod commands;
 pub mod diff;
 pub mod git;
 pub mod identity;
+pub mod image;
 pub mod journal;
 pub mod kube;
 pub mod lab;

@@ -4,6 +4,7 @@ pub mod certs;
 pub mod diff;
 pub mod down;
 pub mod htpasswd;
+pub mod image;
 pub mod init;
 pub mod render;
 pub mod schema;

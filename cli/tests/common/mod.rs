@@ -7,6 +7,7 @@ use std::process::Command;
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE};
 
+pub mod containerd;
 pub mod fake_kube;
 pub mod render;
 

@@ -37,7 +37,7 @@ impl Labreg {
         Self::boot(dir, &yaml).await
     }
 
-    async fn boot(dir: tempfile::TempDir, yaml: &str) -> Labreg {
+    pub async fn boot(dir: tempfile::TempDir, yaml: &str) -> Labreg {
         let loaded = Config::from_yaml(yaml, Vec::new()).expect("labreg config");
         let state = server::build_state(&loaded.config).expect("labreg state");
         let tls = server::tls_config(&loaded.config).expect("labreg tls");

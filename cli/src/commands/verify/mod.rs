@@ -8,9 +8,9 @@
 //! - `client`, `upload`, `listing`, `pull`: the OCI distribution protocol;
 //! - `session`: the steps in order; `report`: what is printed.
 
-mod access;
-mod client;
-mod diagnose;
+pub(crate) mod access;
+pub(crate) mod client;
+pub(crate) mod diagnose;
 mod image;
 mod listing;
 mod net;
@@ -19,8 +19,8 @@ pub(crate) mod report;
 pub(crate) mod session;
 mod size;
 pub(crate) mod target;
-mod tls;
-mod upload;
+pub(crate) mod tls;
+pub(crate) mod upload;
 
 use std::io::Read;
 use std::path::PathBuf;
@@ -75,14 +75,18 @@ pub struct PushArgs {
     pub output: Output,
 }
 
-fn password(args: &PushArgs) -> anyhow::Result<Option<target::Credentials>> {
-    let Some(user) = &args.user else {
+/// The credentials of `--user` (and `--password-stdin`), if given.
+pub(crate) fn password(
+    user: Option<&String>,
+    stdin: bool,
+) -> anyhow::Result<Option<target::Credentials>> {
+    let Some(user) = user else {
         return Ok(None);
     };
     let help = format!(
         "pipe {user}'s password on stdin, e.g. `labctl secrets get registry/{user} | labctl verify push --user {user} --password-stdin`, or leave out --user to log in as the lab's user"
     );
-    let password = if args.password_stdin {
+    let password = if stdin {
         let mut v = String::new();
         std::io::stdin()
             .read_to_string(&mut v)
@@ -167,7 +171,7 @@ pub fn run(cmd: Command, lab: &LabPath) -> anyhow::Result<ExitCode> {
         // Check the address before asking for a password.
         target::parse_registry(r, args.insecure).map_err(anyhow::Error::msg)?;
     }
-    let creds = password(&args)?;
+    let creds = password(args.user.as_ref(), args.password_stdin)?;
     let target = match &args.registry {
         Some(r) => registry_target(r, &args, creds, lab)?,
         None if lab.file.is_file() => match local_up(lab) {

@@ -8,7 +8,6 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use indicatif::{ProgressBar, ProgressStyle};
-use reqwest::header::{CONTENT_TYPE, LOCATION};
 use reqwest::{Method, StatusCode};
 
 use super::client::Client;
@@ -207,6 +206,7 @@ async fn push(r: &mut Run<'_>) -> Option<Image> {
     let res = upload::push_blob(
         &r.c,
         &r.open,
+        REPOSITORY,
         "layer",
         layer.chunks(),
         layer.len,
@@ -224,6 +224,7 @@ async fn push(r: &mut Run<'_>) -> Option<Image> {
     let res = upload::push_blob(
         &r.c,
         &r.open,
+        REPOSITORY,
         "config",
         chunks,
         config.len() as u64,
@@ -251,22 +252,9 @@ async fn put_manifest(
     manifest: &[u8],
     digest: &str,
 ) -> Result<((), Note), Diagnosis> {
-    let url = c.url(&format!("v2/{REPOSITORY}/manifests/{tag}"));
-    let resp = c
-        .req(Method::PUT, url)
-        .header(CONTENT_TYPE, image::MANIFEST_TYPE)
-        .body(manifest.to_vec())
-        .send()
-        .await
-        .map_err(|e| c.transport(&e))?;
-    if resp.status() != StatusCode::CREATED {
-        return Err(c.status("the manifest PUT", resp).await);
-    }
-    let stored = resp
-        .headers()
-        .get("docker-content-digest")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or(digest);
+    let put =
+        upload::put_manifest(c, REPOSITORY, tag, image::MANIFEST_TYPE, manifest, digest).await?;
+    let stored = put.stored.as_str();
     if stored != digest {
         return Err(pull::mismatch(
             "the manifest the registry stored",
@@ -276,11 +264,7 @@ async fn put_manifest(
             0,
         ));
     }
-    let at = resp
-        .headers()
-        .get(LOCATION)
-        .and_then(|v| v.to_str().ok())
-        .is_some();
+    let at = put.location;
     let note = if at { "" } else { " (no Location header)" };
     Ok(((), Note::Ok(format!("{REPOSITORY}:{tag} = {digest}{note}"))))
 }
