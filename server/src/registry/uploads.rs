@@ -259,9 +259,12 @@ impl Registry {
         let mut purged = Vec::new();
         let mut names = self.directories_holding(&["_uploads"]);
         while let Some(name) = names.try_next().await? {
-            let name = name.as_str();
-            for id in self.list_dir(&paths::uploads_dir(name)).await? {
-                let started = match self.driver.stat(&paths::upload_started_at(name, &id)).await {
+            for id in self.list_dir(&paths::uploads_dir(&name)).await? {
+                let started = match self
+                    .driver
+                    .stat(&paths::upload_started_at(&name, &id))
+                    .await
+                {
                     Ok(info) => info.modified,
                     Err(e) if e.is_not_found() => continue,
                     Err(e) => return Err(e.into()),
@@ -272,7 +275,7 @@ impl Registry {
                 if !dry_run {
                     let slot = self.uploads.slot(&id);
                     let _busy = slot.lock().await;
-                    self.remove(&paths::upload_dir(name, &id)).await?;
+                    self.remove(&paths::upload_dir(&name, &id)).await?;
                     self.uploads.forget(&id);
                 }
                 purged.push(format!("{name}/{id}"));
