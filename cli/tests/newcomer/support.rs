@@ -157,7 +157,7 @@ impl Machine {
         let u = User { home };
         let remote = self.path().join("remote");
         u.sh(
-            &self.path().to_path_buf(),
+            self.path(),
             &format!(
                 "git config --global user.name {name} && git config --global user.email {name}@example.com \
                  && git config --global url.file://{}/.insteadOf https://github.com/me/ \
