@@ -42,12 +42,9 @@ pub enum Output {
     Json,
 }
 
+/// How to log in to a registry and trust it (`verify push`, `image push`).
 #[derive(clap::Args)]
-pub struct PushArgs {
-    /// The registry: HOST[:PORT] or https://HOST[:PORT]. Default: the lab's
-    /// registry host, with its users and CA.
-    #[arg(long, value_name = "URL")]
-    pub registry: Option<String>,
+pub struct Login {
     /// Log in as this user (the password is asked for, or read from stdin
     /// with --password-stdin). Default: a lab user allowed to push.
     #[arg(long, value_name = "USER")]
@@ -62,6 +59,16 @@ pub struct PushArgs {
     /// Speak plain HTTP.
     #[arg(long)]
     pub insecure: bool,
+}
+
+#[derive(clap::Args)]
+pub struct PushArgs {
+    /// The registry: HOST[:PORT] or https://HOST[:PORT]. Default: the lab's
+    /// registry host, with its users and CA.
+    #[arg(long, value_name = "URL")]
+    pub registry: Option<String>,
+    #[command(flatten)]
+    pub login: Login,
     /// Size of the generated layer, like 8MiB, 512KiB or 1GiB. The default
     /// is above nginx's default body limit (1 MiB), so an ingress that would
     /// refuse `docker push` refuses this too.
@@ -76,14 +83,11 @@ pub struct PushArgs {
 }
 
 /// The credentials of `--user` (and `--password-stdin`), if given.
-pub(crate) fn password(
-    user: Option<&String>,
-    stdin: bool,
-) -> anyhow::Result<Option<target::Credentials>> {
-    let Some(user) = user else {
+pub(crate) fn password(login: &Login) -> anyhow::Result<Option<target::Credentials>> {
+    let Some(user) = &login.user else {
         return Ok(None);
     };
-    let password = if stdin {
+    let password = if login.password_stdin {
         let mut v = String::new();
         std::io::stdin()
             .read_to_string(&mut v)
@@ -105,7 +109,7 @@ pub(crate) fn password(
 
 pub fn run(cmd: Command, lab: &LabPath) -> anyhow::Result<ExitCode> {
     let Command::Push(args) = cmd;
-    if let Some(ca) = &args.ca {
+    if let Some(ca) = &args.login.ca {
         anyhow::ensure!(
             ca.is_file(),
             "--ca {}: no such file\n  help: pass the CA certificate in PEM, e.g. the lab's certs/ca.crt",
@@ -114,12 +118,12 @@ pub fn run(cmd: Command, lab: &LabPath) -> anyhow::Result<ExitCode> {
     }
     if let Some(r) = &args.registry {
         // Check the address before asking for a password.
-        target::parse_registry(r, args.insecure).map_err(anyhow::Error::msg)?;
+        target::parse_registry(r, args.login.insecure).map_err(anyhow::Error::msg)?;
     }
-    let creds = password(args.user.as_ref(), args.password_stdin)?;
+    let creds = password(&args.login)?;
     let target = match &args.registry {
-        Some(r) => target::from_args(r, args.insecure, creds, args.ca.clone())?,
-        None => target::from_lab(lab, args.insecure, creds, args.ca.clone())
+        Some(r) => target::from_args(r, args.login.insecure, creds, args.login.ca.clone())?,
+        None => target::from_lab(lab, args.login.insecure, creds, args.login.ca.clone())
             .context("cannot find the lab's registry (or pass --registry)")?,
     };
     let opts = session::Options {
