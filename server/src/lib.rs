@@ -17,6 +17,7 @@
 pub mod api;
 pub mod auth;
 pub mod config;
+pub mod events;
 pub mod linger;
 pub mod logging;
 pub mod metrics;

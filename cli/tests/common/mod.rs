@@ -27,6 +27,15 @@ pub fn labctl(dir: &Path) -> assert_cmd::Command {
     c
 }
 
+/// A port nothing listens on now (a server started on it checks again).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 /// A real tool the test needs; a missing one fails the test loudly.
 pub fn tool(name: &str) -> Command {
     let found = std::env::var_os("PATH")

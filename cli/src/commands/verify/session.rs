@@ -19,6 +19,10 @@ use super::tls::Trust;
 use super::upload::{self, Open};
 use super::{access, listing, pull, size};
 
+/// The one tag every run pushes: where deletes are disabled, the next run
+/// replaces the test image instead of adding another.
+pub const TAG: &str = "latest";
+
 pub struct Options {
     pub size: u64,
     pub keep: bool,
@@ -108,11 +112,7 @@ impl Run<'_> {
 pub async fn run(t: Target, opts: Options) -> anyhow::Result<Outcome> {
     let trust = Trust::new(t.ca_file.as_deref())?;
     let c = Client::new(&t, trust)?;
-    let tag = format!(
-        "verify-{}-{:06x}",
-        time::OffsetDateTime::now_utc().unix_timestamp(),
-        rand::random::<u32>() & 0xff_ffff
-    );
+    let tag = TAG.to_string();
     let report = Report {
         registry: c.base.as_str().trim_end_matches('/').to_string(),
         repository: REPOSITORY.into(),
@@ -354,10 +354,10 @@ async fn delete(r: &mut Run<'_>, img: &Image) {
             StatusCode::METHOD_NOT_ALLOWED => {
                 let d = Diagnosis::new(
                     "delete-disabled",
-                    format!("the registry has deletes disabled, so the test image {REPOSITORY}:{} stays", r.tag),
+                    format!("the registry has deletes disabled, so the test image stays as {REPOSITORY}:{}; every run replaces that one tag, so test images do not pile up (the layers of earlier runs are unreferenced: `labreg garbage-collect --delete-untagged` frees them)", r.tag),
                     "nothing to fix unless you want to delete images: then set storage.delete.enabled: true (lab.yaml registry.delete: true)",
                 );
-                return Ok(((), Note::Warn("405, deletes are disabled".into(), d)));
+                return Ok(((), Note::Warn(format!("405, deletes are disabled: {REPOSITORY}:{} stays, replaced by the next run", r.tag), d)));
             }
             _ => {
                 let d = c.status("the manifest DELETE", resp).await;
