@@ -124,6 +124,13 @@ fn a_second_up_reuses_storage_ca_and_secrets() {
 #[test]
 fn a_port_in_use_is_named_with_the_option_to_change_it() {
     let lab = example_lab();
+    // The hint for scripts/run.sh's PORT= is given where the lab has it.
+    std::fs::create_dir_all(lab.path().join("scripts")).unwrap();
+    std::fs::copy(
+        workspace().join("scripts/run.sh"),
+        lab.path().join("scripts/run.sh"),
+    )
+    .unwrap();
     let busy = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = busy.local_addr().unwrap().port();
     let out = labctl(lab.path())
