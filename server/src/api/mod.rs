@@ -46,6 +46,8 @@ pub struct AppState {
     pub settings: ApiSettings,
     /// Signs upload URLs with `http.secret`.
     pub upload_signer: UploadSigner,
+    /// The web UI's own state, when `labreg.ui.enabled`.
+    pub ui: Option<Arc<crate::ui::Ui>>,
 }
 
 impl AppState {

@@ -224,6 +224,9 @@ pub struct HtpasswdAuth {
 #[serde(default)]
 pub struct Labreg {
     pub access: Option<Vec<crate::auth::Rule>>,
+    /// The web UI at `/` (off unless enabled, so a registry:2 config
+    /// serves exactly the API).
+    pub ui: Enabled,
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]
