@@ -76,31 +76,26 @@ pub fn parse_reference(text: &str) -> anyhow::Result<(String, String, Option<Str
     Ok((registry.to_string(), repo.to_string(), tag))
 }
 
-/// The lab's registry when `registry` names it (or is not given), else the
-/// registry on the command line.
+/// The lab's registry when no REF is given; REF's registry otherwise, with
+/// the lab's CA and users when run in a lab.
 fn target(args: &PushArgs, registry: Option<&str>, lab: &LabPath) -> anyhow::Result<Target> {
     let creds = password(&args.login)?;
     let Some(registry) = registry else {
         return target::from_lab(lab, args.login.insecure, creds, args.login.ca.clone())
             .context("cannot find the lab's registry (or give REF)");
     };
-    let (_, host, port) =
-        target::parse_registry(registry, args.login.insecure).map_err(anyhow::Error::msg)?;
-    let is_lab = lab.file.is_file()
-        && lab
-            .load()
-            .is_ok_and(|l| l.registry.host.eq_ignore_ascii_case(&host));
-    if !is_lab {
-        return target::from_args(registry, args.login.insecure, creds, args.login.ca.clone());
+    // Inside a lab that loads, any address gets the lab's CA and users
+    // unless --ca or --user say otherwise, as `verify push --registry` does.
+    if lab.file.is_file() && lab.load().is_ok() {
+        return target::from_args_in_lab(
+            registry,
+            args.login.insecure,
+            creds,
+            args.login.ca.clone(),
+            lab,
+        );
     }
-    // The lab's host (its CA and users) on the port REF names, e.g. a
-    // NodePort where lab.yaml exposes an ingress.
-    let mut t = target::from_lab(lab, args.login.insecure, creds, args.login.ca.clone())?;
-    if t.port != port {
-        t.port = port;
-        let _ = t.base.set_port(Some(port));
-    }
-    Ok(t)
+    target::from_args(registry, args.login.insecure, creds, args.login.ca.clone())
 }
 
 pub fn run(args: PushArgs, lab: &LabPath) -> anyhow::Result<ExitCode> {
