@@ -56,6 +56,9 @@ pub enum Command {
     Up(commands::up::Args),
     /// Stop the registry `labctl up --detach` left running
     Down(commands::down::Args),
+    /// What the node-trust DaemonSet runs on each node
+    #[command(subcommand, name = "node-trust")]
+    NodeTrust(commands::node_trust::Command),
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -73,6 +76,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Verify(cmd) => commands::verify::run(cmd, &lab),
         Command::Up(args) => commands::up::run(args, &lab),
         Command::Down(args) => commands::down::run(args, &lab),
+        Command::NodeTrust(cmd) => commands::node_trust::run(cmd),
     }
 }
 

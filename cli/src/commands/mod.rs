@@ -5,6 +5,7 @@ pub mod diff;
 pub mod down;
 pub mod htpasswd;
 pub mod init;
+pub mod node_trust;
 pub mod render;
 pub mod schema;
 pub mod sealing;

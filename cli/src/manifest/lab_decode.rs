@@ -14,6 +14,7 @@ pub const LAB_KEYS: &[&str] = &[
     "secrets",
     "registry",
     "minio",
+    "nodes",
 ];
 pub const METADATA_KEYS: &[&str] = &["name"];
 pub const GIT_KEYS: &[&str] = &["repoURL", "revision", "path"];
@@ -140,6 +141,10 @@ pub fn lab(d: &mut Decoder, root: &Node) -> Option<Lab> {
             bucket: m.req(d, "bucket", "container-repo", bucket)?,
         })
     });
+    let nodes = f.opt(d, "nodes", super::nodes::nodes);
+    if f.get("nodes").is_some() && nodes.is_none() {
+        return None;
+    }
     Some(Lab {
         api_version: api_version?,
         kind: kind?,
@@ -148,6 +153,7 @@ pub fn lab(d: &mut Decoder, root: &Node) -> Option<Lab> {
         secrets: secrets?,
         registry: registry?,
         minio,
+        nodes,
     })
 }
 
@@ -282,5 +288,7 @@ pub fn all_key_lists() -> Vec<(&'static str, &'static [&'static str])> {
         ("PullSecret", PULL_SECRET_KEYS),
         ("AccessRule", ACCESS_KEYS),
         ("Minio", MINIO_KEYS),
+        ("Nodes", super::nodes::NODES_KEYS),
+        ("NodePaths", super::nodes::NODE_PATHS_KEYS),
     ]
 }

@@ -21,15 +21,7 @@ pub(super) fn registry(d: &mut Decoder, n: &Node, p: &str) -> Option<Registry> {
     let image = m
         .opt(d, "image", |d, n, p| {
             let s = d.nonempty(n, p)?;
-            if s.contains(char::is_whitespace) || s.contains("://") {
-                d.report(
-                    n.pos,
-                    format!("{p} \"{s}\" is not an image reference"),
-                    Some("use labreg, registry:2 or NAME[:TAG]".into()),
-                );
-                return None;
-            }
-            Some(s)
+            check(d, n, checks::image(p, &s, "labreg, registry:2")).then_some(s)
         })
         .unwrap_or_else(default_image);
     let replicas = m
