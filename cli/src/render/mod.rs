@@ -4,12 +4,15 @@
 //! `plan`); only a complete, valid plan is written (`output.rs`), so a bad
 //! template or a missing secret leaves apps/ as it was.
 //!
-//! apps/ holds one folder per Argo CD application (`registry/`, `minio/`),
-//! `argocd/` with their Application objects, and `root.yaml`, the app of
-//! apps that bootstraps the lab.
+//! apps/ holds one folder per Argo CD application (the table in
+//! `apps.rs`: `node-trust/`, `minio/`, `registry/`), `argocd/` with their
+//! Application objects, and `root.yaml`, the app of apps that bootstraps
+//! the lab.
 
+pub mod apps;
 pub mod check;
 pub mod context;
+pub mod node_trust;
 pub mod output;
 pub mod regconfig;
 pub mod seal;
@@ -195,39 +198,25 @@ pub fn plan(i: &Inputs) -> Result<Plan, RenderError> {
     }
     r.ctx["registry"]["configHmac"] = json!(config_hmac);
 
-    // The registry.
-    let reg = &lab.registry;
-    let mut registry = vec!["namespace", "deployment", "service"];
-    if reg.expose.ingress.is_some() {
-        registry.push("ingress");
-    }
-    if matches!(reg.storage, crate::manifest::model::Storage::Filesystem(_)) {
-        registry.push("pvc");
-    }
-    for name in registry {
-        r.object(
-            &format!("registry/{name}.yaml.tera"),
-            format!("registry/{name}.yaml"),
-            json!({}),
-        )?;
-    }
-    let mut apps = vec![("registry", reg.namespace.clone(), 1)];
+    r.ctx["nodeTrust"] = serde_json::to_value(node_trust::context(lab, i.root)?)
+        .expect("serializable");
 
-    // MinIO, before the registry.
-    if let Some(m) = &lab.minio {
-        for name in ["namespace", "pvc", "deployment", "service", "bucket-job"] {
+    // Each app of the table the lab has, its objects in its folder.
+    let mut enabled = Vec::new();
+    for app in apps::APPS.iter().filter(|a| (a.enabled)(lab)) {
+        for o in app.objects.iter().filter(|o| (o.when)(lab)) {
             r.object(
-                &format!("minio/{name}.yaml.tera"),
-                format!("minio/{name}.yaml"),
+                &format!("{}/{}.yaml.tera", app.name, o.name),
+                format!("{}/{}.yaml", app.name, o.name),
                 json!({}),
             )?;
         }
-        apps.insert(0, ("minio", m.namespace.clone(), 0));
+        enabled.push((app.name, (app.namespace)(lab), app.wave));
     }
 
     // Argo CD: one Application per app, and the root app of apps.
     if let Some(git) = &lab.git {
-        for (name, namespace, wave) in apps {
+        for (name, namespace, wave) in enabled {
             let app = json!({"name": name, "namespace": namespace, "wave": wave, "path": format!("{}/{name}", git.path)});
             r.object(
                 "argocd/application.yaml.tera",
