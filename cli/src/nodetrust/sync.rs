@@ -186,9 +186,12 @@ pub fn apply(
                 continue;
             }
             Some(_) => {
+                // Theirs from now on: neither updated nor removed.
+                r.files.remove(path);
+                save(state, &r)?;
                 rep.left_alone.push((
                     path.clone(),
-                    "changed by someone since labctl wrote it; remove it and sync again to get labctl's version".into(),
+                    "changed by someone since labctl wrote it, so it is theirs now; remove it and sync again to get labctl's version".into(),
                 ));
                 continue;
             }
