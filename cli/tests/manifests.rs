@@ -337,7 +337,9 @@ fn cases() -> Vec<Case> {
         c(
             "nodes: registries.yaml is k3s's and rke2's",
             base_manifest() + "nodes:\n  registriesYaml: true\n",
-            &["34:19: error: nodes.registriesYaml is for k3s and rke2, and nodes.runtime is containerd"],
+            &[
+                "34:19: error: nodes.registriesYaml is for k3s and rke2, and nodes.runtime is containerd",
+            ],
             Some("runtime: k3s"),
         ),
         c(
@@ -453,8 +455,17 @@ fn nodes_defaults_follow_the_runtime() {
     std::fs::write(lab.root().join("secrets/registry/admin.age"), "x").unwrap();
     let out = lab.cmd().args(["validate", "--show"]).output().unwrap();
     let stdout = String::from_utf8(out.stdout).unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    for want in ["runtime: rke2", "namespace: node-trust", "image: labctl", "registriesYaml: true"] {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for want in [
+        "runtime: rke2",
+        "namespace: node-trust",
+        "image: labctl",
+        "registriesYaml: true",
+    ] {
         assert!(stdout.contains(want), "{want} in {stdout}");
     }
 }

@@ -85,10 +85,7 @@ extern "C" fn exit_now(_: libc::c_int) {
 }
 
 fn sync_cmd(a: SyncArgs) -> anyhow::Result<ExitCode> {
-    let state = a
-        .state
-        .clone()
-        .unwrap_or_else(|| a.host_root.join(STATE));
+    let state = a.state.clone().unwrap_or_else(|| a.host_root.join(STATE));
     let Some(secs) = a.interval else {
         let rep = once(&a, &state)?;
         print(&a, &rep);

@@ -168,7 +168,11 @@ pub fn node_files(t: &Target, nodes: &Nodes) -> Vec<NodeFile> {
             add(certs_d, format!("{addr}/ca.crt"), ca.to_string());
         }
         for up in &nodes.mirror {
-            add(certs_d, format!("{up}/hosts.toml"), mirror_hosts_toml(t, up));
+            add(
+                certs_d,
+                format!("{up}/hosts.toml"),
+                mirror_hosts_toml(t, up),
+            );
         }
     }
     if nodes.registries_yaml && matches!(nodes.runtime, Runtime::K3s | Runtime::Rke2) {
@@ -286,9 +290,8 @@ mod tests {
     fn files_per_runtime() {
         let t = target(Some("CA"));
         let mut n = Nodes::defaults();
-        let paths = |n: &Nodes| -> Vec<String> {
-            node_files(&t, n).into_iter().map(|f| f.path).collect()
-        };
+        let paths =
+            |n: &Nodes| -> Vec<String> { node_files(&t, n).into_iter().map(|f| f.path).collect() };
         assert_eq!(
             paths(&n),
             [

@@ -149,11 +149,7 @@ fn make_dirs(root: &Path, path: &str, r: &mut Record, state: &Path) -> io::Resul
 /// Makes the machine under `root` hold `desired` (node path → contents),
 /// removes what labctl wrote before and no longer wants, and records it in
 /// `state`.
-pub fn apply(
-    root: &Path,
-    desired: &BTreeMap<String, Vec<u8>>,
-    state: &Path,
-) -> io::Result<Report> {
+pub fn apply(root: &Path, desired: &BTreeMap<String, Vec<u8>>, state: &Path) -> io::Result<Report> {
     let mut r = load(state)?;
     let mut rep = Report::default();
     for (path, bytes) in desired {

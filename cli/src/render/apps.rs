@@ -70,7 +70,11 @@ pub const APPS: &[App] = &[
         name: "node-trust",
         wave: -1,
         enabled: |l| l.nodes.is_some(),
-        namespace: |l| l.nodes.as_ref().map_or_else(String::new, |n| n.namespace.clone()),
+        namespace: |l| {
+            l.nodes
+                .as_ref()
+                .map_or_else(String::new, |n| n.namespace.clone())
+        },
         objects: &[
             obj("namespace", NAMESPACE),
             obj("configmap", CONFIG_MAP),
@@ -81,7 +85,11 @@ pub const APPS: &[App] = &[
         name: "minio",
         wave: 0,
         enabled: |l| l.minio.is_some(),
-        namespace: |l| l.minio.as_ref().map_or_else(String::new, |m| m.namespace.clone()),
+        namespace: |l| {
+            l.minio
+                .as_ref()
+                .map_or_else(String::new, |m| m.namespace.clone())
+        },
         objects: &[
             obj("namespace", NAMESPACE),
             obj("pvc", PVC),

@@ -198,8 +198,8 @@ pub fn plan(i: &Inputs) -> Result<Plan, RenderError> {
     }
     r.ctx["registry"]["configHmac"] = json!(config_hmac);
 
-    r.ctx["nodeTrust"] = serde_json::to_value(node_trust::context(lab, i.root)?)
-        .expect("serializable");
+    r.ctx["nodeTrust"] =
+        serde_json::to_value(node_trust::context(lab, i.root)?).expect("serializable");
 
     // Each app of the table the lab has, its objects in its folder.
     let mut enabled = Vec::new();

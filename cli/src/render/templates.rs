@@ -186,7 +186,13 @@ mod tests {
     fn block_reads_back_as_the_same_text() {
         let args: HashMap<String, serde_json::Value> =
             [("indent".to_string(), serde_json::json!(2))].into();
-        for text in ["a\n\n  b = \"c\"\n", "no newline", " leading", "x\n\n", "t\tab\n"] {
+        for text in [
+            "a\n\n  b = \"c\"\n",
+            "no newline",
+            " leading",
+            "x\n\n",
+            "t\tab\n",
+        ] {
             let v = block(&serde_json::json!(text), &args).unwrap();
             let yaml = format!("k: {}\n", v.as_str().unwrap());
             let back: serde_json::Value = serde_saphyr::from_str(&yaml).unwrap();

@@ -15,7 +15,8 @@ pub use crate::common::render::ADMIN;
 
 /// A port in the NodePort range nothing listens on.
 pub fn node_port() -> u16 {
-    let seed = std::process::id() as u64 ^ std::time::UNIX_EPOCH.elapsed().unwrap().as_nanos() as u64;
+    let seed =
+        std::process::id() as u64 ^ std::time::UNIX_EPOCH.elapsed().unwrap().as_nanos() as u64;
     (0..2768u64)
         .map(|i| 30000 + ((seed + i * 7919) % 2768) as u16)
         .find(|p| std::net::TcpListener::bind(("127.0.0.1", *p)).is_ok())
@@ -71,7 +72,9 @@ pub fn container(lab: &TempLab) -> Value {
 pub fn kubelet_volume(lab: &TempLab, vol: &Path, generation: u32) -> Vec<(String, String)> {
     let cm = yaml(&lab.root().join("apps/node-trust/configmap.yaml"));
     let ds = yaml(&lab.root().join("apps/node-trust/daemonset.yaml"));
-    let volumes = ds["spec"]["template"]["spec"]["volumes"].as_array().unwrap();
+    let volumes = ds["spec"]["template"]["spec"]["volumes"]
+        .as_array()
+        .unwrap();
     let files = volumes.iter().find(|v| v["name"] == "files").unwrap();
     let gen_dir = format!("..{generation}");
     std::fs::create_dir_all(vol.join(&gen_dir)).unwrap();
@@ -171,7 +174,10 @@ pub fn push(dir: &Path, cert_dir: &Path, text: &str, dest: &str) -> String {
         &format!("oci:{}:demo", img.display()),
         dest,
     ]);
-    std::fs::read_to_string(digest_file).unwrap().trim().to_string()
+    std::fs::read_to_string(digest_file)
+        .unwrap()
+        .trim()
+        .to_string()
 }
 
 pub fn under(host: &Path, node_path: &str) -> PathBuf {

@@ -25,8 +25,15 @@ async fn containerd_pulls_through_the_files_node_trust_wrote() {
     let ca = std::fs::read_to_string(lab.root().join("certs/ca.crt")).unwrap();
     assert_eq!(files.len(), 3, "{files:?}");
     for (path, contents) in &files {
-        assert_eq!(&std::fs::read_to_string(under(&host, path)).unwrap(), contents);
-        assert!(s.stdout.contains(&format!("wrote    {path}")), "{}", s.stdout);
+        assert_eq!(
+            &std::fs::read_to_string(under(&host, path)).unwrap(),
+            contents
+        );
+        assert!(
+            s.stdout.contains(&format!("wrote    {path}")),
+            "{}",
+            s.stdout
+        );
     }
     assert_eq!(
         std::fs::read_to_string(certs_d.join(&addr).join("ca.crt")).unwrap(),
@@ -37,7 +44,12 @@ async fn containerd_pulls_through_the_files_node_trust_wrote() {
     // own name and under the mirror's prefix for docker.io.
     let reg = labreg(&lab, p1).await;
     let cert_dir = certs_d.join(&addr);
-    let own = push(&t.join("i1"), &cert_dir, "own", &format!("docker://{addr}/demo/app:1"));
+    let own = push(
+        &t.join("i1"),
+        &cert_dir,
+        "own",
+        &format!("docker://{addr}/demo/app:1"),
+    );
     let hub = push(
         &t.join("i2"),
         &cert_dir,
@@ -63,7 +75,12 @@ async fn containerd_pulls_through_the_files_node_trust_wrote() {
     // the nodes' old ca.crt no longer verifies it, the classic failure.
     lab.cmd().args(["certs", "--new-ca"]).assert().success();
     let cert = std::fs::read(lab.root().join("certs/127.0.0.1.crt")).unwrap();
-    let key = lab.cmd().args(["secrets", "get", "certs/127.0.0.1.key"]).output().unwrap().stdout;
+    let key = lab
+        .cmd()
+        .args(["secrets", "get", "certs/127.0.0.1.key"])
+        .output()
+        .unwrap()
+        .stdout;
     std::fs::write(reg.dir.path().join("tls.key"), key).unwrap();
     std::fs::write(reg.dir.path().join("tls.crt"), cert).unwrap();
     let image = format!("{addr}/demo/app:1");
@@ -76,7 +93,10 @@ async fn containerd_pulls_through_the_files_node_trust_wrote() {
         }
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
-    assert!(refused.contains("x509") || refused.contains("certificate"), "{refused}");
+    assert!(
+        refused.contains("x509") || refused.contains("certificate"),
+        "{refused}"
+    );
 
     // The ConfigMap changes, node-trust updates ca.crt and nothing else,
     // and the pull works again.
@@ -92,7 +112,10 @@ async fn containerd_pulls_through_the_files_node_trust_wrote() {
         format!("updated  {ca_path}"),
         "only the CA changes"
     );
-    assert_eq!(std::fs::read_to_string(under(&host, &ca_path)).unwrap(), new_ca);
+    assert_eq!(
+        std::fs::read_to_string(under(&host, &ca_path)).unwrap(),
+        new_ca
+    );
     assert_eq!(files2.len(), 3);
     let (ok, out) = ctrd.pull(&certs_d, &creds, &image);
     assert!(ok, "{out}\n{}", ctrd.log());
@@ -122,7 +145,10 @@ async fn containerd_pulls_through_the_files_node_trust_wrote() {
         );
         assert!(certs_d.join(&addr2).join(f).is_file());
     }
-    assert!(s.stdout.contains("updated  /etc/containerd/certs.d/docker.io/hosts.toml"));
+    assert!(
+        s.stdout
+            .contains("updated  /etc/containerd/certs.d/docker.io/hosts.toml")
+    );
     assert_eq!(
         std::fs::read_to_string(&foreign).unwrap(),
         "server = \"https://other.example:5000\"\n"
@@ -131,7 +157,12 @@ async fn containerd_pulls_through_the_files_node_trust_wrote() {
     // containerd pulls from the new registry (the new CA) through them.
     let _reg2 = labreg(&lab, p2).await;
     let cert_dir = certs_d.join(&addr2);
-    let digest = push(&t.join("i3"), &cert_dir, "after", &format!("docker://{addr2}/demo/app:2"));
+    let digest = push(
+        &t.join("i3"),
+        &cert_dir,
+        "after",
+        &format!("docker://{addr2}/demo/app:2"),
+    );
     let image = format!("{addr2}/demo/app:2");
     let (ok, out) = ctrd.pull(&certs_d, &creds, &image);
     assert!(ok, "{out}\n{}", ctrd.log());
@@ -155,7 +186,10 @@ async fn skopeo_reads_the_cri_o_drop_in() {
     let conf = "/etc/containers/registries.conf.d/50-labctl-nodelab.conf";
     assert_eq!(
         paths,
-        [conf.to_string(), format!("/etc/containers/certs.d/{addr}/ca.crt")]
+        [
+            conf.to_string(),
+            format!("/etc/containers/certs.d/{addr}/ca.crt")
+        ]
     );
     let s = sync(&lab, &vol, &host);
     assert_eq!(s.code, 0, "{}", s.stdout);
@@ -163,7 +197,12 @@ async fn skopeo_reads_the_cri_o_drop_in() {
 
     let _reg = labreg(&lab, port).await;
     let cert_dir = host.join(format!("etc/containers/certs.d/{addr}"));
-    let own = push(&t.join("i1"), &cert_dir, "own", &format!("docker://{addr}/demo/app:1"));
+    let own = push(
+        &t.join("i1"),
+        &cert_dir,
+        "own",
+        &format!("docker://{addr}/demo/app:1"),
+    );
     let hub = push(
         &t.join("i2"),
         &cert_dir,

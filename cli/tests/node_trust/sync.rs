@@ -25,8 +25,8 @@ fn sync(dir: &Path, from: &Path, host: &Path) -> (i32, String) {
         .arg(host)
         .output()
         .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).into_owned()
-        + &String::from_utf8_lossy(&out.stderr);
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
     (out.status.code().unwrap_or(-1), text)
 }
 
@@ -49,14 +49,19 @@ fn writes_its_own_files_and_leaves_everyone_elses() {
     assert_eq!(code, 1, "a file was left alone: {out}");
     assert!(out.contains(&format!("wrote    /{ours}")), "{out}");
     assert!(
-        out.contains(&format!("left     /{taken}: exists and labctl did not write it")),
+        out.contains(&format!(
+            "left     /{taken}: exists and labctl did not write it"
+        )),
         "{out}"
     );
     assert_eq!(read(&host, taken), "someone's own drop-in\n");
     assert_eq!(read(&host, ca), "CA 1\n");
     assert!(!host.join("etc/x").exists());
     let record = read(&host, "var/lib/labctl/node-trust/record.json");
-    assert!(record.contains(&format!("/{ours}")) && !record.contains(taken), "{record}");
+    assert!(
+        record.contains(&format!("/{ours}")) && !record.contains(taken),
+        "{record}"
+    );
 
     // Someone edits a file labctl wrote: it is theirs now, in both
     // directions (no update, no removal).
@@ -65,7 +70,10 @@ fn writes_its_own_files_and_leaves_everyone_elses() {
     std::fs::remove_file(from.join(taken)).unwrap();
     let (code, out) = sync(t.path(), &from, &host);
     assert_eq!(code, 1, "{out}");
-    assert!(out.contains("changed by someone since labctl wrote it"), "{out}");
+    assert!(
+        out.contains("changed by someone since labctl wrote it"),
+        "{out}"
+    );
     assert_eq!(read(&host, ca), "CA edited by hand\n");
 
     // Dropped from the lab: labctl's files and the folders it made go;
@@ -77,7 +85,10 @@ fn writes_its_own_files_and_leaves_everyone_elses() {
     assert!(out.contains(&format!("removed  /{ours}")), "{out}");
     assert!(!host.join(ours).exists());
     assert_eq!(read(&host, ca), "CA edited by hand\n");
-    assert_eq!(read(&host, "etc/containerd/certs.d/keep/hosts.toml"), "foreign\n");
+    assert_eq!(
+        read(&host, "etc/containerd/certs.d/keep/hosts.toml"),
+        "foreign\n"
+    );
     assert_eq!(read(&host, taken), "someone's own drop-in\n");
 
     // A file that already holds exactly what labctl would write, put there
@@ -85,7 +96,10 @@ fn writes_its_own_files_and_leaves_everyone_elses() {
     put(&from, "etc/containerd/certs.d/keep/hosts.toml", "foreign\n");
     let (code, out) = sync(t.path(), &from, &host);
     assert_eq!(code, 0, "{out}");
-    assert!(out.contains("in place /etc/containerd/certs.d/keep/hosts.toml"), "{out}");
+    assert!(
+        out.contains("in place /etc/containerd/certs.d/keep/hosts.toml"),
+        "{out}"
+    );
 }
 
 #[test]
@@ -108,5 +122,8 @@ fn links_are_followed_in_the_tree_and_never_written_through_on_the_host() {
     let (code, out) = sync(t.path(), &from, &host);
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("not a regular file"), "{out}");
-    assert_eq!(std::fs::read_to_string(t.path().join("outside")).unwrap(), "x\n");
+    assert_eq!(
+        std::fs::read_to_string(t.path().join("outside")).unwrap(),
+        "x\n"
+    );
 }
