@@ -425,13 +425,9 @@ fn every_problem_is_reported_at_once() {
     assert_eq!(v["valid"], false);
 }
 
-#[test]
-fn the_base_manifest_is_valid_with_defaults_filled() {
-    let lab = TempLab::new(
-        &base_manifest()
-            .replace("  image: labreg\n", "")
-            .replace("  delete: true\n", ""),
-    );
+/// `labctl validate --show` of a valid manifest: the lab with its defaults.
+fn show(yaml: &str) -> String {
+    let lab = TempLab::new(yaml);
     std::fs::create_dir_all(lab.root().join("secrets/registry")).unwrap();
     std::fs::write(lab.root().join("secrets/registry/admin.age"), "x").unwrap();
     let out = lab.cmd().args(["validate", "--show"]).output().unwrap();
@@ -440,6 +436,16 @@ fn the_base_manifest_is_valid_with_defaults_filled() {
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+#[test]
+fn the_base_manifest_is_valid_with_defaults_filled() {
+    let stdout = show(
+        &base_manifest()
+            .replace("  image: labreg\n", "")
+            .replace("  delete: true\n", ""),
     );
     assert!(stdout.contains("image: labreg"), "{stdout}");
     assert!(stdout.contains("delete: false"), "{stdout}");
@@ -450,16 +456,7 @@ fn the_base_manifest_is_valid_with_defaults_filled() {
 
 #[test]
 fn nodes_defaults_follow_the_runtime() {
-    let lab = TempLab::new(&(base_manifest() + "nodes: {runtime: rke2, registriesYaml: true}\n"));
-    std::fs::create_dir_all(lab.root().join("secrets/registry")).unwrap();
-    std::fs::write(lab.root().join("secrets/registry/admin.age"), "x").unwrap();
-    let out = lab.cmd().args(["validate", "--show"]).output().unwrap();
-    let stdout = String::from_utf8(out.stdout).unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stdout = show(&(base_manifest() + "nodes: {runtime: rke2, registriesYaml: true}\n"));
     for want in [
         "runtime: rke2",
         "namespace: node-trust",

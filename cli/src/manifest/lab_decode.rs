@@ -65,6 +65,14 @@ pub(super) fn subdomain(d: &mut Decoder, n: &Node, path: &str) -> Option<String>
     check(d, n, checks::dns_subdomain(path, &s)).then_some(s)
 }
 
+/// An image reference; `short` lists the short names the key also takes.
+pub(super) fn image(short: &'static str) -> impl Fn(&mut Decoder, &Node, &str) -> Option<String> {
+    move |d, n, p| {
+        let s = d.nonempty(n, p)?;
+        check(d, n, checks::image(p, &s, short)).then_some(s)
+    }
+}
+
 pub(super) fn secret_ref(d: &mut Decoder, n: &Node, path: &str) -> Option<SecretRef> {
     let s = d.string(n, path)?;
     let Some(name) = s.strip_prefix("secret:") else {

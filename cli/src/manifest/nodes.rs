@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use super::checks;
 use super::decode::Decoder;
-use super::lab_decode::{check, label};
+use super::lab_decode::{check, image, label};
 use super::node::Node;
 
 /// The image `image: labctl` means for the node-trust DaemonSet.
@@ -257,10 +257,7 @@ pub fn nodes(d: &mut Decoder, n: &Node, p: &str) -> Option<Nodes> {
         .opt(d, "namespace", label)
         .unwrap_or_else(default_nodes_namespace);
     let image = m
-        .opt(d, "image", |d, n, p| {
-            let s = d.nonempty(n, p)?;
-            check(d, n, checks::image(p, &s, "labctl")).then_some(s)
-        })
+        .opt(d, "image", image("labctl"))
         .unwrap_or_else(default_labctl_image);
     let mirror = m
         .opt(d, "mirror", |d, n, p| {

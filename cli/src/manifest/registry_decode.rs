@@ -19,10 +19,7 @@ pub(super) fn registry(d: &mut Decoder, n: &Node, p: &str) -> Option<Registry> {
         check(d, n, checks::host(&s)).then_some(s)
     });
     let image = m
-        .opt(d, "image", |d, n, p| {
-            let s = d.nonempty(n, p)?;
-            check(d, n, checks::image(p, &s, "labreg, registry:2")).then_some(s)
-        })
+        .opt(d, "image", super::lab_decode::image("labreg, registry:2"))
         .unwrap_or_else(default_image);
     let replicas = m
         .opt(d, "replicas", |d, n, p| d.int_in(n, p, 1, 100))

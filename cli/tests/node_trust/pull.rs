@@ -1,8 +1,24 @@
 //! containerd and skopeo pull from labreg through what the node-trust
 //! DaemonSet wrote, before and after the CA rotates and the host changes.
 
+use std::path::Path;
+
 use crate::containerd::Containerd;
 use crate::lab::{ADMIN, kubelet_volume, labreg, new_lab, node_port, push, sync, under};
+
+/// The same kind of image twice: under its own name and under the mirror's
+/// prefix for docker.io; their digests.
+fn push_own_and_mirrored(t: &Path, cert_dir: &Path, addr: &str) -> (String, String) {
+    let own = push(
+        &t.join("i1"),
+        cert_dir,
+        "own",
+        &format!("docker://{addr}/demo/app:1"),
+    );
+    let mirrored = format!("docker://{addr}/docker.io/library/app:1");
+    let hub = push(&t.join("i2"), cert_dir, "mirrored", &mirrored);
+    (own, hub)
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn containerd_pulls_through_the_files_node_trust_wrote() {
@@ -40,22 +56,10 @@ async fn containerd_pulls_through_the_files_node_trust_wrote() {
         ca
     );
 
-    // labreg over TLS with htpasswd, and an image in it twice: under its
-    // own name and under the mirror's prefix for docker.io.
+    // labreg over TLS with htpasswd, and images in it.
     let reg = labreg(&lab, p1).await;
     let cert_dir = certs_d.join(&addr);
-    let own = push(
-        &t.join("i1"),
-        &cert_dir,
-        "own",
-        &format!("docker://{addr}/demo/app:1"),
-    );
-    let hub = push(
-        &t.join("i2"),
-        &cert_dir,
-        "mirrored",
-        &format!("docker://{addr}/docker.io/library/app:1"),
-    );
+    let (own, hub) = push_own_and_mirrored(t, &cert_dir, &addr);
 
     let ctrd = Containerd::start();
     let creds = format!("admin:{ADMIN}");
@@ -197,18 +201,7 @@ async fn skopeo_reads_the_cri_o_drop_in() {
 
     let _reg = labreg(&lab, port).await;
     let cert_dir = host.join(format!("etc/containers/certs.d/{addr}"));
-    let own = push(
-        &t.join("i1"),
-        &cert_dir,
-        "own",
-        &format!("docker://{addr}/demo/app:1"),
-    );
-    let hub = push(
-        &t.join("i2"),
-        &cert_dir,
-        "mirrored",
-        &format!("docker://{addr}/docker.io/library/app:1"),
-    );
+    let (own, hub) = push_own_and_mirrored(t, &cert_dir, &addr);
     // Credentials by registry, as CRI-O gets them from the kubelet.
     let auth = t.join("auth.json");
     use base64::Engine;
