@@ -69,7 +69,16 @@ async fn negotiate(
 }
 
 pub async fn get(state: &AppState, name: &str, reference: &str, req: Request) -> ApiResult {
-    let reference = Reference::parse(reference)?;
+    // A reference that is neither a tag nor a digest names nothing that can
+    // exist: a read answers "unknown" (as the OCI conformance suite and
+    // every other registry do); only a PUT says TAG_INVALID.
+    let reference = Reference::parse(reference).map_err(|_| {
+        ApiError::new(
+            ErrorCode::ManifestUnknown,
+            "no such manifest: the reference is neither a valid tag nor a digest",
+        )
+        .detail(serde_json::json!({ "reference": reference }))
+    })?;
     let stored = state.registry.get_manifest(name, &reference).await?;
     let stored = negotiate(state, name, stored, &accepted(req.headers())).await?;
     let builder = Response::builder()
