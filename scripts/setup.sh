@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs everything labctl's commands and tests need on a fresh Debian
-# machine: the real registry clients (skopeo, podman, buildah), the reference
+# machine: the real registry clients (skopeo, podman, buildah, containerd), the reference
 # registry (Debian's docker-registry, i.e. distribution 2.8), and the interop
 # tools (age, htpasswd from apache2-utils, openssl). Idempotent and quiet when
 # everything is already there.
