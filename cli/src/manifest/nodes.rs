@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use super::checks;
 use super::decode::Decoder;
-use super::lab_decode::{check, image, label};
+use super::lab_decode::{image, label};
 use super::node::Node;
 
 /// The image `image: labctl` means for the node-trust DaemonSet.

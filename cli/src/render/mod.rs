@@ -104,14 +104,14 @@ fn header(template: &str) -> String {
 struct Renderer {
     t: Templates,
     files: BTreeMap<String, Vec<u8>>,
-    ctx: Value,
+    ctx: context::Context,
 }
 
 impl Renderer {
     /// Renders `template` with the context (plus `extra` at the top level),
     /// checks it, and files it as `path`.
     fn object(&mut self, template: &str, path: String, extra: Value) -> Result<(), RenderError> {
-        let mut ctx = self.ctx.clone();
+        let mut ctx = self.ctx.to_value();
         if let (Value::Object(c), Value::Object(e)) = (&mut ctx, extra) {
             c.extend(e);
         }
@@ -150,13 +150,13 @@ pub fn registry_files(
     let mut store_writes = Vec::new();
     let vals = values::load(lab, root, store, ids, &mut store_writes)?;
     let mut secret_ctx = context::base(lab)?;
-    secret_ctx["secret"] = json!({
-        "httpSecret": vals.http_secret,
-        "s3AccessKey": vals.s3.as_ref().map(|s| &s.0),
-        "s3SecretKey": vals.s3.as_ref().map(|s| &s.1),
+    secret_ctx.secret = Some(context::SecretCtx {
+        http_secret: vals.http_secret.clone(),
+        s3_access_key: vals.s3.as_ref().map(|s| s.0.clone()),
+        s3_secret_key: vals.s3.as_ref().map(|s| s.1.clone()),
     });
     let config = t
-        .render(CONFIG_TEMPLATE, &secret_ctx)?
+        .render(CONFIG_TEMPLATE, &secret_ctx.to_value())?
         .trim_start_matches('\n')
         .to_string();
     regconfig::validate(t.origin(CONFIG_TEMPLATE), &config)?;
@@ -196,10 +196,8 @@ pub fn plan(i: &Inputs) -> Result<Plan, RenderError> {
             json!({"sealed": obj}),
         )?;
     }
-    r.ctx["registry"]["configHmac"] = json!(config_hmac);
-
-    r.ctx["nodeTrust"] =
-        serde_json::to_value(node_trust::context(lab, i.root)?).expect("serializable");
+    r.ctx.registry.config_hmac = Some(config_hmac);
+    r.ctx.node_trust = node_trust::context(lab, i.root)?;
 
     // Each app of the table the lab has, its objects in its folder.
     let mut enabled = Vec::new();
