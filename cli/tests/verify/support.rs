@@ -39,7 +39,7 @@ impl Labreg {
         Self::boot_on(dir, &yaml, port).await
     }
 
-    async fn boot(dir: tempfile::TempDir, yaml: &str) -> Labreg {
+    pub async fn boot(dir: tempfile::TempDir, yaml: &str) -> Labreg {
         Self::boot_on(dir, yaml, 0).await
     }
 
@@ -147,14 +147,8 @@ pub struct Distribution {
     child: tokio::process::Child,
 }
 
-pub fn free_port() -> u16 {
-    // docker-registry takes its address from its config only.
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+// docker-registry takes its address from its config only.
+pub use crate::common::free_port;
 
 /// A distribution config (read by both registries) in `d`.
 fn config(d: &Path, port: u16, o: &DistOptions) -> String {
