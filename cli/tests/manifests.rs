@@ -461,7 +461,7 @@ fn nodes_defaults_follow_the_runtime() {
     for want in [
         "runtime: rke2",
         "namespace: node-trust",
-        "image: labctl",
+        "image: labreg",
         "registriesYaml: true",
     ] {
         assert!(stdout.contains(want), "{want} in {stdout}");

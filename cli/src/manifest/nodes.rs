@@ -10,8 +10,9 @@ use super::decode::Decoder;
 use super::lab_decode::{image, label};
 use super::node::Node;
 
-/// The image `image: labctl` means for the node-trust DaemonSet.
-pub const LABCTL_IMAGE: &str = "labctl";
+/// `nodes.image: labreg` (the default): labreg's own image, which carries
+/// labctl too (`labctl image build`, the release image).
+pub const NODES_IMAGE: &str = "labreg";
 
 pub const NODES_KEYS: &[&str] = &[
     "runtime",
@@ -41,9 +42,10 @@ pub struct Nodes {
     /// Namespace of the node-trust DaemonSet. Default `node-trust`.
     #[serde(default = "default_nodes_namespace")]
     pub namespace: String,
-    /// Image of the DaemonSet: `labctl` (default, this version's image) or
-    /// an image reference.
-    #[serde(default = "default_labctl_image")]
+    /// Image of the DaemonSet: `labreg` (default: labreg's image, as
+    /// `registry.image: labreg` means it, which holds
+    /// `/usr/local/bin/labctl` too) or another image with labctl there.
+    #[serde(default = "default_nodes_image")]
     pub image: String,
     /// Upstream registries (e.g. `docker.io`, `ghcr.io`) the nodes pull
     /// through the lab's registry first, falling back to the upstream.
@@ -140,7 +142,7 @@ impl Nodes {
         Nodes {
             runtime: default_runtime(),
             namespace: default_nodes_namespace(),
-            image: default_labctl_image(),
+            image: default_nodes_image(),
             mirror: Vec::new(),
             registries_yaml: false,
             system_trust: false,
@@ -185,8 +187,8 @@ pub fn default_runtime() -> Runtime {
 pub fn default_nodes_namespace() -> String {
     "node-trust".into()
 }
-pub fn default_labctl_image() -> String {
-    LABCTL_IMAGE.into()
+pub fn default_nodes_image() -> String {
+    NODES_IMAGE.into()
 }
 
 fn runtime(d: &mut Decoder, n: &Node, p: &str) -> Option<Runtime> {
@@ -257,8 +259,8 @@ pub fn nodes(d: &mut Decoder, n: &Node, p: &str) -> Option<Nodes> {
         .opt(d, "namespace", label)
         .unwrap_or_else(default_nodes_namespace);
     let image = m
-        .opt(d, "image", image("labctl"))
-        .unwrap_or_else(default_labctl_image);
+        .opt(d, "image", image("labreg"))
+        .unwrap_or_else(default_nodes_image);
     let mirror = m
         .opt(d, "mirror", |d, n, p| {
             let items = d.seq(n, p)?;

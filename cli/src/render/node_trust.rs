@@ -10,11 +10,9 @@ use sha2::{Digest, Sha256};
 use super::RenderError;
 use crate::manifest::Lab;
 use crate::manifest::model::Tls;
-use crate::manifest::nodes::LABCTL_IMAGE;
+use crate::manifest::nodes::NODES_IMAGE;
 use crate::nodetrust::{self, Target};
 
-/// The image of labctl that `nodes.image: labctl` means.
-pub const LABCTL_IMAGE_REF: &str = concat!("ghcr.io/labctl/labctl:", env!("CARGO_PKG_VERSION"));
 /// The folder of the DaemonSet's record of what it wrote, on the node.
 pub const STATE_DIR: &str = "/var/lib/labctl/node-trust";
 /// Where the DaemonSet sees the node's folders.
@@ -136,8 +134,8 @@ pub fn context(lab: &Lab, root: &Path) -> Result<Option<NodeTrust>, RenderError>
     let changed: Vec<String> = files.iter().map(|f| f.node_path.clone()).collect();
     Ok(Some(NodeTrust {
         namespace: nodes.namespace.clone(),
-        image: if nodes.image == LABCTL_IMAGE {
-            LABCTL_IMAGE_REF.to_string()
+        image: if nodes.image == NODES_IMAGE {
+            super::context::LABREG_IMAGE_REF.to_string()
         } else {
             nodes.image.clone()
         },
