@@ -15,6 +15,6 @@ mod pull;
 #[path = "../verify/support.rs"]
 mod support;
 mod sync;
-#[allow(dead_code)]
+#[allow(dead_code, unused_imports)]
 #[path = "../up/support.rs"]
 mod up_support;
