@@ -10,13 +10,15 @@
 //! - [`auth`]: htpasswd authentication and labreg's access rules;
 //! - [`tls`]: rustls with certificate reload;
 //! - [`trust`]: what the project's TLS clients trust (system store, user CAs,
-//!   a self-signed server certificate given as its own CA).
+//!   a self-signed server certificate given as its own CA);
+//! - [`ui`]: the web UI, a second front end on the same service and auth.
 //!
 //! [`server`] wires a [`config::Config`] to a listener.
 
 pub mod api;
 pub mod auth;
 pub mod config;
+pub mod events;
 pub mod linger;
 pub mod logging;
 pub mod metrics;
@@ -25,3 +27,4 @@ pub mod server;
 pub mod storage;
 pub mod tls;
 pub mod trust;
+pub mod ui;

@@ -7,21 +7,15 @@ use axum::response::{IntoResponse, Response};
 
 use super::range::{RangeRequest, parse_content_range, parse_range};
 use super::{
-    ApiError, ApiResult, AppState, DIGEST_HEADER, ErrorCode, UPLOAD_UUID_HEADER, body_stream,
-    checked_name, header_str, query,
+    ApiError, ApiResult, AppState, DIGEST_HEADER, ErrorCode, RepoRequest, UPLOAD_UUID_HEADER,
+    body_stream, header_str, parse_digest, query,
 };
-use crate::auth::{Action, Principal};
-use crate::registry::names::NameError;
-use crate::registry::{BlobContent, ChunkRange, Digest, UploadStatus};
+use crate::auth::Action;
+use crate::registry::{BlobContent, ChunkRange, Digest, RepoName, UploadStatus};
 
-fn parse_digest(s: &str) -> Result<Digest, ApiError> {
-    s.parse::<Digest>()
-        .map_err(|e| ApiError::from(NameError::from(e)))
-}
-
-pub async fn get(state: &AppState, name: &str, digest: &str, req: Request) -> ApiResult {
-    let digest = parse_digest(digest)?;
-    let size = state.registry.blob_size(name, &digest).await?;
+pub async fn get(r: RepoRequest<'_>, digest: &Digest, req: Request) -> ApiResult {
+    let RepoRequest { state, cx, name } = r;
+    let size = state.service.blob_size(cx, name, digest).await?;
     let head = req.method() == axum::http::Method::HEAD;
     let range = parse_range(header_str(req.headers(), &header::RANGE), size);
     let builder = Response::builder()
@@ -53,7 +47,11 @@ pub async fn get(state: &AppState, name: &str, digest: &str, req: Request) -> Ap
     if head {
         return Ok(builder.body(Body::empty()).expect("valid response"));
     }
-    match state.registry.open_blob(&digest, start, len).await? {
+    match state
+        .service
+        .open_blob(cx, name, digest, start, len)
+        .await?
+    {
         BlobContent::Redirect(url) => Ok(Response::builder()
             .status(StatusCode::TEMPORARY_REDIRECT)
             .header(header::LOCATION, url)
@@ -66,9 +64,9 @@ pub async fn get(state: &AppState, name: &str, digest: &str, req: Request) -> Ap
     }
 }
 
-pub async fn delete(state: &AppState, name: &str, digest: &str) -> ApiResult {
-    let digest = parse_digest(digest)?;
-    state.registry.delete_blob(name, &digest).await?;
+pub async fn delete(r: RepoRequest<'_>, digest: &Digest) -> ApiResult {
+    let RepoRequest { state, cx, name } = r;
+    state.service.delete_blob(cx, name, digest).await?;
     Ok(accepted_empty())
 }
 
@@ -76,7 +74,7 @@ fn accepted_empty() -> Response {
     (StatusCode::ACCEPTED, [(header::CONTENT_LENGTH, "0")]).into_response()
 }
 
-fn blob_created(state: &AppState, name: &str, digest: &Digest) -> Response {
+fn blob_created(state: &AppState, name: &RepoName, digest: &Digest) -> Response {
     (
         StatusCode::CREATED,
         [
@@ -95,7 +93,12 @@ fn blob_created(state: &AppState, name: &str, digest: &Digest) -> Response {
 }
 
 /// The answer that tells a client where an upload stands.
-fn upload_progress(state: &AppState, name: &str, status: StatusCode, u: &UploadStatus) -> Response {
+fn upload_progress(
+    state: &AppState,
+    name: &RepoName,
+    status: StatusCode,
+    u: &UploadStatus,
+) -> Response {
     (
         status,
         [
@@ -118,21 +121,21 @@ fn upload_progress(state: &AppState, name: &str, status: StatusCode, u: &UploadS
         .into_response()
 }
 
-pub async fn start_upload(
-    state: &AppState,
-    who: &Principal,
-    name: &str,
-    req: Request,
-) -> ApiResult {
+pub async fn start_upload(r: RepoRequest<'_>, req: Request) -> ApiResult {
+    let RepoRequest { state, cx, name } = r;
     let q = query(&req);
     if let Some(mount) = q.get("mount") {
         let digest = parse_digest(mount)?;
         if let Some(from) = q.get("from") {
-            let from = checked_name(from)?;
+            let from = RepoName::parse(from)?;
             // Mounting from a repository the client may not read would leak
             // its content: fall back to an upload, as if it were not there.
-            if state.access.allowed(who, from, Action::Pull)
-                && state.registry.mount_blob(name, from, &digest).await?
+            if state.access.allowed(&cx.actor, &from, Action::Pull)
+                && state
+                    .service
+                    .mount_blob(cx, name, &from, &digest)
+                    .await?
+                    .is_some()
             {
                 return Ok(blob_created(state, name, &digest));
             }
@@ -141,19 +144,19 @@ pub async fn start_upload(
     } else if let Some(d) = q.get("digest") {
         let digest = parse_digest(d)?;
         state
-            .registry
-            .put_blob(name, &digest, body_stream(req.into_body()))
+            .service
+            .put_blob(cx, name, &digest, body_stream(req.into_body()))
             .await?;
         return Ok(blob_created(state, name, &digest));
     }
-    let upload = state.registry.start_upload(name).await?;
+    let upload = state.service.start_upload(cx, name).await?;
     Ok(upload_progress(state, name, StatusCode::ACCEPTED, &upload))
 }
 
 /// Checks the upload URL's `_state` signature (see `upload_state`).
 pub fn verify_upload(
     state: &AppState,
-    name: &str,
+    name: &RepoName,
     id: &str,
     req: &Request,
 ) -> Result<(), ApiError> {
@@ -165,8 +168,9 @@ pub fn verify_upload(
     )
 }
 
-pub async fn upload_status(state: &AppState, name: &str, id: &str) -> ApiResult {
-    let upload = state.registry.upload_status(name, id).await?;
+pub async fn upload_status(r: RepoRequest<'_>, id: &str) -> ApiResult {
+    let RepoRequest { state, cx, name } = r;
+    let upload = state.service.upload_status(cx, name, id).await?;
     Ok(upload_progress(
         state,
         name,
@@ -199,16 +203,18 @@ fn chunk_range(req: &Request) -> Result<Option<ChunkRange>, ApiError> {
     Ok(Some(r))
 }
 
-pub async fn patch_upload(state: &AppState, name: &str, id: &str, req: Request) -> ApiResult {
+pub async fn patch_upload(r: RepoRequest<'_>, id: &str, req: Request) -> ApiResult {
+    let RepoRequest { state, cx, name } = r;
     let range = chunk_range(&req)?;
     let upload = state
-        .registry
-        .append_upload(name, id, range, body_stream(req.into_body()))
+        .service
+        .append_upload(cx, name, id, range, body_stream(req.into_body()))
         .await?;
     Ok(upload_progress(state, name, StatusCode::ACCEPTED, &upload))
 }
 
-pub async fn finish_upload(state: &AppState, name: &str, id: &str, req: Request) -> ApiResult {
+pub async fn finish_upload(r: RepoRequest<'_>, id: &str, req: Request) -> ApiResult {
+    let RepoRequest { state, cx, name } = r;
     let q = query(&req);
     let digest = match q.get("digest") {
         Some(d) => parse_digest(d)?,
@@ -223,13 +229,14 @@ pub async fn finish_upload(state: &AppState, name: &str, id: &str, req: Request)
     let has_body = header_str(req.headers(), &header::CONTENT_LENGTH).is_none_or(|l| l != "0");
     let body = has_body.then(|| body_stream(req.into_body()));
     state
-        .registry
-        .finish_upload(name, id, &digest, range, body)
+        .service
+        .finish_upload(cx, name, id, &digest, range, body)
         .await?;
     Ok(blob_created(state, name, &digest))
 }
 
-pub async fn cancel_upload(state: &AppState, name: &str, id: &str) -> ApiResult {
-    state.registry.cancel_upload(name, id).await?;
+pub async fn cancel_upload(r: RepoRequest<'_>, id: &str) -> ApiResult {
+    let RepoRequest { state, cx, name } = r;
+    state.service.cancel_upload(cx, name, id).await?;
     Ok((StatusCode::NO_CONTENT, [(header::CONTENT_LENGTH, "0")]).into_response())
 }

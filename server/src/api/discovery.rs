@@ -6,11 +6,11 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use crate::auth::{Action, Principal};
+use crate::auth::Action;
 
-use super::{ApiError, ApiResult, AppState, ErrorCode};
+use super::{ApiError, ApiResult, AppState, ErrorCode, RepoRequest};
 use crate::registry::manifest::OCI_INDEX;
-use crate::registry::{Digest, Page, RegistryError};
+use crate::registry::{Context, Digest, Page};
 
 /// `n` and `last` of a paginated listing.
 fn page_params(q: &HashMap<String, String>) -> Result<(Option<usize>, Option<String>), ApiError> {
@@ -38,37 +38,37 @@ fn listing(body: serde_json::Value, page: &Page, path: &str, n: Option<usize>) -
     resp
 }
 
-pub async fn catalog(state: &AppState, who: &Principal, q: &HashMap<String, String>) -> ApiResult {
+pub async fn catalog(state: &AppState, cx: &Context, q: &HashMap<String, String>) -> ApiResult {
     let (n, last) = page_params(q)?;
-    let n = Some(n.unwrap_or(state.catalog_max).min(state.catalog_max));
+    let max = state.settings.catalog_max;
+    let n = Some(n.unwrap_or(max).min(max));
+    let visible = |repo: &str| state.access.allowed(&cx.actor, repo, Action::Pull);
     let page = state
-        .registry
-        .catalog(last.as_deref(), n, |repo| {
-            state.access.allowed(who, repo, Action::Pull)
-        })
+        .service
+        .catalog(cx, last.as_deref(), n, &visible)
         .await?;
     let body = json!({ "repositories": page.items });
     Ok(listing(body, &page, "/v2/_catalog", n))
 }
 
-pub async fn tags(state: &AppState, name: &str, q: &HashMap<String, String>) -> ApiResult {
+pub async fn tags(r: RepoRequest<'_>, q: &HashMap<String, String>) -> ApiResult {
+    let RepoRequest { state, cx, name } = r;
     let (n, last) = page_params(q)?;
-    let page = state.registry.tags(name, last.as_deref(), n).await?;
+    let page = state.service.tags(cx, name, last.as_deref(), n).await?;
     let body = json!({ "name": name, "tags": page.items });
     Ok(listing(body, &page, &format!("/v2/{name}/tags/list"), n))
 }
 
 pub async fn referrers(
-    state: &AppState,
-    name: &str,
-    digest: &str,
+    r: RepoRequest<'_>,
+    subject: &Digest,
     q: &HashMap<String, String>,
 ) -> ApiResult {
-    let subject: Digest = digest.parse().map_err(RegistryError::from)?;
+    let RepoRequest { state, cx, name } = r;
     let artifact_type = q.get("artifactType").cloned();
     let found = state
-        .registry
-        .referrers(name, &subject, artifact_type.as_deref())
+        .service
+        .referrers(cx, name, subject, artifact_type.as_deref())
         .await?;
     let body = json!({
         "schemaVersion": 2,

@@ -5,9 +5,9 @@ use axum::extract::Request;
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use super::{ApiError, ApiResult, AppState, DIGEST_HEADER, ErrorCode, header_str};
+use super::{ApiError, ApiResult, AppState, DIGEST_HEADER, ErrorCode, RepoRequest, header_str};
 use crate::registry::manifest::{self, Kind, MAX_MANIFEST_SIZE};
-use crate::registry::{Digest, Reference, RegistryError, StoredManifest};
+use crate::registry::{Context, Digest, Reference, RegistryError, RepoName, StoredManifest};
 
 /// The media types a request accepts; empty means anything (a client that
 /// sends no Accept, like curl, gets the manifest as stored).
@@ -34,7 +34,8 @@ fn accepts(list: &[String], media_type: &str) -> bool {
 /// both kinds of index, and otherwise answers that nothing acceptable exists.
 async fn negotiate(
     state: &AppState,
-    name: &str,
+    cx: &Context,
+    name: &RepoName,
     stored: StoredManifest,
     accept: &[String],
 ) -> Result<StoredManifest, ApiError> {
@@ -60,27 +61,32 @@ async fn negotiate(
         if let Some(child) = amd64 {
             let d: Digest = child.digest.parse().map_err(RegistryError::from)?;
             return Ok(state
-                .registry
-                .get_manifest(name, &Reference::Digest(d))
+                .service
+                .get_manifest(cx, name, &Reference::Digest(d))
                 .await?);
         }
     }
     Err(not_acceptable(&stored.media_type))
 }
 
-pub async fn get(state: &AppState, name: &str, reference: &str, req: Request) -> ApiResult {
-    // A reference that is neither a tag nor a digest names nothing that can
-    // exist: a read answers "unknown" (as the OCI conformance suite and
-    // every other registry do); only a PUT says TAG_INVALID.
-    let reference = Reference::parse(reference).map_err(|_| {
+/// The reference of a manifest read: one that is neither a tag nor a
+/// digest names nothing that can exist, so a read answers "unknown" (as the
+/// OCI conformance suite and every other registry do); only a PUT says
+/// TAG_INVALID.
+pub fn read_reference(reference: &str) -> Result<Reference, ApiError> {
+    Reference::parse(reference).map_err(|_| {
         ApiError::new(
             ErrorCode::ManifestUnknown,
             "no such manifest: the reference is neither a valid tag nor a digest",
         )
         .detail(serde_json::json!({ "reference": reference }))
-    })?;
-    let stored = state.registry.get_manifest(name, &reference).await?;
-    let stored = negotiate(state, name, stored, &accepted(req.headers())).await?;
+    })
+}
+
+pub async fn get(r: RepoRequest<'_>, reference: &Reference, req: Request) -> ApiResult {
+    let RepoRequest { state, cx, name } = r;
+    let stored = state.service.get_manifest(cx, name, reference).await?;
+    let stored = negotiate(state, cx, name, stored, &accepted(req.headers())).await?;
     let builder = Response::builder()
         .status(StatusCode::OK)
         .header(header::CONTENT_TYPE, &stored.media_type)
@@ -95,8 +101,8 @@ pub async fn get(state: &AppState, name: &str, reference: &str, req: Request) ->
     Ok(builder.body(body).expect("valid response"))
 }
 
-pub async fn put(state: &AppState, name: &str, reference: &str, req: Request) -> ApiResult {
-    let reference = Reference::parse(reference)?;
+pub async fn put(r: RepoRequest<'_>, reference: &Reference, req: Request) -> ApiResult {
+    let RepoRequest { state, cx, name } = r;
     let too_large = || {
         ApiError::from(RegistryError::ManifestTooLarge {
             size: MAX_MANIFEST_SIZE + 1,
@@ -113,10 +119,11 @@ pub async fn put(state: &AppState, name: &str, reference: &str, req: Request) ->
     let content = axum::body::to_bytes(req.into_body(), MAX_MANIFEST_SIZE)
         .await
         .map_err(|_| too_large())?;
-    let (digest, subject) = state
-        .registry
-        .put_manifest(name, &reference, content_type.as_deref(), content)
+    let put = state
+        .service
+        .put_manifest(cx, name, reference, content_type.as_deref(), content)
         .await?;
+    let digest = &put.change.digest;
     let mut resp = (
         StatusCode::CREATED,
         [
@@ -132,7 +139,7 @@ pub async fn put(state: &AppState, name: &str, reference: &str, req: Request) ->
         ],
     )
         .into_response();
-    if let Some(s) = subject {
+    if let Some(s) = put.subject {
         resp.headers_mut().insert(
             "oci-subject",
             s.to_string().parse().expect("digest is a header value"),
@@ -141,8 +148,8 @@ pub async fn put(state: &AppState, name: &str, reference: &str, req: Request) ->
     Ok(resp)
 }
 
-pub async fn delete(state: &AppState, name: &str, reference: &str) -> ApiResult {
-    let reference = Reference::parse(reference)?;
-    state.registry.delete_manifest(name, &reference).await?;
+pub async fn delete(r: RepoRequest<'_>, reference: &Reference) -> ApiResult {
+    let RepoRequest { state, cx, name } = r;
+    state.service.delete_manifest(cx, name, reference).await?;
     Ok((StatusCode::ACCEPTED, [(header::CONTENT_LENGTH, "0")]).into_response())
 }

@@ -21,9 +21,9 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header}
 use axum::response::{IntoResponse, Response};
 use futures_util::TryStreamExt;
 
-use crate::auth::{Access, Action, Principal, Unauthenticated};
-use crate::registry::Registry;
-use crate::registry::names::validate_name;
+use crate::auth::{Access, Action, Denial, Scope};
+use crate::config::settings::ApiSettings;
+use crate::registry::{Context, Digest, Reference, Registry, RepoName, RepositoryService};
 use crate::storage::ByteStream;
 pub use error::{ApiError, ApiResult, ErrorCode};
 use routes::Route;
@@ -35,24 +35,26 @@ pub const UPLOAD_UUID_HEADER: &str = "docker-upload-uuid";
 
 /// What the handlers share.
 pub struct AppState {
-    pub registry: Registry,
+    /// What every handler calls: the registry, or decorators wrapping it.
+    pub service: Arc<dyn RepositoryService>,
+    /// The registry itself, for the server's own upkeep (health, upload
+    /// purging, the start-up storage check); handlers never use it.
+    pub registry: Arc<Registry>,
     /// Who may do what; open when no `auth` is configured.
     pub access: Access,
-    /// `http.headers`: added to every response.
-    pub extra_headers: HeaderMap,
-    /// `catalog.maxentries`: the largest catalog page.
-    pub catalog_max: usize,
-    /// `http.host`: when set, Location headers are absolute URLs on it.
-    pub base_url: Option<String>,
+    /// Headers, `http.host` and the catalog's page size, resolved at start.
+    pub settings: ApiSettings,
     /// Signs upload URLs with `http.secret`.
     pub upload_signer: UploadSigner,
+    /// The web UI's own state, when `labreg.ui.enabled`.
+    pub ui: Option<Arc<crate::ui::Ui>>,
 }
 
 impl AppState {
     /// A Location header value for a path on this registry.
     fn location(&self, path: &str) -> String {
-        match &self.base_url {
-            Some(base) => format!("{}{path}", base.trim_end_matches('/')),
+        match &self.settings.base_url {
+            Some(base) => format!("{base}{path}"),
             None => path.to_string(),
         }
     }
@@ -73,7 +75,7 @@ pub fn app(state: Arc<AppState>) -> Router {
 async fn common_headers(State(state): State<Arc<AppState>>, mut resp: Response) -> Response {
     let h = resp.headers_mut();
     h.insert(API_VERSION_HEADER, HeaderValue::from_static("registry/2.0"));
-    for (k, v) in &state.extra_headers {
+    for (k, v) in &state.settings.headers {
         if !h.contains_key(k) {
             h.insert(k.clone(), v.clone());
         }
@@ -97,9 +99,23 @@ fn body_stream(body: Body) -> ByteStream {
     Box::pin(body.into_data_stream().map_err(io::Error::other))
 }
 
-fn checked_name(name: &str) -> Result<&str, ApiError> {
-    validate_name(name)?;
-    Ok(name)
+/// One request on one repository, as its handler receives it: the shared
+/// state, who asks, and the name checked at the edge.
+#[derive(Clone, Copy)]
+pub struct RepoRequest<'a> {
+    pub state: &'a AppState,
+    pub cx: &'a Context,
+    pub name: &'a RepoName,
+}
+
+/// A digest from a path or query, checked at the edge.
+fn parse_digest(s: &str) -> Result<Digest, ApiError> {
+    s.parse::<Digest>()
+        .map_err(|e| ApiError::from(crate::registry::names::NameError::from(e)))
+}
+
+fn parse_reference(s: &str) -> Result<Reference, ApiError> {
+    Ok(Reference::parse(s)?)
 }
 
 fn method_not_allowed(allowed: &str) -> ApiResult {
@@ -110,6 +126,8 @@ fn method_not_allowed(allowed: &str) -> ApiResult {
     .header(header::ALLOW, allowed))
 }
 
+/// Routing, then the shared authentication and authorization step, then the
+/// handler. The repository name is checked once, here.
 async fn dispatch(State(state): State<Arc<AppState>>, req: Request) -> Response {
     let path = req.uri().path().to_string();
     let Some(route) = routes::parse(&path) else {
@@ -121,23 +139,31 @@ async fn dispatch(State(state): State<Arc<AppState>>, req: Request) -> Response 
         .into_response();
     };
     // An invalid name is refused before anything else looks at it.
-    if let Some(Err(e)) = route.name().map(validate_name) {
-        return ApiError::from(e).into_response();
-    }
+    let repo = match route.name().map(RepoName::parse).transpose() {
+        Ok(repo) => repo,
+        Err(e) => return ApiError::from(e).into_response(),
+    };
     let authorization = req
         .headers()
         .get(header::AUTHORIZATION)
         .map(|v| v.as_bytes());
-    let who = match state.access.authenticate(authorization).await {
+    let who = match state
+        .access
+        .admit(authorization, scope(route, req.method()))
+        .await
+    {
         Ok(who) => who,
-        Err(Unauthenticated(why)) => return unauthorized(&state, why).into_response(),
+        Err(Denial::Unauthenticated(why)) => return unauthorized(&state, why).into_response(),
+        Err(Denial::Forbidden { who, message }) => {
+            let mut resp = ApiError::new(ErrorCode::Denied, message).into_response();
+            resp.extensions_mut().insert(who);
+            return resp;
+        }
     };
-    let result = match authorize(&state, &who, route, req.method()) {
-        Ok(()) => route_request(&state, &who, route, req).await,
-        Err(e) => Err(e),
-    };
+    let cx = Context::new(who);
+    let result = route_request(&state, &cx, route, repo.as_ref(), req).await;
     let mut resp = result.unwrap_or_else(IntoResponse::into_response);
-    resp.extensions_mut().insert(who);
+    resp.extensions_mut().insert(cx.actor);
     resp
 }
 
@@ -149,97 +175,94 @@ fn unauthorized(state: &AppState, why: &str) -> ApiError {
     .header(header::WWW_AUTHENTICATE, &state.access.challenge())
 }
 
-/// Checks the request against the access rules before any handler runs.
-/// Anonymous requests that need more are asked for credentials (401); signed-in
-/// users without the right are refused (403).
-fn authorize(
-    state: &AppState,
-    who: &Principal,
-    route: Route<'_>,
-    method: &Method,
-) -> Result<(), ApiError> {
-    if !state.access.enabled() {
-        return Ok(());
-    }
-    let anonymous = *who == Principal::Anonymous;
+/// What a request asks to do, for the access rules: reads pull, deletes
+/// delete, other writes push.
+fn scope<'a>(route: Route<'a>, method: &Method) -> Scope<'a> {
     let read = matches!(*method, Method::GET | Method::HEAD);
-    let (name, action) = match route {
-        Route::Base if anonymous => return Err(unauthorized(state, "no credentials")),
-        Route::Base => return Ok(()),
-        Route::Catalog if state.access.may_list(who) => return Ok(()),
-        Route::Catalog => return Err(unauthorized(state, "no credentials")),
-        Route::Tags { name } | Route::Referrers { name, .. } => (name, Action::Pull),
-        Route::Manifest { name, .. } | Route::Blob { name, .. } if read => (name, Action::Pull),
-        Route::Manifest { name, .. } | Route::Blob { name, .. } if *method == Method::DELETE => {
-            (name, Action::Delete)
+    match route {
+        Route::Base => Scope::Root,
+        Route::Catalog => Scope::Catalog,
+        Route::Tags { name } | Route::Referrers { name, .. } => {
+            Scope::Repository(name, Action::Pull)
         }
-        Route::Manifest { name, .. } => (name, Action::Push),
-        Route::Blob { .. } => return Ok(()),
-        Route::UploadStart { name } | Route::Upload { name, .. } => (name, Action::Push),
-    };
-    if state.access.allowed(who, name, action) {
-        return Ok(());
-    }
-    match who {
-        Principal::Anonymous => Err(unauthorized(state, "no credentials")),
-        Principal::User(user) => Err(ApiError::new(
-            ErrorCode::Denied,
-            format!(
-                "user {user:?} may not {} repository {name:?}",
-                format!("{action:?}").to_lowercase()
-            ),
-        )),
+        Route::Manifest { name, .. } | Route::Blob { name, .. } if read => {
+            Scope::Repository(name, Action::Pull)
+        }
+        Route::Manifest { name, .. } | Route::Blob { name, .. } if *method == Method::DELETE => {
+            Scope::Repository(name, Action::Delete)
+        }
+        Route::Manifest { name, .. } => Scope::Repository(name, Action::Push),
+        Route::Blob { .. } => Scope::Any,
+        Route::UploadStart { name } | Route::Upload { name, .. } => {
+            Scope::Repository(name, Action::Push)
+        }
     }
 }
 
 async fn route_request(
     state: &AppState,
-    who: &Principal,
+    cx: &Context,
     route: Route<'_>,
+    repo: Option<&RepoName>,
     req: Request,
 ) -> ApiResult {
     let m = req.method().clone();
+    let r = match (route, repo) {
+        (Route::Base, _) => {
+            return match m {
+                Method::GET | Method::HEAD => {
+                    Ok((StatusCode::OK, axum::Json(serde_json::json!({}))).into_response())
+                }
+                _ => method_not_allowed("GET, HEAD"),
+            };
+        }
+        (Route::Catalog, _) => {
+            return match m {
+                Method::GET => discovery::catalog(state, cx, &query(&req)).await,
+                _ => method_not_allowed("GET"),
+            };
+        }
+        (_, Some(name)) => RepoRequest { state, cx, name },
+        (_, None) => unreachable!("every other route names a repository"),
+    };
     match route {
-        Route::Base => match m {
-            Method::GET | Method::HEAD => {
-                Ok((StatusCode::OK, axum::Json(serde_json::json!({}))).into_response())
+        Route::Base | Route::Catalog => unreachable!("answered above"),
+        Route::Tags { .. } => match m {
+            Method::GET => discovery::tags(r, &query(&req)).await,
+            _ => method_not_allowed("GET"),
+        },
+        Route::Referrers { digest, .. } => match m {
+            Method::GET => {
+                let subject = parse_digest(digest)?;
+                discovery::referrers(r, &subject, &query(&req)).await
             }
-            _ => method_not_allowed("GET, HEAD"),
-        },
-        Route::Catalog => match m {
-            Method::GET => discovery::catalog(state, who, &query(&req)).await,
             _ => method_not_allowed("GET"),
         },
-        Route::Tags { name } => match m {
-            Method::GET => discovery::tags(state, name, &query(&req)).await,
-            _ => method_not_allowed("GET"),
-        },
-        Route::Referrers { name, digest } => match m {
-            Method::GET => discovery::referrers(state, name, digest, &query(&req)).await,
-            _ => method_not_allowed("GET"),
-        },
-        Route::Manifest { name, reference } => match m {
-            Method::GET | Method::HEAD => manifests::get(state, name, reference, req).await,
-            Method::PUT => manifests::put(state, name, reference, req).await,
-            Method::DELETE => manifests::delete(state, name, reference).await,
+        Route::Manifest { reference, .. } => match m {
+            Method::GET | Method::HEAD => {
+                let reference = manifests::read_reference(reference)?;
+                manifests::get(r, &reference, req).await
+            }
+            Method::PUT => manifests::put(r, &parse_reference(reference)?, req).await,
+            Method::DELETE => manifests::delete(r, &parse_reference(reference)?).await,
             _ => method_not_allowed("GET, HEAD, PUT, DELETE"),
         },
-        Route::Blob { name, digest } => match m {
-            Method::GET | Method::HEAD => blobs::get(state, name, digest, req).await,
-            Method::DELETE => blobs::delete(state, name, digest).await,
+        Route::Blob { digest, .. } => match m {
+            Method::GET | Method::HEAD => blobs::get(r, &parse_digest(digest)?, req).await,
+            Method::DELETE => blobs::delete(r, &parse_digest(digest)?).await,
             _ => method_not_allowed("GET, HEAD, DELETE"),
         },
-        Route::UploadStart { name } => match m {
-            Method::POST => blobs::start_upload(state, who, name, req).await,
+        Route::UploadStart { .. } => match m {
+            Method::POST => blobs::start_upload(r, req).await,
             _ => method_not_allowed("POST"),
         },
-        Route::Upload { name, id } => {
-            blobs::verify_upload(state, name, id, &req)?;
+        Route::Upload { id, .. } => {
+            blobs::verify_upload(state, r.name, id, &req)?;
             match m {
-                Method::GET => blobs::upload_status(state, name, id).await,
-                Method::PATCH => blobs::patch_upload(state, name, id, req).await,
-                Method::PUT => blobs::finish_upload(state, name, id, req).await,
-                Method::DELETE => blobs::cancel_upload(state, name, id).await,
+                Method::GET => blobs::upload_status(r, id).await,
+                Method::PATCH => blobs::patch_upload(r, id, req).await,
+                Method::PUT => blobs::finish_upload(r, id, req).await,
+                Method::DELETE => blobs::cancel_upload(r, id).await,
                 _ => method_not_allowed("GET, PATCH, PUT, DELETE"),
             }
         }

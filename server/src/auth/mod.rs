@@ -14,6 +14,32 @@ pub use rules::{Action, Principal, Rule};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Unauthenticated(pub &'static str);
 
+/// What a request asks to do, as authorization sees it. Each front end (the
+/// `/v2/` API, a web UI) maps its own routes to a scope; the decision is
+/// made here, once, for all of them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope<'a> {
+    /// The API root: anyone signed in. Anonymous clients are asked for
+    /// credentials even when rules grant them pulls, so that docker and
+    /// skopeo send theirs.
+    Root,
+    /// The catalog: anyone who may pull something.
+    Catalog,
+    /// One action on one repository.
+    Repository(&'a str, Action),
+    /// Valid credentials or none; nothing more to check.
+    Any,
+}
+
+/// Why a request is refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Denial {
+    /// Answered 401 with the challenge: no or bad credentials.
+    Unauthenticated(&'static str),
+    /// Answered 403: `who` is signed in but lacks the right.
+    Forbidden { who: Principal, message: String },
+}
+
 pub struct Access {
     htpasswd: Option<Htpasswd>,
     realm: String,
@@ -81,6 +107,41 @@ impl Access {
             // name cannot forge a line); never the password.
             tracing::warn!(user = %user.escape_debug(), "failed login: unknown user or wrong password");
             Err(Unauthenticated("invalid username or password"))
+        }
+    }
+
+    /// Authentication and authorization in one step: who the credentials
+    /// (the Authorization header's value) belong to, and whether they may do
+    /// `scope`.
+    pub async fn admit(
+        &self,
+        authorization: Option<&[u8]>,
+        scope: Scope<'_>,
+    ) -> Result<Principal, Denial> {
+        let who = self
+            .authenticate(authorization)
+            .await
+            .map_err(|Unauthenticated(why)| Denial::Unauthenticated(why))?;
+        if !self.enabled() {
+            return Ok(who);
+        }
+        let anonymous = who == Principal::Anonymous;
+        let allowed = match scope {
+            Scope::Root => !anonymous,
+            Scope::Catalog => self.may_list(&who),
+            Scope::Repository(name, action) => self.allowed(&who, name, action),
+            Scope::Any => true,
+        };
+        match (allowed, scope, &who) {
+            (true, ..) => Ok(who),
+            (false, Scope::Repository(name, action), Principal::User(user)) => {
+                let message = format!(
+                    "user {user:?} may not {} repository {name:?}",
+                    format!("{action:?}").to_lowercase()
+                );
+                Err(Denial::Forbidden { who, message })
+            }
+            (false, ..) => Err(Denial::Unauthenticated("no credentials")),
         }
     }
 

@@ -1,6 +1,11 @@
 //! Blobs: content in the shared blob store, visible to a repository only
 //! through a link in its `_layers`.
 
+use async_trait::async_trait;
+
+use super::change::{Change, ChangeAction, Context};
+use super::names::RepoName;
+use super::service::BlobService;
 use super::{Digest, Registry, RegistryError, Result, paths};
 use crate::storage::ByteStream;
 
@@ -11,10 +16,11 @@ pub enum BlobContent {
     Bytes(ByteStream),
 }
 
-impl Registry {
+#[async_trait]
+impl BlobService for Registry {
     /// The size of a blob linked to `name`; BlobUnknown when it is not linked
     /// there or its data is missing.
-    pub async fn blob_size(&self, name: &str, d: &Digest) -> Result<u64> {
+    async fn blob_size(&self, _: &Context, name: &RepoName, d: &Digest) -> Result<u64> {
         if !self.exists(&paths::layer_link(name, d)).await? {
             return Err(RegistryError::BlobUnknown(d.clone()));
         }
@@ -27,7 +33,14 @@ impl Registry {
 
     /// Opens a blob whose link was checked by `blob_size`, for `len` bytes
     /// from `offset`, or redirects to the storage when that is enabled.
-    pub async fn open_blob(&self, d: &Digest, offset: u64, len: u64) -> Result<BlobContent> {
+    async fn open_blob(
+        &self,
+        _: &Context,
+        _: &RepoName,
+        d: &Digest,
+        offset: u64,
+        len: u64,
+    ) -> Result<BlobContent> {
         let path = paths::blob_data(d);
         if self.options.redirect
             && let Some(url) = self.driver.redirect_url(&path).await?
@@ -41,27 +54,33 @@ impl Registry {
 
     /// Unlinks a blob from a repository. The data stays for other
     /// repositories and for garbage collection, as in distribution.
-    pub async fn delete_blob(&self, name: &str, d: &Digest) -> Result<()> {
+    async fn delete_blob(&self, cx: &Context, name: &RepoName, d: &Digest) -> Result<Change> {
         self.check_delete()?;
-        let link = paths::layer_link(name, d);
-        if !self.exists(&link).await? {
+        if !self.exists(&paths::layer_link(name, d)).await? {
             return Err(RegistryError::BlobUnknown(d.clone()));
         }
-        let dir = link.trim_end_matches("/link");
-        self.remove(dir).await?;
-        Ok(())
+        self.remove(&paths::layer_dir(name, d)).await?;
+        Ok(Change::new(cx, ChangeAction::BlobDelete, name, d))
     }
 
-    /// Links a blob of `from` into `name`. Returns false when `from` does not
+    /// Links a blob of `from` into `name`. Returns None when `from` does not
     /// have the blob, so the caller falls back to an upload.
-    pub async fn mount_blob(&self, name: &str, from: &str, d: &Digest) -> Result<bool> {
+    async fn mount_blob(
+        &self,
+        cx: &Context,
+        name: &RepoName,
+        from: &RepoName,
+        d: &Digest,
+    ) -> Result<Option<Change>> {
         self.check_writable()?;
-        match self.blob_size(from, d).await {
-            Ok(_) => {}
-            Err(RegistryError::BlobUnknown(_)) => return Ok(false),
+        let size = match self.blob_size(cx, from, d).await {
+            Ok(size) => size,
+            Err(RegistryError::BlobUnknown(_)) => return Ok(None),
             Err(e) => return Err(e),
-        }
+        };
         self.write_link(&paths::layer_link(name, d), d).await?;
-        Ok(true)
+        Ok(Some(
+            Change::new(cx, ChangeAction::BlobMount, name, d).size(size),
+        ))
     }
 }

@@ -5,12 +5,15 @@
 
 use std::sync::Arc;
 
+use async_trait::async_trait;
 use bytes::Bytes;
 use serde_json::Value;
 
+use super::change::{Change, ChangeAction, Context};
 use super::digest::Digest;
 use super::manifest::{self, Descriptor, Kind, Manifest};
-use super::names::Reference;
+use super::names::{Reference, RepoName, Tag};
+use super::service::ManifestService;
 use super::{Registry, RegistryError, Result, paths};
 
 /// Parsed manifests kept for the referrers API (a few hundred bytes each).
@@ -21,6 +24,14 @@ pub struct StoredManifest {
     pub digest: Digest,
     pub media_type: String,
     pub content: Bytes,
+}
+
+/// What a manifest PUT did: the change, and the manifest's subject, if any
+/// (answered in the `OCI-Subject` header).
+#[derive(Debug, Clone)]
+pub struct ManifestPut {
+    pub change: Change,
+    pub subject: Option<Digest>,
 }
 
 /// The media type to serve stored content with. Lenient on purpose: a volume
@@ -40,16 +51,17 @@ fn stored_media_type(content: &[u8]) -> String {
     }
 }
 
-impl Registry {
-    /// Stores a manifest under a tag or its digest. Returns its digest and
-    /// its subject, if it has one.
-    pub async fn put_manifest(
+#[async_trait]
+impl ManifestService for Registry {
+    /// Stores a manifest under a tag or its digest.
+    async fn put_manifest(
         &self,
-        name: &str,
+        cx: &Context,
+        name: &RepoName,
         reference: &Reference,
         content_type: Option<&str>,
         content: Bytes,
-    ) -> Result<(Digest, Option<Digest>)> {
+    ) -> Result<ManifestPut> {
         self.check_writable()?;
         if content.len() > manifest::MAX_MANIFEST_SIZE {
             return Err(RegistryError::ManifestTooLarge {
@@ -85,38 +97,39 @@ impl Registry {
                 return Err(RegistryError::ManifestBlobUnknown(d));
             }
         }
+        let size = content.len() as u64;
         let blob = paths::blob_data(&digest);
         if !self.exists(&blob).await? {
             self.driver.put_content(&blob, content).await?;
         }
         self.write_link(&paths::revision_link(name, &digest), &digest)
             .await?;
-        if let Reference::Tag(tag) = reference {
-            self.write_link(&paths::tag_index_link(name, tag, &digest), &digest)
-                .await?;
-            self.write_link(&paths::tag_current_link(name, tag), &digest)
-                .await?;
-        }
-        Ok((digest, parsed.subject))
-    }
-
-    /// The digest a reference names in a repository, if it is there.
-    async fn resolve(&self, name: &str, reference: &Reference) -> Result<Digest> {
-        let unknown = || RegistryError::ManifestUnknown(format!("{name}:{reference}"));
-        let digest = match reference {
-            Reference::Tag(tag) => self
-                .read_link(&paths::tag_current_link(name, tag))
-                .await?
-                .ok_or_else(unknown)?,
-            Reference::Digest(d) => d.clone(),
+        let tag = match reference {
+            Reference::Tag(tag) => {
+                self.write_link(&paths::tag_index_link(name, tag, &digest), &digest)
+                    .await?;
+                self.write_link(&paths::tag_current_link(name, tag), &digest)
+                    .await?;
+                Some(tag)
+            }
+            Reference::Digest(_) => None,
         };
-        if !self.exists(&paths::revision_link(name, &digest)).await? {
-            return Err(unknown());
-        }
-        Ok(digest)
+        let change = Change::new(cx, ChangeAction::ManifestPush, name, &digest)
+            .size(size)
+            .media_type(&parsed.media_type)
+            .tag(tag);
+        Ok(ManifestPut {
+            change,
+            subject: parsed.subject,
+        })
     }
 
-    pub async fn get_manifest(&self, name: &str, reference: &Reference) -> Result<StoredManifest> {
+    async fn get_manifest(
+        &self,
+        _: &Context,
+        name: &RepoName,
+        reference: &Reference,
+    ) -> Result<StoredManifest> {
         let digest = self.resolve(name, reference).await?;
         let content = match self.driver.get_content(&paths::blob_data(&digest)).await {
             Ok(c) => c,
@@ -133,16 +146,24 @@ impl Registry {
     }
 
     /// Deletes a tag, or a manifest by digest together with every tag that
-    /// points at it.
-    pub async fn delete_manifest(&self, name: &str, reference: &Reference) -> Result<()> {
+    /// points at it: one change per tag removed, then the manifest's.
+    async fn delete_manifest(
+        &self,
+        cx: &Context,
+        name: &RepoName,
+        reference: &Reference,
+    ) -> Result<Vec<Change>> {
         self.check_delete()?;
+        let digest = self.resolve(name, reference).await?;
+        let untagged =
+            |tag: &Tag| Change::new(cx, ChangeAction::TagDelete, name, &digest).tag(Some(tag));
         match reference {
             Reference::Tag(tag) => {
-                self.resolve(name, reference).await?;
                 self.remove(&paths::tag_dir(name, tag)).await?;
+                Ok(vec![untagged(tag)])
             }
             Reference::Digest(d) => {
-                self.resolve(name, reference).await?;
+                let mut changes = Vec::new();
                 for tag in self.list_dir(&paths::tags_dir(name)).await? {
                     if self
                         .read_link(&paths::tag_current_link(name, &tag))
@@ -151,54 +172,24 @@ impl Registry {
                         == Some(d)
                     {
                         self.remove(&paths::tag_dir(name, &tag)).await?;
+                        if let Ok(tag) = Tag::parse(&tag) {
+                            changes.push(untagged(&tag));
+                        }
                     }
                 }
-                let link = paths::revision_link(name, d);
-                self.remove(link.trim_end_matches("/link")).await?;
+                self.remove(&paths::revision_dir(name, d)).await?;
+                changes.push(Change::new(cx, ChangeAction::ManifestDelete, name, d));
+                Ok(changes)
             }
         }
-        Ok(())
-    }
-
-    fn cache_manifest(&self, digest: Digest, m: Arc<Manifest>) {
-        let mut cache = self.manifest_cache.lock().expect("manifest cache poisoned");
-        // Filled only by referrers lookups, and bounded: a registry with more
-        // manifests than this re-parses some.
-        if cache.len() >= MANIFEST_CACHE_LIMIT {
-            cache.clear();
-        }
-        cache.insert(digest, m);
-    }
-
-    /// A stored manifest, parsed; None when it is missing or unparsable.
-    async fn load_manifest(&self, digest: &Digest) -> Result<Option<(Arc<Manifest>, u64)>> {
-        let cached = self
-            .manifest_cache
-            .lock()
-            .expect("manifest cache poisoned")
-            .get(digest)
-            .cloned();
-        let content = match self.driver.get_content(&paths::blob_data(digest)).await {
-            Ok(c) => c,
-            Err(e) if e.is_not_found() => return Ok(None),
-            Err(e) => return Err(e.into()),
-        };
-        if let Some(m) = cached {
-            return Ok(Some((m, content.len() as u64)));
-        }
-        let Ok(m) = manifest::parse(&content, None) else {
-            return Ok(None);
-        };
-        let m = Arc::new(m);
-        self.cache_manifest(digest.clone(), m.clone());
-        Ok(Some((m, content.len() as u64)))
     }
 
     /// The referrers API: manifests of `name` whose subject is `subject`,
     /// optionally only those of one artifact type, sorted by digest.
-    pub async fn referrers(
+    async fn referrers(
         &self,
-        name: &str,
+        _: &Context,
+        name: &RepoName,
         subject: &Digest,
         artifact_type: Option<&str>,
     ) -> Result<Vec<Descriptor>> {
@@ -234,5 +225,57 @@ impl Registry {
             }
         }
         Ok(out)
+    }
+}
+
+impl Registry {
+    /// The digest a reference names in a repository, if it is there.
+    async fn resolve(&self, name: &RepoName, reference: &Reference) -> Result<Digest> {
+        let unknown = || RegistryError::ManifestUnknown(format!("{name}:{reference}"));
+        let digest = match reference {
+            Reference::Tag(tag) => self
+                .read_link(&paths::tag_current_link(name, tag))
+                .await?
+                .ok_or_else(unknown)?,
+            Reference::Digest(d) => d.clone(),
+        };
+        if !self.exists(&paths::revision_link(name, &digest)).await? {
+            return Err(unknown());
+        }
+        Ok(digest)
+    }
+
+    fn cache_manifest(&self, digest: Digest, m: Arc<Manifest>) {
+        let mut cache = self.manifest_cache.lock().expect("manifest cache poisoned");
+        // Filled only by referrers lookups, and bounded: a registry with more
+        // manifests than this re-parses some.
+        if cache.len() >= MANIFEST_CACHE_LIMIT {
+            cache.clear();
+        }
+        cache.insert(digest, m);
+    }
+
+    /// A stored manifest, parsed; None when it is missing or unparsable.
+    async fn load_manifest(&self, digest: &Digest) -> Result<Option<(Arc<Manifest>, u64)>> {
+        let cached = self
+            .manifest_cache
+            .lock()
+            .expect("manifest cache poisoned")
+            .get(digest)
+            .cloned();
+        let content = match self.driver.get_content(&paths::blob_data(digest)).await {
+            Ok(c) => c,
+            Err(e) if e.is_not_found() => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
+        if let Some(m) = cached {
+            return Ok(Some((m, content.len() as u64)));
+        }
+        let Ok(m) = manifest::parse(&content, None) else {
+            return Ok(None);
+        };
+        let m = Arc::new(m);
+        self.cache_manifest(digest.clone(), m.clone());
+        Ok(Some((m, content.len() as u64)))
     }
 }

@@ -3,12 +3,16 @@
 //! it and nothing of HTTP above it: request bodies arrive as byte streams.
 
 pub mod digest;
+pub mod enumerate;
 pub mod error;
 pub mod fsck;
 pub mod gc;
 pub mod manifest;
 pub mod names;
 pub mod paths;
+
+pub mod change;
+pub mod service;
 
 mod blobs;
 mod catalog;
@@ -22,10 +26,12 @@ use bytes::Bytes;
 
 pub use blobs::BlobContent;
 pub use catalog::Page;
+pub use change::{Change, ChangeAction, Context, RequestId};
 pub use digest::Digest;
 pub use error::{RegistryError, Result};
-pub use manifests::StoredManifest;
-pub use names::Reference;
+pub use manifests::{ManifestPut, StoredManifest};
+pub use names::{Reference, RepoName, Tag};
+pub use service::{BlobService, ListingService, ManifestService, RepositoryService, UploadService};
 pub use uploads::{ChunkRange, UploadStatus};
 
 use crate::storage::{StorageDriver, StorageError};
@@ -112,7 +118,7 @@ impl Registry {
         }
     }
 
-    pub async fn repository_exists(&self, name: &str) -> Result<bool> {
+    pub async fn repository_exists(&self, name: &RepoName) -> Result<bool> {
         Ok(self.exists(&paths::repository(name)).await?)
     }
 

@@ -88,10 +88,71 @@ pub fn validate_tag(tag: &str) -> Result<(), NameError> {
     }
 }
 
+/// Implements the string face of a validated name: `Display`, `AsRef<str>`,
+/// `Deref<Target = str>` (so it goes wherever a `&str` does, e.g. into
+/// `paths`), `FromStr` through `parse`, and serialization as a string.
+macro_rules! validated_string {
+    ($ty:ident, $validate:path) => {
+        impl $ty {
+            /// Checks `s` once; the value is valid from then on.
+            pub fn parse(s: &str) -> Result<$ty, NameError> {
+                $validate(s)?;
+                Ok($ty(s.to_string()))
+            }
+
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $ty {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl AsRef<str> for $ty {
+            fn as_ref(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl std::ops::Deref for $ty {
+            type Target = str;
+            fn deref(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl std::str::FromStr for $ty {
+            type Err = NameError;
+            fn from_str(s: &str) -> Result<$ty, NameError> {
+                $ty::parse(s)
+            }
+        }
+
+        impl serde::Serialize for $ty {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(&self.0)
+            }
+        }
+    };
+}
+
+/// A repository name that passed `validate_name`: `library/alpine`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RepoName(String);
+validated_string!(RepoName, validate_name);
+
+/// A tag that passed `validate_tag`: `v1.2`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Tag(String);
+validated_string!(Tag, validate_tag);
+
 /// What a manifest is addressed by: a tag or a digest.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Reference {
-    Tag(String),
+    Tag(Tag),
     Digest(Digest),
 }
 
@@ -100,8 +161,7 @@ impl Reference {
         if s.contains(':') {
             Ok(Reference::Digest(s.parse()?))
         } else {
-            validate_tag(s)?;
-            Ok(Reference::Tag(s.to_string()))
+            Ok(Reference::Tag(Tag::parse(s)?))
         }
     }
 }
@@ -171,12 +231,15 @@ mod tests {
     fn references() {
         assert_eq!(
             Reference::parse("latest").unwrap(),
-            Reference::Tag("latest".into())
+            Reference::Tag(Tag::parse("latest").unwrap())
         );
         assert!(matches!(
             Reference::parse(&Digest::sha256_of(b"x").to_string()).unwrap(),
             Reference::Digest(_)
         ));
         assert!(Reference::parse("sha256:nothex").is_err());
+        assert!(RepoName::parse("a//b").is_err());
+        assert_eq!(RepoName::parse("a/b").unwrap().to_string(), "a/b");
+        assert_eq!(&*Tag::parse("v1").unwrap(), "v1");
     }
 }

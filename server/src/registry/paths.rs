@@ -36,69 +36,87 @@ pub fn repository(name: &str) -> String {
     format!("{ROOT}/repositories/{name}")
 }
 
-pub fn blob_data(d: &Digest) -> String {
+/// Where every blob lives: `blobs/<algorithm>/<xx>/<hex>/data`.
+pub fn blobs_root() -> String {
+    format!("{ROOT}/blobs")
+}
+
+/// The directory of one blob: removing it deletes the blob.
+pub fn blob_dir(d: &Digest) -> String {
     let hex = d.hex();
-    format!(
-        "{ROOT}/blobs/{}/{}/{hex}/data",
-        d.algorithm().name(),
-        &hex[..2]
-    )
+    format!("{ROOT}/blobs/{}/{}/{hex}", d.algorithm().name(), &hex[..2])
+}
+
+pub fn blob_data(d: &Digest) -> String {
+    format!("{}/data", blob_dir(d))
+}
+
+/// `<algorithm>/<hex>`, the tail of every link directory.
+fn digest_dir(d: &Digest) -> String {
+    format!("{}/{}", d.algorithm().name(), d.hex())
+}
+
+/// The directory of a layer link: removing it unlinks the blob.
+pub fn layer_dir(name: &str, d: &Digest) -> String {
+    format!("{}/_layers/{}", repository(name), digest_dir(d))
 }
 
 pub fn layer_link(name: &str, d: &Digest) -> String {
-    format!(
-        "{ROOT}/repositories/{name}/_layers/{}/{}/link",
-        d.algorithm().name(),
-        d.hex()
-    )
+    format!("{}/link", layer_dir(name, d))
 }
 
 pub fn revisions_dir(name: &str, algorithm: &str) -> String {
-    format!("{ROOT}/repositories/{name}/_manifests/revisions/{algorithm}")
+    format!("{}/_manifests/revisions/{algorithm}", repository(name))
+}
+
+/// The directory of a revision link: removing it unlinks the manifest.
+pub fn revision_dir(name: &str, d: &Digest) -> String {
+    format!(
+        "{}/_manifests/revisions/{}",
+        repository(name),
+        digest_dir(d)
+    )
 }
 
 pub fn revision_link(name: &str, d: &Digest) -> String {
-    format!(
-        "{ROOT}/repositories/{name}/_manifests/revisions/{}/{}/link",
-        d.algorithm().name(),
-        d.hex()
-    )
+    format!("{}/link", revision_dir(name, d))
 }
 
 pub fn tags_dir(name: &str) -> String {
-    format!("{ROOT}/repositories/{name}/_manifests/tags")
+    format!("{}/_manifests/tags", repository(name))
 }
 
 pub fn tag_dir(name: &str, tag: &str) -> String {
-    format!("{ROOT}/repositories/{name}/_manifests/tags/{tag}")
+    format!("{}/{tag}", tags_dir(name))
 }
 
 pub fn tag_current_link(name: &str, tag: &str) -> String {
-    format!("{ROOT}/repositories/{name}/_manifests/tags/{tag}/current/link")
+    format!("{}/current/link", tag_dir(name, tag))
+}
+
+/// The directory of one entry of a tag's index.
+pub fn tag_index_dir(name: &str, tag: &str, d: &Digest) -> String {
+    format!("{}/index/{}", tag_dir(name, tag), digest_dir(d))
 }
 
 pub fn tag_index_link(name: &str, tag: &str, d: &Digest) -> String {
-    format!(
-        "{ROOT}/repositories/{name}/_manifests/tags/{tag}/index/{}/{}/link",
-        d.algorithm().name(),
-        d.hex()
-    )
+    format!("{}/link", tag_index_dir(name, tag, d))
 }
 
 pub fn uploads_dir(name: &str) -> String {
-    format!("{ROOT}/repositories/{name}/_uploads")
+    format!("{}/_uploads", repository(name))
 }
 
 pub fn upload_dir(name: &str, id: &str) -> String {
-    format!("{ROOT}/repositories/{name}/_uploads/{id}")
+    format!("{}/{id}", uploads_dir(name))
 }
 
 pub fn upload_data(name: &str, id: &str) -> String {
-    format!("{ROOT}/repositories/{name}/_uploads/{id}/data")
+    format!("{}/data", upload_dir(name, id))
 }
 
 pub fn upload_started_at(name: &str, id: &str) -> String {
-    format!("{ROOT}/repositories/{name}/_uploads/{id}/startedat")
+    format!("{}/startedat", upload_dir(name, id))
 }
 
 /// What a file of the layout is, read back from its path: the inverse of
@@ -205,6 +223,33 @@ mod tests {
             })
         );
         assert_eq!(classify(&upload_data("a", "id")), None);
+    }
+
+    #[test]
+    fn each_link_and_file_lies_in_its_directory() {
+        let d: Digest = "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+            .parse()
+            .unwrap();
+        let pairs = [
+            (blob_dir(&d), blob_data(&d), "data"),
+            (layer_dir("a/b", &d), layer_link("a/b", &d), "link"),
+            (revision_dir("a", &d), revision_link("a", &d), "link"),
+            (
+                tag_index_dir("a", "v1", &d),
+                tag_index_link("a", "v1", &d),
+                "link",
+            ),
+            (upload_dir("a", "id"), upload_data("a", "id"), "data"),
+        ];
+        for (dir, file, leaf) in pairs {
+            assert_eq!(file, format!("{dir}/{leaf}"));
+        }
+        assert!(blob_dir(&d).starts_with(&blobs_root()));
+        assert!(tag_current_link("a", "v1").starts_with(&tag_dir("a", "v1")));
+        assert_eq!(
+            revisions_dir("a", "sha256"),
+            revision_dir("a", &d).rsplit_once('/').unwrap().0
+        );
     }
 
     #[test]

@@ -12,10 +12,14 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
+use async_trait::async_trait;
 use bytes::Bytes;
-use futures_util::StreamExt;
+use futures_util::{StreamExt, TryStreamExt};
 
+use super::change::{Change, ChangeAction, Context};
 use super::digest::{Algorithm, Hasher};
+use super::names::RepoName;
+use super::service::UploadService;
 use super::{Digest, Registry, RegistryError, Result, paths};
 use crate::storage::{ByteStream, FileWriter};
 
@@ -66,8 +70,9 @@ fn check_id(id: &str) -> Result<()> {
     }
 }
 
-impl Registry {
-    pub async fn start_upload(&self, name: &str) -> Result<UploadStatus> {
+#[async_trait]
+impl UploadService for Registry {
+    async fn start_upload(&self, _: &Context, name: &RepoName) -> Result<UploadStatus> {
         self.check_writable()?;
         let id = uuid::Uuid::new_v4().hyphenated().to_string();
         let started = humantime::format_rfc3339_nanos(SystemTime::now()).to_string();
@@ -82,16 +87,7 @@ impl Registry {
         Ok(UploadStatus { id, offset: 0 })
     }
 
-    async fn upload_size(&self, name: &str, id: &str) -> Result<u64> {
-        check_id(id)?;
-        match self.driver.stat(&paths::upload_data(name, id)).await {
-            Ok(info) => Ok(info.size),
-            Err(e) if e.is_not_found() => Err(RegistryError::UploadUnknown),
-            Err(e) => Err(e.into()),
-        }
-    }
-
-    pub async fn upload_status(&self, name: &str, id: &str) -> Result<UploadStatus> {
+    async fn upload_status(&self, _: &Context, name: &RepoName, id: &str) -> Result<UploadStatus> {
         let offset = self.upload_size(name, id).await?;
         Ok(UploadStatus {
             id: id.to_string(),
@@ -101,9 +97,10 @@ impl Registry {
 
     /// Appends a chunk (PATCH). With a range, it must start where the upload
     /// ends (else RangeInvalid) and carry exactly the bytes it announces.
-    pub async fn append_upload(
+    async fn append_upload(
         &self,
-        name: &str,
+        _: &Context,
+        name: &RepoName,
         id: &str,
         range: Option<ChunkRange>,
         body: ByteStream,
@@ -121,9 +118,99 @@ impl Registry {
         })
     }
 
+    /// Completes an upload (PUT): appends the last chunk if any, verifies the
+    /// digest, and moves the data into the blob store. On a digest mismatch
+    /// the upload is removed, as distribution does.
+    async fn finish_upload(
+        &self,
+        cx: &Context,
+        name: &RepoName,
+        id: &str,
+        digest: &Digest,
+        range: Option<ChunkRange>,
+        body: Option<ByteStream>,
+    ) -> Result<Change> {
+        self.check_writable()?;
+        let slot = self.uploads.slot(id);
+        let mut state = slot.lock().await;
+        let mut size = self.upload_size(name, id).await?;
+        if let Some(body) = body {
+            size = self
+                .append_locked(name, id, size, &mut state, range, body)
+                .await?;
+        }
+        let computed = match state.take() {
+            Some(s) if s.offset == size && s.hasher.algorithm() == digest.algorithm() => {
+                s.hasher.finish()
+            }
+            _ => {
+                self.hash_stored(&paths::upload_data(name, id), digest.algorithm())
+                    .await?
+            }
+        };
+        let data = paths::upload_data(name, id);
+        if &computed != digest {
+            self.remove(&paths::upload_dir(name, id)).await?;
+            self.uploads.forget(id);
+            return Err(RegistryError::DigestMismatch {
+                expected: digest.to_string(),
+                actual: computed,
+            });
+        }
+        let blob = paths::blob_data(digest);
+        if !self.exists(&blob).await? {
+            self.driver.move_file(&data, &blob).await?;
+        }
+        self.write_link(&paths::layer_link(name, digest), digest)
+            .await?;
+        self.remove(&paths::upload_dir(name, id)).await?;
+        self.uploads.forget(id);
+        Ok(Change::new(cx, ChangeAction::BlobPush, name, digest).size(size))
+    }
+
+    /// A monolithic upload (POST with `?digest=`).
+    async fn put_blob(
+        &self,
+        cx: &Context,
+        name: &RepoName,
+        digest: &Digest,
+        body: ByteStream,
+    ) -> Result<Change> {
+        let upload = self.start_upload(cx, name).await?;
+        let result = self
+            .finish_upload(cx, name, &upload.id, digest, None, Some(body))
+            .await;
+        if result.is_err() {
+            self.remove(&paths::upload_dir(name, &upload.id)).await?;
+            self.uploads.forget(&upload.id);
+        }
+        result
+    }
+
+    async fn cancel_upload(&self, _: &Context, name: &RepoName, id: &str) -> Result<()> {
+        self.check_writable()?;
+        let slot = self.uploads.slot(id);
+        let _state = slot.lock().await;
+        self.upload_size(name, id).await?;
+        self.remove(&paths::upload_dir(name, id)).await?;
+        self.uploads.forget(id);
+        Ok(())
+    }
+}
+
+impl Registry {
+    async fn upload_size(&self, name: &RepoName, id: &str) -> Result<u64> {
+        check_id(id)?;
+        match self.driver.stat(&paths::upload_data(name, id)).await {
+            Ok(info) => Ok(info.size),
+            Err(e) if e.is_not_found() => Err(RegistryError::UploadUnknown),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     async fn append_locked(
         &self,
-        name: &str,
+        name: &RepoName,
         id: &str,
         size: u64,
         state: &mut Option<HashState>,
@@ -165,84 +252,13 @@ impl Registry {
         Ok(offset)
     }
 
-    /// Completes an upload (PUT): appends the last chunk if any, verifies the
-    /// digest, and moves the data into the blob store. On a digest mismatch
-    /// the upload is removed, as distribution does.
-    pub async fn finish_upload(
-        &self,
-        name: &str,
-        id: &str,
-        digest: &Digest,
-        range: Option<ChunkRange>,
-        body: Option<ByteStream>,
-    ) -> Result<()> {
-        self.check_writable()?;
-        let slot = self.uploads.slot(id);
-        let mut state = slot.lock().await;
-        let mut size = self.upload_size(name, id).await?;
-        if let Some(body) = body {
-            size = self
-                .append_locked(name, id, size, &mut state, range, body)
-                .await?;
-        }
-        let computed = match state.take() {
-            Some(s) if s.offset == size && s.hasher.algorithm() == digest.algorithm() => {
-                s.hasher.finish()
-            }
-            _ => {
-                self.hash_stored(&paths::upload_data(name, id), digest.algorithm())
-                    .await?
-            }
-        };
-        let data = paths::upload_data(name, id);
-        if &computed != digest {
-            self.remove(&paths::upload_dir(name, id)).await?;
-            self.uploads.forget(id);
-            return Err(RegistryError::DigestMismatch {
-                expected: digest.to_string(),
-                actual: computed,
-            });
-        }
-        let blob = paths::blob_data(digest);
-        if !self.exists(&blob).await? {
-            self.driver.move_file(&data, &blob).await?;
-        }
-        self.write_link(&paths::layer_link(name, digest), digest)
-            .await?;
-        self.remove(&paths::upload_dir(name, id)).await?;
-        self.uploads.forget(id);
-        Ok(())
-    }
-
-    /// A monolithic upload (POST with `?digest=`).
-    pub async fn put_blob(&self, name: &str, digest: &Digest, body: ByteStream) -> Result<()> {
-        let upload = self.start_upload(name).await?;
-        let result = self
-            .finish_upload(name, &upload.id, digest, None, Some(body))
-            .await;
-        if result.is_err() {
-            self.remove(&paths::upload_dir(name, &upload.id)).await?;
-            self.uploads.forget(&upload.id);
-        }
-        result
-    }
-
-    pub async fn cancel_upload(&self, name: &str, id: &str) -> Result<()> {
-        self.check_writable()?;
-        let slot = self.uploads.slot(id);
-        let _state = slot.lock().await;
-        self.upload_size(name, id).await?;
-        self.remove(&paths::upload_dir(name, id)).await?;
-        self.uploads.forget(id);
-        Ok(())
-    }
-
     /// Removes uploads started more than `older_than` ago (by the time
     /// `startedat` was written); with `dry_run`, only lists them.
     pub async fn purge_uploads(&self, older_than: Duration, dry_run: bool) -> Result<Vec<String>> {
         let now = SystemTime::now();
         let mut purged = Vec::new();
-        for name in self.directories_holding(&["_uploads"]).await? {
+        let mut names = self.directories_holding(&["_uploads"]);
+        while let Some(name) = names.try_next().await? {
             for id in self.list_dir(&paths::uploads_dir(&name)).await? {
                 let started = match self
                     .driver
@@ -325,10 +341,14 @@ mod tests {
             Arc::new(FilesystemDriver::new(dir.path())),
             Options::default(),
         );
-        let old = reg.start_upload("a/b").await.unwrap();
+        let ab = RepoName::parse("a/b").unwrap();
+        let cx = Context::new(crate::auth::Principal::Anonymous);
+        let old = reg.start_upload(&cx, &ab).await.unwrap();
         let body: crate::storage::ByteStream =
             Box::pin(futures_util::stream::iter([Ok(Bytes::from_static(b"abc"))]));
-        reg.append_upload("a/b", &old.id, None, body).await.unwrap();
+        reg.append_upload(&cx, &ab, &old.id, None, body)
+            .await
+            .unwrap();
         assert_eq!(
             reg.purge_uploads(Duration::from_secs(3600), false)
                 .await
@@ -338,13 +358,13 @@ mod tests {
         let listed = reg.purge_uploads(Duration::ZERO, true).await.unwrap();
         assert_eq!(listed, vec![format!("a/b/{}", old.id)]);
         assert!(
-            reg.upload_status("a/b", &old.id).await.is_ok(),
+            reg.upload_status(&cx, &ab, &old.id).await.is_ok(),
             "a dry run removes nothing"
         );
         let purged = reg.purge_uploads(Duration::ZERO, false).await.unwrap();
         assert_eq!(purged.len(), 1);
         assert!(matches!(
-            reg.upload_status("a/b", &old.id).await,
+            reg.upload_status(&cx, &ab, &old.id).await,
             Err(RegistryError::UploadUnknown)
         ));
     }

@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use labreg::config::Config;
+use labreg::events::EventSink;
 use labreg::registry::Digest;
 use labreg::server;
 
@@ -55,8 +56,17 @@ impl TestRegistry {
 
     /// Starts labreg with a whole config; `root` is only recorded.
     pub async fn start_yaml(yaml: &str, root: &Path) -> TestRegistry {
+        Self::start_yaml_with(yaml, root, None).await
+    }
+
+    /// Like `start_yaml`, with every change handed to `sink`.
+    pub async fn start_yaml_with(
+        yaml: &str,
+        root: &Path,
+        sink: Option<Arc<dyn EventSink>>,
+    ) -> TestRegistry {
         let loaded = Config::from_yaml(yaml, Vec::new()).expect("test config");
-        let state = server::build_state(&loaded.config).expect("state");
+        let state = server::build_state_with(&loaded.config, sink).expect("state");
         let tls = server::tls_config(&loaded.config).expect("tls");
         let scheme = if tls.is_some() { "https" } else { "http" };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
