@@ -12,6 +12,7 @@ pub mod journal;
 pub mod kube;
 pub mod lab;
 pub mod manifest;
+pub mod nodetrust;
 pub mod pki;
 pub mod render;
 pub mod sealing;

@@ -59,6 +59,9 @@ pub enum Command {
     /// Build labreg's image offline (FROM scratch, OCI layout) and push it to a registry
     #[command(subcommand)]
     Image(commands::image::Command),
+    /// What the node-trust DaemonSet runs on each node
+    #[command(subcommand, name = "node-trust")]
+    NodeTrust(commands::node_trust::Command),
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -77,6 +80,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Up(args) => commands::up::run(args, &lab),
         Command::Down(args) => commands::down::run(args, &lab),
         Command::Image(cmd) => commands::image::run(cmd, &lab),
+        Command::NodeTrust(cmd) => commands::node_trust::run(cmd),
     }
 }
 

@@ -1,8 +1,13 @@
 //! How clients come to trust the lab's CA: Docker, containerd, podman /
-//! skopeo / buildah, and the Debian system store. Either printed as
-//! commands or written as files under a root folder (`/` for this machine).
+//! skopeo / buildah / CRI-O, k3s, and the system store. Either printed as
+//! commands or written under a root folder (`/` for this machine) through
+//! `nodetrust::sync`, the same code the node-trust DaemonSet runs.
 
-use std::path::{Path, PathBuf};
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use crate::manifest::nodes::Nodes;
+use crate::nodetrust::{self, NodeFile, Target, sync};
 
 /// The registry's address as clients write it: `HOST` on 443, else `HOST:PORT`.
 pub fn address(host: &str, port: u16) -> String {
@@ -13,77 +18,44 @@ pub fn address(host: &str, port: u16) -> String {
     }
 }
 
-/// `hosts.toml` for containerd's `config_path` (`/etc/containerd/certs.d`).
-pub fn hosts_toml(addr: &str) -> String {
-    format!(
-        "# written by labctl certs\nserver = \"https://{addr}\"\n\n[host.\"https://{addr}\"]\n  capabilities = [\"pull\", \"resolve\", \"push\"]\n  ca = \"/etc/containerd/certs.d/{addr}/ca.crt\"\n"
-    )
-}
-
-/// Files to install, relative to the root: (path, contents).
-pub fn files(addr: &str, lab: &str, ca_pem: &str) -> Vec<(PathBuf, String)> {
-    vec![
-        (
-            PathBuf::from(format!("etc/docker/certs.d/{addr}/ca.crt")),
-            ca_pem.to_string(),
-        ),
-        (
-            PathBuf::from(format!("etc/containerd/certs.d/{addr}/ca.crt")),
-            ca_pem.to_string(),
-        ),
-        (
-            PathBuf::from(format!("etc/containerd/certs.d/{addr}/hosts.toml")),
-            hosts_toml(addr),
-        ),
-        (
-            PathBuf::from(format!("etc/containers/certs.d/{addr}/ca.crt")),
-            ca_pem.to_string(),
-        ),
-        (
-            PathBuf::from(format!(
-                "usr/local/share/ca-certificates/labctl-{lab}-ca.crt"
-            )),
-            ca_pem.to_string(),
-        ),
-    ]
+/// The files for one machine with the default folders.
+fn default_files(addr: &str, lab: &str, ca_pem: &str) -> Vec<NodeFile> {
+    let t = Target {
+        lab,
+        addr: addr.to_string(),
+        ca_pem: Some(ca_pem),
+        plain_http: false,
+    };
+    nodetrust::machine_files(&t, &Nodes::defaults())
 }
 
 /// The setup as shell commands, for each client machine.
 pub fn instructions(addr: &str, lab: &str, ca_file: &Path) -> String {
-    let ca = ca_file.display();
-    format!(
-        "# Trust the lab's CA for {addr} on each client (run as root).
-# Or let labctl write these files: labctl certs --write-trust / (then run update-ca-certificates)
-
-# Docker: /etc/docker/certs.d/{addr}/ca.crt (no daemon restart needed)
-mkdir -p /etc/docker/certs.d/{addr}
-cp {ca} /etc/docker/certs.d/{addr}/ca.crt
-
-# containerd (Kubernetes nodes; config_path = \"/etc/containerd/certs.d\" in config.toml)
-mkdir -p /etc/containerd/certs.d/{addr}
-cp {ca} /etc/containerd/certs.d/{addr}/ca.crt
-cat > /etc/containerd/certs.d/{addr}/hosts.toml <<'TOML'
-{hosts}TOML
-
-# podman, skopeo, buildah
-mkdir -p /etc/containers/certs.d/{addr}
-cp {ca} /etc/containers/certs.d/{addr}/ca.crt
-
-# Debian/Ubuntu system store (curl, git, ...)
-cp {ca} /usr/local/share/ca-certificates/labctl-{lab}-ca.crt
-update-ca-certificates
-",
-        hosts = hosts_toml(addr)
-    )
+    const CA: &str = "\u{0}CA\u{0}";
+    let mut out = format!(
+        "# Trust the lab's CA for {addr} on each client (run as root).\n# Or let labctl write these files: labctl certs --write-trust / (it keeps a record, so a new CA or host replaces them)\n# Cluster nodes get them from the node-trust app (lab.yaml nodes:, labctl render).\n"
+    );
+    for f in default_files(addr, lab, CA) {
+        let dir = f.path.rsplit_once('/').map_or("/", |(d, _)| d);
+        out.push_str(&format!("\nmkdir -p {dir}\n"));
+        if f.contents == CA {
+            out.push_str(&format!("cp {} {}\n", ca_file.display(), f.path));
+        } else {
+            out.push_str(&format!("cat > {} <<'EOF'\n{}EOF\n", f.path, f.contents));
+        }
+    }
+    out.push_str("\n# then, for the system store: update-ca-certificates\n");
+    out
 }
 
-/// Writes the files under `root`; returns their paths.
-pub fn write(root: &Path, addr: &str, lab: &str, ca_pem: &str) -> std::io::Result<Vec<PathBuf>> {
-    let mut out = Vec::new();
-    for (rel, contents) in files(addr, lab, ca_pem) {
-        let path = root.join(rel);
-        crate::atomic::write(&path, contents.as_bytes(), 0o644)?;
-        out.push(path);
-    }
-    Ok(out)
+/// Writes the files for one machine under `root` (through the record in
+/// ROOT/var/lib/labctl/node-trust/, like the DaemonSet); returns the
+/// report of what changed.
+pub fn write(root: &Path, t: &Target, nodes: &Nodes) -> std::io::Result<sync::Report> {
+    let files: BTreeMap<String, Vec<u8>> = nodetrust::machine_files(t, nodes)
+        .into_iter()
+        .map(|f| (f.path, f.contents.into_bytes()))
+        .collect();
+    let state = root.join(format!("var/lib/labctl/node-trust/certs-{}.json", t.lab));
+    sync::apply(root, &files, &state)
 }

@@ -328,6 +328,30 @@ fn cases() -> Vec<Case> {
             ],
             None,
         ),
+        c(
+            "nodes: a runtime by another spelling",
+            base_manifest() + "nodes:\n  runtime: crio\n",
+            &["34:12: error: nodes.runtime \"crio\" is not one of containerd, k3s, rke2, cri-o"],
+            Some("write runtime: cri-o"),
+        ),
+        c(
+            "nodes: registries.yaml is k3s's and rke2's",
+            base_manifest() + "nodes:\n  registriesYaml: true\n",
+            &[
+                "34:19: error: nodes.registriesYaml is for k3s and rke2, and nodes.runtime is containerd",
+            ],
+            Some("runtime: k3s"),
+        ),
+        c(
+            "nodes: a relative host folder and a mirror URL",
+            base_manifest()
+                + "nodes:\n  paths: {certsD: etc/containerd/certs.d}\n  mirror: [docker.io, https://ghcr.io]\n",
+            &[
+                "34:19: error: nodes.paths.certsD \"etc/containerd/certs.d\" must be an absolute folder",
+                "35:23: error: nodes.mirror[1] \"https://ghcr.io\" is not a registry name",
+            ],
+            Some("e.g. docker.io or ghcr.io"),
+        ),
     ]
 }
 
@@ -402,13 +426,9 @@ fn every_problem_is_reported_at_once() {
     assert_eq!(v["valid"], false);
 }
 
-#[test]
-fn the_base_manifest_is_valid_with_defaults_filled() {
-    let lab = TempLab::new(
-        &base_manifest()
-            .replace("  image: labreg\n", "")
-            .replace("  delete: true\n", ""),
-    );
+/// `labctl validate --show` of a valid manifest: the lab with its defaults.
+fn show(yaml: &str) -> String {
+    let lab = TempLab::new(yaml);
     std::fs::create_dir_all(lab.root().join("secrets/registry")).unwrap();
     std::fs::write(lab.root().join("secrets/registry/admin.age"), "x").unwrap();
     let out = lab.cmd().args(["validate", "--show"]).output().unwrap();
@@ -418,8 +438,32 @@ fn the_base_manifest_is_valid_with_defaults_filled() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    stdout
+}
+
+#[test]
+fn the_base_manifest_is_valid_with_defaults_filled() {
+    let stdout = show(
+        &base_manifest()
+            .replace("  image: labreg\n", "")
+            .replace("  delete: true\n", ""),
+    );
     assert!(stdout.contains("image: labreg"), "{stdout}");
     assert!(stdout.contains("delete: false"), "{stdout}");
     assert!(stdout.contains("tls: cluster-issuer"), "{stdout}");
     assert!(stdout.contains("namespace: kube-system"), "{stdout}");
+    assert!(!stdout.contains("nodes:"), "{stdout}");
+}
+
+#[test]
+fn nodes_defaults_follow_the_runtime() {
+    let stdout = show(&(base_manifest() + "nodes: {runtime: rke2, registriesYaml: true}\n"));
+    for want in [
+        "runtime: rke2",
+        "namespace: node-trust",
+        "image: labreg",
+        "registriesYaml: true",
+    ] {
+        assert!(stdout.contains(want), "{want} in {stdout}");
+    }
 }

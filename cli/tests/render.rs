@@ -12,17 +12,31 @@ use common::render::{
 };
 use common::{contains, needles};
 
-/// The files as one text, with what is random per run (ciphertexts and
-/// fingerprints keyed by the lab's random key) blanked.
+/// The files as one text, with what is random per run (ciphertexts,
+/// fingerprints keyed by the lab's random key, the lab's CA in the
+/// node-trust ConfigMap and the checksum of its files) blanked.
 fn snapshot_text(files: &BTreeMap<String, Vec<u8>>) -> String {
     let mut out = String::new();
     for (path, bytes) in files {
         out.push_str(&format!("=== {path}\n"));
         let text = String::from_utf8(bytes.clone()).unwrap();
         let mut in_data = false;
+        let mut in_pem = false;
         for line in text.lines() {
             let t = line.trim_start();
             let indent = &line[..line.len() - t.len()];
+            if in_pem || t == "-----END CERTIFICATE-----" {
+                in_pem = t != "-----END CERTIFICATE-----";
+                if !in_pem {
+                    out.push_str(&format!("{indent}<certificate>\n{line}\n"));
+                }
+                continue;
+            }
+            in_pem = t == "-----BEGIN CERTIFICATE-----";
+            if t.starts_with("labctl.io/files-sha256:") {
+                out.push_str(&format!("{indent}labctl.io/files-sha256: <sha256>\n"));
+                continue;
+            }
             if t.starts_with("labctl.io/sealed-hmac:") || t.starts_with("labctl.io/config-hmac:") {
                 let key = t.split(':').next().unwrap();
                 out.push_str(&format!("{indent}{key}: <hmac>\n"));

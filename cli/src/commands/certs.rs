@@ -203,16 +203,34 @@ pub fn run(args: Args, lab: &LabPath) -> anyhow::Result<ExitCode> {
     let addr = trust::address(&reg.host, port);
     match &args.write_trust {
         Some(root) => {
-            let written = trust::write(root, &addr, &parsed.metadata.name, &ca_cert_pem)
-                .with_context(|| {
-                    format!("cannot write the trust files under {}", root.display())
-                })?;
-            for p in written {
-                eprintln!("wrote {}", p.display());
+            let target = crate::nodetrust::Target {
+                lab: &parsed.metadata.name,
+                addr: addr.clone(),
+                ca_pem: Some(&ca_cert_pem),
+                plain_http: false,
+            };
+            let nodes = parsed
+                .nodes
+                .clone()
+                .unwrap_or_else(crate::manifest::nodes::Nodes::defaults);
+            let rep = trust::write(root, &target, &nodes).with_context(|| {
+                format!("cannot write the trust files under {}", root.display())
+            })?;
+            for l in rep.lines() {
+                eprintln!("{l}");
             }
-            eprintln!(
-                "next: run update-ca-certificates for the system store; restart nothing else"
-            );
+            if rep.changed().is_empty() {
+                eprintln!("the trust files are in place ({} unchanged)", rep.unchanged);
+            }
+            for n in crate::nodetrust::after_change(&rep.changed()) {
+                eprintln!("note: {n}");
+            }
+            if !rep.left_alone.is_empty() {
+                anyhow::bail!(
+                    "{} trust files were left alone (see above): labctl writes only files it wrote before\n  help: move those files away and run the command again",
+                    rep.left_alone.len()
+                );
+            }
         }
         None => print!(
             "{}",

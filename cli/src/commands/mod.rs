@@ -6,6 +6,7 @@ pub mod down;
 pub mod htpasswd;
 pub mod image;
 pub mod init;
+pub mod node_trust;
 pub mod render;
 pub mod schema;
 pub mod sealing;

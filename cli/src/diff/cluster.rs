@@ -21,19 +21,6 @@ use super::{Entry, ObjKey, compare};
 pub const LAB_LABEL: &str = "labctl.io/lab";
 pub const FIELD_MANAGER: &str = "labctl";
 
-/// Kinds render may write: listed for the prune preview even when the
-/// lab no longer renders any object of them.
-const KINDS: &[(&str, &str, &str)] = &[
-    ("", "v1", "Namespace"),
-    ("", "v1", "Service"),
-    ("", "v1", "PersistentVolumeClaim"),
-    ("apps", "v1", "Deployment"),
-    ("networking.k8s.io", "v1", "Ingress"),
-    ("batch", "v1", "Job"),
-    ("bitnami.com", "v1alpha1", "SealedSecret"),
-    ("argoproj.io", "v1alpha1", "Application"),
-];
-
 /// Where the cluster is.
 #[derive(Debug, Default)]
 pub struct Access {
@@ -191,15 +178,17 @@ async fn one(
 /// SealedSecret makes, are the owner's business).
 pub async fn diff(a: &Access, lab: &str, rendered: Vec<Value>) -> Result<Vec<Entry>, ClusterError> {
     let c = connect(a).await?;
-    let mut kinds: Vec<ObjKey> = KINDS
-        .iter()
-        .map(|(g, v, k)| ObjKey {
-            api_version: if g.is_empty() {
-                v.to_string()
+    // Every kind render may write (the apps table), listed for the prune
+    // preview even when the lab no longer renders any object of them.
+    let mut kinds: Vec<ObjKey> = crate::render::apps::kinds()
+        .into_iter()
+        .map(|k| ObjKey {
+            api_version: if k.group.is_empty() {
+                k.version.to_string()
             } else {
-                format!("{g}/{v}")
+                format!("{}/{}", k.group, k.version)
             },
-            kind: k.to_string(),
+            kind: k.kind.to_string(),
             namespace: None,
             name: "*".into(),
         })

@@ -108,6 +108,18 @@ pub fn host(s: &str) -> Result<(), Bad> {
 }
 
 /// A Kubernetes quantity for a volume size, such as `20Gi`.
+/// An image reference (`NAME[:TAG]`, `HOST/NAME@DIGEST`); `short` lists
+/// the short names the field also takes.
+pub fn image(what: &str, s: &str, short: &str) -> Result<(), Bad> {
+    if s.contains(char::is_whitespace) || s.contains("://") {
+        return bad(
+            format!("{what} \"{s}\" is not an image reference"),
+            format!("use {short} or NAME[:TAG]"),
+        );
+    }
+    Ok(())
+}
+
 pub fn size(what: &str, s: &str) -> Result<(), Bad> {
     let digits_end = s
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))

@@ -14,6 +14,7 @@ pub const LAB_KEYS: &[&str] = &[
     "secrets",
     "registry",
     "minio",
+    "nodes",
 ];
 pub const METADATA_KEYS: &[&str] = &["name"];
 pub const GIT_KEYS: &[&str] = &["repoURL", "revision", "path"];
@@ -62,6 +63,14 @@ pub(super) fn label(d: &mut Decoder, n: &Node, path: &str) -> Option<String> {
 pub(super) fn subdomain(d: &mut Decoder, n: &Node, path: &str) -> Option<String> {
     let s = d.nonempty(n, path)?;
     check(d, n, checks::dns_subdomain(path, &s)).then_some(s)
+}
+
+/// An image reference; `short` lists the short names the key also takes.
+pub(super) fn image(short: &'static str) -> impl Fn(&mut Decoder, &Node, &str) -> Option<String> {
+    move |d, n, p| {
+        let s = d.nonempty(n, p)?;
+        check(d, n, checks::image(p, &s, short)).then_some(s)
+    }
 }
 
 pub(super) fn secret_ref(d: &mut Decoder, n: &Node, path: &str) -> Option<SecretRef> {
@@ -142,6 +151,10 @@ pub fn lab(d: &mut Decoder, root: &Node) -> Option<Lab> {
             bucket: m.req(d, "bucket", "container-repo", bucket)?,
         })
     });
+    let nodes = f.opt(d, "nodes", super::nodes::nodes);
+    if f.get("nodes").is_some() && nodes.is_none() {
+        return None;
+    }
     Some(Lab {
         api_version: api_version?,
         kind: kind?,
@@ -150,6 +163,7 @@ pub fn lab(d: &mut Decoder, root: &Node) -> Option<Lab> {
         secrets: secrets?,
         registry: registry?,
         minio,
+        nodes,
     })
 }
 
@@ -284,5 +298,7 @@ pub fn all_key_lists() -> Vec<(&'static str, &'static [&'static str])> {
         ("PullSecret", PULL_SECRET_KEYS),
         ("AccessRule", ACCESS_KEYS),
         ("Minio", MINIO_KEYS),
+        ("Nodes", super::nodes::NODES_KEYS),
+        ("NodePaths", super::nodes::NODE_PATHS_KEYS),
     ]
 }

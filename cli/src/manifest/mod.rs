@@ -10,6 +10,7 @@ pub mod decode;
 pub mod lab_decode;
 pub mod model;
 pub mod node;
+pub mod nodes;
 mod registry_decode;
 
 use std::fmt;

@@ -35,6 +35,10 @@ pub struct Lab {
     /// A MinIO installation that holds the registry's bucket.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub minio: Option<Minio>,
+    /// The cluster's nodes: a DaemonSet makes their container runtime trust
+    /// the lab's CA (and use the registry as a mirror).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nodes: Option<super::nodes::Nodes>,
 }
 
 #[derive(Clone, Debug, Serialize, JsonSchema)]

@@ -19,18 +19,7 @@ pub(super) fn registry(d: &mut Decoder, n: &Node, p: &str) -> Option<Registry> {
         check(d, n, checks::host(&s)).then_some(s)
     });
     let image = m
-        .opt(d, "image", |d, n, p| {
-            let s = d.nonempty(n, p)?;
-            if s.contains(char::is_whitespace) || s.contains("://") {
-                d.report(
-                    n.pos,
-                    format!("{p} \"{s}\" is not an image reference"),
-                    Some("use labreg, registry:2 or NAME[:TAG]".into()),
-                );
-                return None;
-            }
-            Some(s)
-        })
+        .opt(d, "image", super::lab_decode::image("labreg, registry:2"))
         .unwrap_or_else(default_image);
     let replicas = m
         .opt(d, "replicas", |d, n, p| d.int_in(n, p, 1, 100))

@@ -1,12 +1,13 @@
 //! What the templates see: the lab, with everything derived (URLs, ports,
-//! images, names) worked out here once. Secret values are never in it,
+//! images, names) worked out here once, as a typed `Context`. Secret values are never in it,
 //! except for the registry's config.yml, which is sealed.
 
-use serde_json::{Value, json};
+use serde::Serialize;
+use serde_json::Value;
 
 use super::RenderError;
 use crate::manifest::Lab;
-use crate::manifest::model::{LABREG_IMAGE, Storage, Tls};
+use crate::manifest::model::{AccessRule, LABREG_IMAGE, Storage, Tls};
 
 /// The image of labreg that `image: labreg` means.
 pub const LABREG_IMAGE_REF: &str = concat!("ghcr.io/labctl/labreg:", env!("CARGO_PKG_VERSION"));
@@ -27,7 +28,128 @@ pub fn address(lab: &Lab) -> String {
     )
 }
 
-pub fn base(lab: &Lab) -> Result<Value, RenderError> {
+/// Everything the templates see, typed; serialized as the templates read
+/// it (camelCase keys).
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Context {
+    pub lab: LabCtx,
+    pub git: Option<GitCtx>,
+    pub registry: RegistryCtx,
+    pub minio: Option<MinioCtx>,
+    /// The node-trust app's files and mounts, when lab.yaml has `nodes`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub node_trust: Option<super::node_trust::NodeTrust>,
+    /// Secret values: only while rendering config.yml, which is sealed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secret: Option<SecretCtx>,
+}
+
+#[derive(Serialize)]
+pub struct LabCtx {
+    pub name: String,
+}
+
+#[derive(Serialize)]
+pub struct GitCtx {
+    #[serde(rename = "repoURL")]
+    pub repo_url: String,
+    pub revision: String,
+    pub path: String,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RegistryCtx {
+    pub namespace: String,
+    pub host: String,
+    pub address: String,
+    pub url: String,
+    pub image: String,
+    pub replicas: u32,
+    pub users: Vec<String>,
+    pub access: Vec<AccessRule>,
+    pub realm: String,
+    pub delete: bool,
+    pub redirect: bool,
+    pub storage: StorageCtx,
+    pub expose: ExposeCtx,
+    pub serves_tls: bool,
+    pub tls_secret: &'static str,
+    pub port_name: &'static str,
+    pub port: u16,
+    /// Keyed fingerprint of config.yml, once it is sealed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub config_hmac: Option<String>,
+}
+
+#[derive(Serialize)]
+#[serde(untagged)]
+pub enum StorageCtx {
+    Filesystem {
+        kind: &'static str,
+        size: String,
+        #[serde(rename = "storageClassName")]
+        storage_class_name: Option<String>,
+    },
+    S3 {
+        kind: &'static str,
+        s3: S3Ctx,
+    },
+}
+
+#[derive(Serialize)]
+pub struct S3Ctx {
+    pub endpoint: String,
+    pub bucket: String,
+    pub region: String,
+    pub secure: bool,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExposeCtx {
+    pub ingress: Option<IngressCtx>,
+    pub node_port: Option<u16>,
+    pub tls: &'static str,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct IngressCtx {
+    pub class_name: String,
+    pub cluster_issuer: Option<String>,
+    pub proxy_body_size: String,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MinioCtx {
+    pub namespace: String,
+    pub bucket: String,
+    pub service: String,
+    pub port: u16,
+    pub image: &'static str,
+    pub mc_image: &'static str,
+    pub size: &'static str,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SecretCtx {
+    pub http_secret: String,
+    pub s3_access_key: Option<String>,
+    pub s3_secret_key: Option<String>,
+}
+
+impl Context {
+    /// The context as Tera takes it.
+    pub fn to_value(&self) -> Value {
+        serde_json::to_value(self).expect("the context serializes")
+    }
+}
+
+pub fn base(lab: &Lab) -> Result<Context, RenderError> {
     let reg = &lab.registry;
     let tls = match reg.expose.tls {
         Tls::SelfSigned => "self-signed",
@@ -40,20 +162,20 @@ pub fn base(lab: &Lab) -> Result<Value, RenderError> {
         "https"
     };
     let storage = match &reg.storage {
-        Storage::Filesystem(fs) => json!({
-            "kind": "filesystem",
-            "size": fs.size,
-            "storageClassName": fs.storage_class_name,
-        }),
-        Storage::S3(s3) => json!({
-            "kind": "s3",
-            "s3": {
-                "endpoint": s3.endpoint,
-                "bucket": s3.bucket,
-                "region": s3.region,
-                "secure": s3.endpoint.starts_with("https://"),
+        Storage::Filesystem(fs) => StorageCtx::Filesystem {
+            kind: "filesystem",
+            size: fs.size.clone(),
+            storage_class_name: fs.storage_class_name.clone(),
+        },
+        Storage::S3(s3) => StorageCtx::S3 {
+            kind: "s3",
+            s3: S3Ctx {
+                endpoint: s3.endpoint.clone(),
+                bucket: s3.bucket.clone(),
+                region: s3.region.clone(),
+                secure: s3.endpoint.starts_with("https://"),
             },
-        }),
+        },
     };
     let image = if reg.image == LABREG_IMAGE {
         LABREG_IMAGE_REF.to_string()
@@ -67,56 +189,64 @@ pub fn base(lab: &Lab) -> Result<Value, RenderError> {
             reg.image
         )));
     }
-    let ingress = reg.expose.ingress.as_ref().map(|i| {
-        json!({
-            "className": i.class_name,
-            "clusterIssuer": i.cluster_issuer,
-            "proxyBodySize": nginx_size(&i.proxy_body_size),
-        })
+    let ingress = reg.expose.ingress.as_ref().map(|i| IngressCtx {
+        class_name: i.class_name.clone(),
+        cluster_issuer: i.cluster_issuer.clone(),
+        proxy_body_size: nginx_size(&i.proxy_body_size),
     });
-    let git = lab
-        .git
-        .as_ref()
-        .map(|g| json!({"repoURL": g.repo_url, "revision": g.revision, "path": g.path}));
-    Ok(json!({
-        "lab": {"name": lab.metadata.name},
-        "git": git,
-        "registry": {
-            "namespace": reg.namespace,
-            "host": reg.host,
-            "address": address(lab),
-            "url": format!("{scheme}://{}", address(lab)),
-            "image": image,
-            "replicas": reg.replicas,
-            "users": reg.users.keys().collect::<Vec<_>>(),
-            "access": reg.access,
-            "realm": format!("{} registry", lab.metadata.name),
-            "delete": reg.delete,
-            "redirect": reg.redirect,
-            "storage": storage,
-            "expose": {
-                "ingress": ingress,
-                "nodePort": reg.expose.node_port,
-                "tls": tls,
-            },
-            "servesTls": serves,
-            "tlsSecret": TLS_SECRET,
-            "portName": if serves { "https" } else { "http" },
-            "port": if reg.expose.node_port.is_some() || serves { 5000 } else { 80 },
+    let git = lab.git.as_ref().map(|g| GitCtx {
+        repo_url: g.repo_url.clone(),
+        revision: g.revision.clone(),
+        path: g.path.clone(),
+    });
+    Ok(Context {
+        lab: LabCtx {
+            name: lab.metadata.name.clone(),
         },
-        "minio": minio(lab)?,
-    }))
+        git,
+        registry: RegistryCtx {
+            namespace: reg.namespace.clone(),
+            host: reg.host.clone(),
+            address: address(lab),
+            url: format!("{scheme}://{}", address(lab)),
+            image,
+            replicas: reg.replicas,
+            users: reg.users.keys().cloned().collect(),
+            access: reg.access.clone(),
+            realm: format!("{} registry", lab.metadata.name),
+            delete: reg.delete,
+            redirect: reg.redirect,
+            storage,
+            expose: ExposeCtx {
+                ingress,
+                node_port: reg.expose.node_port,
+                tls,
+            },
+            serves_tls: serves,
+            tls_secret: TLS_SECRET,
+            port_name: if serves { "https" } else { "http" },
+            port: if reg.expose.node_port.is_some() || serves {
+                5000
+            } else {
+                80
+            },
+            config_hmac: None,
+        },
+        minio: minio(lab)?,
+        node_trust: None,
+        secret: None,
+    })
 }
 
 /// MinIO's part of the context; its Service must be the S3 endpoint's host.
-fn minio(lab: &Lab) -> Result<Value, RenderError> {
+fn minio(lab: &Lab) -> Result<Option<MinioCtx>, RenderError> {
     let Some(m) = &lab.minio else {
-        return Ok(Value::Null);
+        return Ok(None);
     };
     let Storage::S3(s3) = &lab.registry.storage else {
         // The registry keeps its filesystem volume; MinIO is there for
         // other uses, under its usual name.
-        return Ok(minio_json(m, "minio", 9000));
+        return Ok(Some(minio_ctx(m, "minio", 9000)));
     };
     let rest = s3.endpoint.split_once("://").map_or("", |(_, r)| r);
     let authority = rest.split('/').next().unwrap_or("");
@@ -139,19 +269,19 @@ fn minio(lab: &Lab) -> Result<Value, RenderError> {
             s3.endpoint, s3.bucket, m.namespace, m.bucket, m.namespace, m.bucket
         )));
     }
-    Ok(minio_json(m, service, port))
+    Ok(Some(minio_ctx(m, service, port)))
 }
 
-fn minio_json(m: &crate::manifest::model::Minio, service: &str, port: u16) -> Value {
-    json!({
-        "namespace": m.namespace,
-        "bucket": m.bucket,
-        "service": service,
-        "port": port,
-        "image": MINIO_IMAGE,
-        "mcImage": MC_IMAGE,
-        "size": "20Gi",
-    })
+fn minio_ctx(m: &crate::manifest::model::Minio, service: &str, port: u16) -> MinioCtx {
+    MinioCtx {
+        namespace: m.namespace.clone(),
+        bucket: m.bucket.clone(),
+        service: service.to_string(),
+        port,
+        image: MINIO_IMAGE,
+        mc_image: MC_IMAGE,
+        size: "20Gi",
+    }
 }
 
 /// A Kubernetes quantity (lab.yaml's proxyBodySize) in nginx's size syntax:

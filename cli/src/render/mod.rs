@@ -4,12 +4,15 @@
 //! `plan`); only a complete, valid plan is written (`output.rs`), so a bad
 //! template or a missing secret leaves apps/ as it was.
 //!
-//! apps/ holds one folder per Argo CD application (`registry/`, `minio/`),
-//! `argocd/` with their Application objects, and `root.yaml`, the app of
-//! apps that bootstraps the lab.
+//! apps/ holds one folder per Argo CD application (the table in
+//! `apps.rs`: `node-trust/`, `minio/`, `registry/`), `argocd/` with their
+//! Application objects, and `root.yaml`, the app of apps that bootstraps
+//! the lab.
 
+pub mod apps;
 pub mod check;
 pub mod context;
+pub mod node_trust;
 pub mod output;
 pub mod regconfig;
 pub mod seal;
@@ -101,14 +104,14 @@ fn header(template: &str) -> String {
 struct Renderer {
     t: Templates,
     files: BTreeMap<String, Vec<u8>>,
-    ctx: Value,
+    ctx: context::Context,
 }
 
 impl Renderer {
     /// Renders `template` with the context (plus `extra` at the top level),
     /// checks it, and files it as `path`.
     fn object(&mut self, template: &str, path: String, extra: Value) -> Result<(), RenderError> {
-        let mut ctx = self.ctx.clone();
+        let mut ctx = self.ctx.to_value();
         if let (Value::Object(c), Value::Object(e)) = (&mut ctx, extra) {
             c.extend(e);
         }
@@ -147,13 +150,13 @@ pub fn registry_files(
     let mut store_writes = Vec::new();
     let vals = values::load(lab, root, store, ids, &mut store_writes)?;
     let mut secret_ctx = context::base(lab)?;
-    secret_ctx["secret"] = json!({
-        "httpSecret": vals.http_secret,
-        "s3AccessKey": vals.s3.as_ref().map(|s| &s.0),
-        "s3SecretKey": vals.s3.as_ref().map(|s| &s.1),
+    secret_ctx.secret = Some(context::SecretCtx {
+        http_secret: vals.http_secret.clone(),
+        s3_access_key: vals.s3.as_ref().map(|s| s.0.clone()),
+        s3_secret_key: vals.s3.as_ref().map(|s| s.1.clone()),
     });
     let config = t
-        .render(CONFIG_TEMPLATE, &secret_ctx)?
+        .render(CONFIG_TEMPLATE, &secret_ctx.to_value())?
         .trim_start_matches('\n')
         .to_string();
     regconfig::validate(t.origin(CONFIG_TEMPLATE), &config)?;
@@ -193,41 +196,25 @@ pub fn plan(i: &Inputs) -> Result<Plan, RenderError> {
             json!({"sealed": obj}),
         )?;
     }
-    r.ctx["registry"]["configHmac"] = json!(config_hmac);
+    r.ctx.registry.config_hmac = Some(config_hmac);
+    r.ctx.node_trust = node_trust::context(lab, i.root)?;
 
-    // The registry.
-    let reg = &lab.registry;
-    let mut registry = vec!["namespace", "deployment", "service"];
-    if reg.expose.ingress.is_some() {
-        registry.push("ingress");
-    }
-    if matches!(reg.storage, crate::manifest::model::Storage::Filesystem(_)) {
-        registry.push("pvc");
-    }
-    for name in registry {
-        r.object(
-            &format!("registry/{name}.yaml.tera"),
-            format!("registry/{name}.yaml"),
-            json!({}),
-        )?;
-    }
-    let mut apps = vec![("registry", reg.namespace.clone(), 1)];
-
-    // MinIO, before the registry.
-    if let Some(m) = &lab.minio {
-        for name in ["namespace", "pvc", "deployment", "service", "bucket-job"] {
+    // Each app of the table the lab has, its objects in its folder.
+    let mut enabled = Vec::new();
+    for app in apps::APPS.iter().filter(|a| (a.enabled)(lab)) {
+        for o in app.objects.iter().filter(|o| (o.when)(lab)) {
             r.object(
-                &format!("minio/{name}.yaml.tera"),
-                format!("minio/{name}.yaml"),
+                &format!("{}/{}.yaml.tera", app.name, o.name),
+                format!("{}/{}.yaml", app.name, o.name),
                 json!({}),
             )?;
         }
-        apps.insert(0, ("minio", m.namespace.clone(), 0));
+        enabled.push((app.name, (app.namespace)(lab), app.wave));
     }
 
     // Argo CD: one Application per app, and the root app of apps.
     if let Some(git) = &lab.git {
-        for (name, namespace, wave) in apps {
+        for (name, namespace, wave) in enabled {
             let app = json!({"name": name, "namespace": namespace, "wave": wave, "path": format!("{}/{name}", git.path)});
             r.object(
                 "argocd/application.yaml.tera",

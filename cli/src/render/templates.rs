@@ -22,6 +22,9 @@ pub const EMBEDDED: &[(&str, &str)] = embedded![
     "minio/namespace.yaml.tera",
     "minio/pvc.yaml.tera",
     "minio/service.yaml.tera",
+    "node-trust/configmap.yaml.tera",
+    "node-trust/daemonset.yaml.tera",
+    "node-trust/namespace.yaml.tera",
     "registry/config.yml.tera",
     "registry/deployment.yaml.tera",
     "registry/ingress.yaml.tera",
@@ -49,6 +52,7 @@ impl Templates {
         let mut tera = tera::Tera::default();
         tera.autoescape_on(vec![]);
         tera.register_filter("q", quote);
+        tera.register_filter("block", block);
         let mut origin = HashMap::new();
         for (name, text) in EMBEDDED {
             let path = override_path(root, name);
@@ -122,6 +126,38 @@ fn quote(
     Ok(serde_json::Value::String(serde_json::to_string(&s)?))
 }
 
+/// `{{ text | block(indent=4) }}`: the text as a YAML literal block
+/// scalar (`|`), each line indented, so a file reads in the YAML as it
+/// lands on disk. Text a block cannot hold exactly (a first line starting
+/// with a space, trailing blank lines, tabs or carriage returns) is quoted
+/// instead.
+fn block(
+    value: &serde_json::Value,
+    args: &HashMap<String, serde_json::Value>,
+) -> tera::Result<serde_json::Value> {
+    let Some(s) = value.as_str() else {
+        return Err("block: the value is not a string".into());
+    };
+    let indent = args.get("indent").and_then(|v| v.as_u64()).unwrap_or(4) as usize;
+    let body = s.strip_suffix('\n').unwrap_or(s);
+    let exact = !body.is_empty()
+        && !body.starts_with([' ', '\n'])
+        && !body.ends_with('\n')
+        && !s.contains(['\r', '\t']);
+    if !exact {
+        return Ok(serde_json::Value::String(serde_json::to_string(s)?));
+    }
+    let mut out = String::from(if s.ends_with('\n') { "|" } else { "|-" });
+    for line in body.split('\n') {
+        out.push('\n');
+        if !line.is_empty() {
+            out.push_str(&" ".repeat(indent));
+            out.push_str(line);
+        }
+    }
+    Ok(serde_json::Value::String(out))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -144,6 +180,24 @@ mod tests {
         found.sort();
         let embedded: Vec<_> = EMBEDDED.iter().map(|(n, _)| n.to_string()).collect();
         assert_eq!(found, embedded);
+    }
+
+    #[test]
+    fn block_reads_back_as_the_same_text() {
+        let args: HashMap<String, serde_json::Value> =
+            [("indent".to_string(), serde_json::json!(2))].into();
+        for text in [
+            "a\n\n  b = \"c\"\n",
+            "no newline",
+            " leading",
+            "x\n\n",
+            "t\tab\n",
+        ] {
+            let v = block(&serde_json::json!(text), &args).unwrap();
+            let yaml = format!("k: {}\n", v.as_str().unwrap());
+            let back: serde_json::Value = serde_saphyr::from_str(&yaml).unwrap();
+            assert_eq!(back["k"], text, "{yaml}");
+        }
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! Labs for the render tests: three manifests, their secrets, a sealing
+//! Labs for the render tests: three manifests (each with another node
+//! runtime), their secrets, a sealing
 //! key pair, and helpers to read what render wrote.
 
 use std::collections::BTreeMap;
@@ -47,7 +48,7 @@ pub fn nodeport_self_signed() -> String {
   access:
     - {users: [admin], actions: [pull, push, delete]}
 ",
-        "",
+        "nodes:\n  runtime: containerd\n  mirror: [docker.io, ghcr.io]\n  systemTrust: true\n",
     )
 }
 
@@ -73,7 +74,7 @@ pub fn minio_ingress() -> String {
     - {namespace: default}
     - {namespace: ci, name: registry-ci, user: ci}
 ",
-        "minio: {namespace: minio, bucket: container-repo}\n",
+        "minio: {namespace: minio, bucket: container-repo}\nnodes: {runtime: k3s, registriesYaml: true, mirror: [docker.io]}\n",
     )
 }
 
@@ -96,7 +97,7 @@ pub fn two_replicas() -> String {
   expose:
     ingress: {className: traefik}
 ",
-        "",
+        "nodes: {runtime: cri-o, namespace: kube-system, image: reg.home.arpa/labctl:0.1.0}\n",
     )
 }
 

@@ -30,18 +30,26 @@ impl Labreg {
         Self::boot(dir, &yaml).await
     }
 
-    /// With the same options docker-registry gets (htpasswd, TLS).
+    /// With the same options docker-registry gets (htpasswd, TLS; the
+    /// port when given).
     pub async fn start_with(o: &DistOptions) -> Labreg {
         let dir = tempfile::tempdir().unwrap();
         let yaml = config(dir.path(), 0, o);
-        Self::boot(dir, &yaml).await
+        let port = o.port.unwrap_or(0);
+        Self::boot_on(dir, &yaml, port).await
     }
 
     pub async fn boot(dir: tempfile::TempDir, yaml: &str) -> Labreg {
+        Self::boot_on(dir, yaml, 0).await
+    }
+
+    async fn boot_on(dir: tempfile::TempDir, yaml: &str, port: u16) -> Labreg {
         let loaded = Config::from_yaml(yaml, Vec::new()).expect("labreg config");
         let state = server::build_state(&loaded.config).expect("labreg state");
         let tls = server::tls_config(&loaded.config).expect("labreg tls");
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+            .await
+            .unwrap();
         let addr = listener.local_addr().unwrap();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let app = server::router(state, Default::default(), false);

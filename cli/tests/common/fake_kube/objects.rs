@@ -19,7 +19,9 @@ pub(super) const RESOURCES: &[(&str, &str, &str, &str, bool)] = &[
         true,
     ),
     ("", "v1", "Secret", "secrets", true),
+    ("", "v1", "ConfigMap", "configmaps", true),
     ("apps", "v1", "Deployment", "deployments", true),
+    ("apps", "v1", "DaemonSet", "daemonsets", true),
     ("networking.k8s.io", "v1", "Ingress", "ingresses", true),
     ("batch", "v1", "Job", "jobs", true),
     (
