@@ -6,7 +6,7 @@
 # everything is already there.
 set -euo pipefail
 
-packages=(skopeo podman buildah docker-registry apache2-utils age openssl ca-certificates curl python3 python3-pip)
+packages=(skopeo podman buildah docker-registry apache2-utils age openssl faketime ca-certificates curl python3 python3-pip)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -8,7 +8,9 @@
 //! - [`storage`]: a small path-based driver trait and its implementations.
 //!
 //! - [`auth`]: htpasswd authentication and labreg's access rules;
-//! - [`tls`]: rustls with certificate reload.
+//! - [`tls`]: rustls with certificate reload;
+//! - [`trust`]: what the project's TLS clients trust (system store, user CAs,
+//!   a self-signed server certificate given as its own CA).
 //!
 //! [`server`] wires a [`config::Config`] to a listener.
 
@@ -16,9 +18,11 @@ pub mod api;
 pub mod auth;
 pub mod config;
 pub mod events;
+pub mod linger;
 pub mod logging;
 pub mod metrics;
 pub mod registry;
 pub mod server;
 pub mod storage;
 pub mod tls;
+pub mod trust;

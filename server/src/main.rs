@@ -80,6 +80,10 @@ fn log_config_notes(loaded: &labreg::config::Loaded) {
         tracing::info!(variable = %o.var, key = %o.path, "config overridden by environment");
     }
     for key in &loaded.unknown_keys {
+        if let Some(why) = labreg::config::compat::not_needed(key) {
+            tracing::info!(key = %key, "registry:2 setting not needed by labreg: {why}");
+            continue;
+        }
         let hint = if key.starts_with("port") || key.starts_with("service") {
             " (Kubernetes sets REGISTRY_PORT*/REGISTRY_SERVICE_* for a Service named \"registry\"; harmless)"
         } else {

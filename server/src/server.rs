@@ -23,6 +23,7 @@ use crate::api::{self, AppState, UploadSigner};
 use crate::auth::{Access, Htpasswd, Principal, htpasswd::HtpasswdError};
 use crate::config::{Config, ConfigError, DriverConfig, parse_duration};
 use crate::events::{EventSink, Events};
+use crate::linger::Lingering;
 use crate::metrics::Metrics;
 use crate::registry::{Options, Registry, RepositoryService};
 use crate::storage::StorageDriver;
@@ -271,6 +272,8 @@ pub async fn serve(
             _ = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
+        // Whatever way the connection ends, the client reads the answer.
+        let mut stream = Lingering::new(stream);
         let acceptor = acceptor.clone();
         let service = TowerToHyperService::new(app.clone());
         let watcher = graceful.watcher();
@@ -288,11 +291,14 @@ pub async fn serve(
             // A TLS connection starts with a handshake record (0x16); plain
             // HTTP starts with a method name and gets a readable answer.
             let mut first = [0u8; 1];
-            match tokio::time::timeout(Duration::from_secs(10), stream.peek(&mut first)).await {
+            let peeked = tokio::time::timeout(
+                Duration::from_secs(10),
+                stream.stream_mut().peek(&mut first),
+            )
+            .await;
+            match peeked {
                 Ok(Ok(1)) if first[0] != 0x16 => {
-                    let mut stream = stream;
                     let _ = stream.write_all(tls::PLAIN_HTTP_ANSWER).await;
-                    let _ = stream.shutdown().await;
                     return;
                 }
                 Ok(Ok(1)) => {}

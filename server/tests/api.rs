@@ -917,6 +917,14 @@ async fn bad_input_is_refused_cleanly() {
         ),
         (
             Method::GET,
+            "/v2/ok/app/manifests/.INVALID_MANIFEST_NAME".into(),
+            vec![],
+            vec![],
+            StatusCode::NOT_FOUND,
+            "MANIFEST_UNKNOWN",
+        ),
+        (
+            Method::GET,
             "/v2/ok/app/manifests/nope".into(),
             vec![],
             vec![],

@@ -8,6 +8,7 @@ mod common;
 mod healthy;
 mod input;
 mod lab;
+mod openssl;
 mod proxy;
 mod support;
 mod tls;

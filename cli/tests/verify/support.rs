@@ -165,8 +165,10 @@ fn config(d: &Path, port: u16, o: &DistOptions) -> String {
         );
     }
     if let Some((user, password)) = o.user {
-        let hash = bcrypt::hash(password, 5).unwrap();
-        std::fs::write(d.join("htpasswd"), format!("{user}:{hash}\n")).unwrap();
+        // Made by Apache's htpasswd, as the seeds make it.
+        let line =
+            crate::common::run_ok(crate::common::tool("htpasswd").args(["-Bbn", user, password]));
+        std::fs::write(d.join("htpasswd"), format!("{}\n", line.trim())).unwrap();
         cfg += &format!(
             "auth:\n  htpasswd: {{realm: labctl-test, path: {}}}\n",
             d.join("htpasswd").display()

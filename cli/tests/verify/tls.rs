@@ -6,9 +6,10 @@ use crate::support::{BOTH, Ca, DistOptions, Labreg, Reg, Run, Which, verify, ver
 /// Runs verify against both registries serving `cert`; both runs must
 /// fail alike, and the docker-registry run is returned.
 async fn against(cert: (String, String), ca: Option<&Ca>, extra: &[&str]) -> Run {
+    let ca_pem = ca.map(|c| c.cert_pem.as_str());
     let mut runs = Vec::new();
     for which in BOTH {
-        runs.push(against_one(which, cert.clone(), ca, extra).await);
+        runs.push(against_one(which, serving(cert.clone()), ca_pem, extra, None).await);
     }
     let (a, b) = (runs[0].failure(), runs[1].failure());
     assert_eq!(
@@ -21,25 +22,34 @@ async fn against(cert: (String, String), ca: Option<&Ca>, extra: &[&str]) -> Run
     runs.pop().unwrap()
 }
 
-async fn against_one(which: Which, cert: (String, String), ca: Option<&Ca>, extra: &[&str]) -> Run {
-    let reg = Reg::start(
-        which,
-        DistOptions {
-            tls: Some(cert),
-            ..Default::default()
-        },
-    )
-    .await;
+/// Options for a registry serving `cert` (PEM cert, PEM key).
+pub fn serving(cert: (String, String)) -> DistOptions {
+    DistOptions {
+        tls: Some(cert),
+        ..Default::default()
+    }
+}
+
+/// `verify push --output json` against one registry started with `o`,
+/// trusting `ca_pem` (written to a file for --ca) when given.
+pub async fn against_one(
+    which: Which,
+    o: DistOptions,
+    ca_pem: Option<&str>,
+    extra: &[&str],
+    stdin: Option<&str>,
+) -> Run {
+    let reg = Reg::start(which, o).await;
     let dir = tempfile::tempdir().unwrap();
     let url = format!("https://127.0.0.1:{}", reg.port());
     let mut args = vec!["verify", "push", "--registry", &url, "--output", "json"];
     let ca_file = dir.path().join("ca.crt");
-    if let Some(ca) = ca {
-        std::fs::write(&ca_file, &ca.cert_pem).unwrap();
+    if let Some(pem) = ca_pem {
+        std::fs::write(&ca_file, pem).unwrap();
         args.extend(["--ca", ca_file.to_str().unwrap()]);
     }
     args.extend(extra);
-    verify(&args, None).await
+    verify(&args, stdin).await
 }
 
 #[tokio::test]

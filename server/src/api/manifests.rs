@@ -73,10 +73,20 @@ pub async fn get(
     state: &AppState,
     cx: &Context,
     name: &RepoName,
-    reference: &Reference,
+    reference: &str,
     req: Request,
 ) -> ApiResult {
-    let stored = state.service.get_manifest(cx, name, reference).await?;
+    // A reference that is neither a tag nor a digest names nothing that can
+    // exist: a read answers "unknown" (as the OCI conformance suite and
+    // every other registry do); only a PUT says TAG_INVALID.
+    let reference = Reference::parse(reference).map_err(|_| {
+        ApiError::new(
+            ErrorCode::ManifestUnknown,
+            "no such manifest: the reference is neither a valid tag nor a digest",
+        )
+        .detail(serde_json::json!({ "reference": reference }))
+    })?;
+    let stored = state.service.get_manifest(cx, name, &reference).await?;
     let stored = negotiate(state, cx, name, stored, &accepted(req.headers())).await?;
     let builder = Response::builder()
         .status(StatusCode::OK)

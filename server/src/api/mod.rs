@@ -232,7 +232,7 @@ async fn route_request(
         },
         Route::Manifest { reference, .. } => match m {
             Method::GET | Method::HEAD => {
-                manifests::get(state, cx, name, &parse_reference(reference)?, req).await
+                manifests::get(state, cx, name, reference, req).await
             }
             Method::PUT => manifests::put(state, cx, name, &parse_reference(reference)?, req).await,
             Method::DELETE => {

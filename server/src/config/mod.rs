@@ -3,9 +3,11 @@
 //! lines written for registry:2 start labreg with the same meaning.
 //!
 //! Loading is: YAML → a JSON value tree → environment overrides → typed
-//! structs. Keys labreg does not know are collected as warnings (with their
-//! dotted path); a value of the wrong type fails with its path.
+//! structs. registry:2 settings labreg does not implement stop the start
+//! (`compat`); keys labreg does not know are collected as warnings (with
+//! their dotted path); a value of the wrong type fails with its path.
 
+pub mod compat;
 mod env;
 mod lenient;
 pub mod s3;
@@ -330,6 +332,7 @@ impl Config {
         }
         env::normalize(&mut tree);
         let overrides = env::apply(&mut tree, vars);
+        compat::refuse_unimplemented(&tree)?;
         let mut unknown_keys = Vec::new();
         // serde_ignored writes "?" for the Option layers; they are not keys.
         let mut record =

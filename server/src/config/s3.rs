@@ -109,6 +109,9 @@ pub struct S3Settings {
     pub endpoint: String,
     pub path_style: bool,
     pub skip_verify: bool,
+    /// `AWS_CA_BUNDLE`: PEM certificates trusted beside the system store
+    /// (as the AWS SDKs, and so registry:2, read it).
+    pub ca_bundle: Option<std::path::PathBuf>,
     pub chunk_size: u64,
     /// Key prefix without leading slash: "" or "some/dir/".
     pub root: String,
@@ -226,6 +229,7 @@ impl S3 {
             endpoint,
             path_style,
             skip_verify: self.skipverify.unwrap_or(false),
+            ca_bundle: env_var(vars, &["AWS_CA_BUNDLE"]).map(std::path::PathBuf::from),
             chunk_size,
             root,
             credentials,

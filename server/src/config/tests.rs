@@ -239,3 +239,94 @@ fn s3_from_registry_variables_like_the_seeds() {
     .unwrap_err();
     assert!(err.to_string().contains("storage.s3"), "{err}");
 }
+
+/// Sections copied from distribution's configuration reference
+/// (docs/configuration.md, "List of configuration options"): each one
+/// labreg does not implement stops the load, naming its key.
+#[test]
+fn unimplemented_registry2_sections_stop_the_start() {
+    let base = "version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: /var/lib/registry\n";
+    for (section, key) in [
+        (
+            "proxy:\n  remoteurl: https://registry-1.docker.io\n  username: [username]\n  password: [password]\n  ttl: 168h\n",
+            "proxy.remoteurl",
+        ),
+        (
+            "notifications:\n  events:\n    includereferences: true\n  endpoints:\n    - name: alistener\n      disabled: false\n      url: https://my.listener.com/event\n      timeout: 1s\n      threshold: 10\n      backoff: 1s\n",
+            "notifications.endpoints",
+        ),
+        (
+            "middleware:\n  storage:\n    - name: redirect\n      options:\n        baseurl: https://example.com/\n",
+            "middleware",
+        ),
+        (
+            "reporting:\n  bugsnag:\n    apikey: bugsnagapikey\n",
+            "reporting",
+        ),
+        (
+            "health:\n  tcp:\n    - addr: redis-server.domain.com:6379\n      timeout: 3s\n",
+            "health.tcp",
+        ),
+        (
+            "compatibility:\n  schema1:\n    signingkeyfile: /etc/registry/key.json\n    enabled: true\n",
+            "compatibility.schema1.enabled",
+        ),
+        (
+            "validation:\n  manifests:\n    urls:\n      allow:\n        - ^https?://([^/]+\\.)*example\\.com/\n",
+            "validation.manifests.urls",
+        ),
+        (
+            "http:\n  http2:\n    disabled: true\n",
+            "http.http2.disabled",
+        ),
+        (
+            "log:\n  hooks:\n    - type: mail\n      levels: [panic]\n",
+            "log.hooks",
+        ),
+    ] {
+        let text = format!("{base}{section}");
+        let err = load(&text, &[]).unwrap_err().to_string();
+        assert!(
+            err.starts_with(&format!("config key {key}: not implemented")),
+            "{section}: {err}"
+        );
+    }
+    // The same as registry:2's environment variables, on the image's config.
+    let err = load(
+        base,
+        &[("REGISTRY_PROXY_REMOTEURL", "https://registry-1.docker.io")],
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("proxy.remoteurl") && err.contains("pull-through"),
+        "{err}"
+    );
+    let err = load(
+        &format!("{base}  s3: {{}}\n"),
+        &[("REGISTRY_STORAGE_S3_ENCRYPT", "true")],
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("storage.s3.encrypt"), "{err}");
+}
+
+/// Settings of the reference that mean "nothing to do" load: an empty
+/// notifications section, proxy without remoteurl, the defaults spelled
+/// out, health.storagedriver, a redis cache.
+#[test]
+fn registry2_settings_that_need_nothing_load() {
+    let l = load(
+        "version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: /x\n  cache:\n    blobdescriptor: redis\n  s3x: 1\nhttp:\n  http2:\n    disabled: false\nhealth:\n  storagedriver:\n    enabled: true\n    interval: 10s\n    threshold: 3\nredis:\n  addr: localhost:6379\nnotifications:\n  events:\n    includereferences: true\ncompatibility:\n  schema1:\n    enabled: false\n",
+        &[],
+    )
+    .unwrap();
+    let mut keys = l.unknown_keys.clone();
+    keys.sort();
+    assert_eq!(
+        keys,
+        vec!["compatibility", "notifications", "redis", "storage.s3x"]
+    );
+    assert!(super::compat::not_needed("redis").is_some());
+    assert!(super::compat::not_needed("storage.s3x").is_none());
+}

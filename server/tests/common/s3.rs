@@ -82,6 +82,7 @@ impl S3Env {
             endpoint: self.endpoint.clone(),
             path_style: true,
             skip_verify: false,
+            ca_bundle: None,
             chunk_size: 5 << 20,
             root: if root.is_empty() {
                 String::new()

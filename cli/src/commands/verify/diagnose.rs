@@ -272,12 +272,39 @@ pub fn tls(
                 "set the clocks right (NTP) on this machine and where the certificate was made",
             )
         }
-        other => Diagnosis::new(
+        // webpki refuses a CA certificate (openssl req -x509's default) as
+        // the server's own, unless it is itself trusted (then the anchored
+        // verifier accepted it before webpki saw it).
+        CertificateError::Other(_) if cert.is_some_and(|c| c.is_ca) => ca_as_leaf(p, cert, trust),
+        _ => Diagnosis::new(
             "bad-certificate",
-            format!("the certificate{who} was rejected: {other:?}"),
+            format!("the certificate{who} was rejected: {e}"),
             format!("issue a new certificate for {host} (`labctl certs --renew`)"),
         ),
     }
+}
+
+/// A CA certificate (`CA:TRUE`) served as the server's certificate and not
+/// itself trusted: self-signed, that is an unknown authority; issued by
+/// another CA, the certificate is the wrong kind.
+fn ca_as_leaf(p: &Peer, cert: Option<&CertSummary>, trust: &TrustHelp) -> Diagnosis {
+    if cert.is_some_and(|c| c.self_signed) {
+        return unknown_authority(p, cert, trust);
+    }
+    let who = cert
+        .map(|c| format!(" ({})", c.describe()))
+        .unwrap_or_default();
+    Diagnosis::new(
+        "ca-as-leaf",
+        format!(
+            "{} presents a CA certificate{who} (basicConstraints CA:TRUE) as its own; clients accept that only when that very certificate is trusted",
+            p.host
+        ),
+        format!(
+            "issue the registry a server certificate (CA:FALSE) for {} from that CA (`labctl certs --renew` for the lab's CA), or pass this certificate itself with --ca",
+            p.host
+        ),
+    )
 }
 
 fn san_kind(host: &str) -> &'static str {
@@ -314,7 +341,29 @@ fn unknown_authority(p: &Peer, cert: Option<&CertSummary>, trust: &TrustHelp) ->
     } else {
         ""
     };
+    let self_signed_fix = cert.filter(|c| c.self_signed).map(|c| {
+        format!(
+            "the registry serves a self-signed certificate ({}): it is its own CA, so pass that certificate file itself with --ca (the file the registry's http.tls.certificate names); or issue the registry a certificate from the lab's CA (`labctl certs`)",
+            c.subject
+        )
+    });
     let d = match &trust.ca_file {
+        Some(ca) if self_signed_fix.is_some() => Diagnosis::new(
+            "unknown-authority",
+            format!(
+                "{} presents{self_signed} a certificate{who} that is not {ca} nor in the system store",
+                p.host
+            ),
+            self_signed_fix.unwrap_or_default(),
+        ),
+        None if self_signed_fix.is_some() => Diagnosis::new(
+            "unknown-authority",
+            format!(
+                "{} presents{self_signed} a certificate{who} that this machine does not trust",
+                p.host
+            ),
+            self_signed_fix.unwrap_or_default(),
+        ),
         Some(ca) => Diagnosis::new(
             "unknown-authority",
             format!(

@@ -1,15 +1,16 @@
 //! Trust: the system store plus the lab's CA (or `--ca`), in a rustls
 //! config shared by the handshake check and the HTTP client. The verifier
-//! wraps webpki's and remembers the certificate it was shown, so a failure
+//! is labreg's (a self-signed certificate given as the CA is accepted, as
+//! Go and OpenSSL clients accept it) and remembers the certificate it was shown, so a failure
 //! can say whose certificate it was, which names it holds and when it
 //! expired.
 
 use std::sync::{Arc, Mutex};
 
-use rustls::client::WebPkiServerVerifier;
+use labreg::trust::{AnchoredVerifier, Anchors};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
+use rustls::{ClientConfig, DigitallySignedStruct, SignatureScheme};
 use time::OffsetDateTime;
 
 /// What matters about a server certificate, for messages.
@@ -20,6 +21,8 @@ pub struct CertSummary {
     pub sans: Vec<String>,
     pub not_after: OffsetDateTime,
     pub self_signed: bool,
+    /// basicConstraints CA:TRUE (openssl req -x509's default).
+    pub is_ca: bool,
 }
 
 impl CertSummary {
@@ -46,6 +49,7 @@ impl CertSummary {
             sans,
             not_after: cert.validity().not_after.to_datetime(),
             self_signed: cert.subject().as_raw() == cert.issuer().as_raw(),
+            is_ca: cert.is_ca(),
         })
     }
 
@@ -75,63 +79,23 @@ pub struct Trust {
     seen: Arc<Mutex<Option<Vec<u8>>>>,
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum TrustError {
-    #[error("cannot read the CA file {path}: {source}")]
-    Read {
-        path: String,
-        source: std::io::Error,
-    },
-    #[error(
-        "{path} holds no PEM certificate\n  help: pass the CA's certificate (-----BEGIN CERTIFICATE-----), e.g. the lab's certs/ca.crt"
-    )]
-    NoCert { path: String },
-    #[error("cannot set up TLS: {0}")]
-    Rustls(String),
-}
+pub use labreg::trust::TrustError;
 
 impl Trust {
-    /// The system store plus the CA certificates in `ca_file`.
+    /// The system store plus the CA certificates in `ca_file` (a CA, or a
+    /// self-signed server certificate, which is its own CA).
     pub fn new(ca_file: Option<&std::path::Path>) -> Result<Trust, TrustError> {
-        let mut roots = RootCertStore::empty();
-        let native = rustls_native_certs::load_native_certs();
-        roots.add_parsable_certificates(native.certs);
-        if roots.is_empty() {
-            roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-        }
+        let mut anchors = Anchors::system();
         if let Some(path) = ca_file {
-            let shown = path.display().to_string();
-            let pem = std::fs::read(path).map_err(|source| TrustError::Read {
-                path: shown.clone(),
-                source,
-            })?;
-            let mut n = 0;
-            for p in x509_parser::pem::Pem::iter_from_buffer(&pem).flatten() {
-                if p.label == "CERTIFICATE" && roots.add(CertificateDer::from(p.contents)).is_ok() {
-                    n += 1;
-                }
-            }
-            if n == 0 {
-                return Err(TrustError::NoCert { path: shown });
-            }
+            anchors.add_pem_file(path)?;
         }
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let inner = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
-            .build()
-            .map_err(|e| TrustError::Rustls(e.to_string()))?;
         let seen = Arc::new(Mutex::new(None));
         let verifier = Arc::new(Recording {
-            inner,
+            inner: anchors.verifier()?,
             seen: seen.clone(),
         });
-        let config = ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .map_err(|e| TrustError::Rustls(e.to_string()))?
-            .dangerous()
-            .with_custom_certificate_verifier(verifier)
-            .with_no_client_auth();
         Ok(Trust {
-            config: Arc::new(config),
+            config: Arc::new(labreg::trust::client_config(verifier)?),
             seen,
         })
     }
@@ -149,10 +113,10 @@ impl Trust {
     }
 }
 
-/// webpki's verifier, remembering the end-entity certificate.
+/// The anchored verifier, remembering the end-entity certificate.
 #[derive(Debug)]
 struct Recording {
-    inner: Arc<WebPkiServerVerifier>,
+    inner: Arc<AnchoredVerifier>,
     seen: Arc<Mutex<Option<Vec<u8>>>>,
 }
 

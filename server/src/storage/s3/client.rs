@@ -65,8 +65,22 @@ impl Client {
             Some(t) => Credentials::new_with_token(&c.access_key, &c.secret_key, t),
             None => Credentials::new(&c.access_key, &c.secret_key),
         };
-        let http = reqwest::Client::builder()
-            .danger_accept_invalid_certs(s.skip_verify)
+        let mut builder = reqwest::Client::builder();
+        if s.skip_verify {
+            builder = builder.danger_accept_invalid_certs(true);
+        } else {
+            let mut anchors = crate::trust::Anchors::system();
+            if let Some(bundle) = &s.ca_bundle {
+                anchors
+                    .add_pem_file(bundle)
+                    .map_err(|e| format!("AWS_CA_BUNDLE: {e}"))?;
+            }
+            let tls = anchors
+                .client_config()
+                .map_err(|e| format!("cannot set up TLS for S3: {e}"))?;
+            builder = builder.use_preconfigured_tls(tls);
+        }
+        let http = builder
             .connect_timeout(Duration::from_secs(10))
             .redirect(reqwest::redirect::Policy::none())
             .build()
