@@ -10,6 +10,7 @@
 pub mod compat;
 mod env;
 mod lenient;
+pub mod mirror;
 pub mod s3;
 
 use std::collections::BTreeMap;
@@ -65,6 +66,8 @@ pub struct Config {
     pub auth: Auth,
     /// labreg's own section; registry:2 ignores it.
     pub labreg: Labreg,
+    /// registry:2's pull-through cache: one upstream for every repository.
+    pub proxy: Option<mirror::Proxy>,
     /// Accepted for compatibility; labreg checks its storage on every request.
     pub health: Option<Value>,
 }
@@ -222,6 +225,8 @@ pub struct HtpasswdAuth {
 #[serde(default)]
 pub struct Labreg {
     pub access: Option<Vec<crate::auth::Rule>>,
+    /// Upstreams mirrored under repository prefixes.
+    pub mirrors: Vec<mirror::Mirror>,
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]
@@ -378,6 +383,7 @@ impl Config {
         }
         self.storage_driver()?;
         self.listen_addr()?;
+        self.upstreams()?;
         // Refuse rather than serve in the open what the operator meant to
         // protect.
         if self.auth.token.is_some() || self.auth.silly.is_some() {
@@ -465,6 +471,11 @@ impl Config {
             }
         }
         Ok(())
+    }
+
+    /// The upstreams mirrored (`proxy` or `labreg.mirrors`), checked.
+    pub fn upstreams(&self) -> Result<Vec<mirror::UpstreamSettings>, ConfigError> {
+        mirror::upstreams(self.proxy.as_ref(), &self.labreg.mirrors)
     }
 
     /// The effective log level name (lower case), if set.
