@@ -258,7 +258,10 @@ fn content_length(resp: &Response) -> Option<u64> {
 
 fn meta(resp: &Response) -> ManifestMeta {
     let h = resp.headers();
-    let s = |k| h.get(k).and_then(|v: &reqwest::header::HeaderValue| v.to_str().ok());
+    let s = |k| {
+        h.get(k)
+            .and_then(|v: &reqwest::header::HeaderValue| v.to_str().ok())
+    };
     ManifestMeta {
         digest: s(DIGEST_HEADER).map(str::to_string),
         media_type: s(CONTENT_TYPE.as_str()).unwrap_or_default().to_string(),

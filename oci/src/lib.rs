@@ -10,5 +10,5 @@ pub mod client;
 pub mod error;
 
 pub use auth::Credentials;
-pub use client::{BlobStream, Client, ManifestMeta, MANIFEST_ACCEPT};
+pub use client::{BlobStream, Client, MANIFEST_ACCEPT, ManifestMeta};
 pub use error::OciError;

@@ -116,8 +116,15 @@ pub fn build_state_with(
         .map(|u| Upstream::build(u).map(Arc::new))
         .collect::<Result<Vec<_>, _>>()?;
     for u in &upstreams {
-        let scope = if u.prefix.is_empty() { "every repository".to_string() } else { format!("repositories under {}", u.prefix) };
-        tracing::info!(upstream = u.url(), "mirroring {scope} (pull-through cache, pushes refused there)");
+        let scope = if u.prefix.is_empty() {
+            "every repository".to_string()
+        } else {
+            format!("repositories under {}", u.prefix)
+        };
+        tracing::info!(
+            upstream = u.url(),
+            "mirroring {scope} (pull-through cache, pushes refused there)"
+        );
     }
     let mut service: Arc<dyn RepositoryService> = registry.clone();
     if !upstreams.is_empty() {

@@ -34,7 +34,11 @@ async fn pull_all(src: &str, out: &Path, tag: &str) -> String {
 /// `skopeo copy --all` of an OCI layout's tag to a plain-HTTP registry.
 async fn push_all(layout: &Path, tag: &str, dest: &str) {
     let src = format!("oci:{}:{tag}", layout.display());
-    run("skopeo", &["copy", "--all", "--dest-tls-verify=false", &src, dest]).await;
+    run(
+        "skopeo",
+        &["copy", "--all", "--dest-tls-verify=false", &src, dest],
+    )
+    .await;
 }
 
 fn blob_file(root: &Path, d: &str) -> std::path::PathBuf {
@@ -57,16 +61,34 @@ async fn mirrors_docker_registry_with_htpasswd_and_tls_then_serves_stale() {
     std::fs::write(d.join("ca.pem"), ca.pem()).unwrap();
     let certs = ca.write_cert_dir(&d.join("certs"));
     let up = Distribution::start_with(
-        &format!("  filesystem: {{rootdirectory: {}}}\n", d.join("up").display()),
-        &format!("  tls:\n    certificate: {}\n    key: {}\n", crt.display(), key.display()),
-        &format!("auth:\n  htpasswd:\n    realm: hub\n    path: {}\n", d.join("htpasswd").display()),
+        &format!(
+            "  filesystem: {{rootdirectory: {}}}\n",
+            d.join("up").display()
+        ),
+        &format!(
+            "  tls:\n    certificate: {}\n    key: {}\n",
+            crt.display(),
+            key.display()
+        ),
+        &format!(
+            "auth:\n  htpasswd:\n    realm: hub\n    path: {}\n",
+            d.join("htpasswd").display()
+        ),
     )
     .await;
-    let pushed = make_layout(&d.join("img"), "1.27", &[("linux", "amd64"), ("linux", "arm64")], "nginx");
+    let pushed = make_layout(
+        &d.join("img"),
+        "1.27",
+        &[("linux", "amd64"), ("linux", "arm64")],
+        "nginx",
+    );
     run(
         "skopeo",
         &[
-            "copy", "--all", "--dest-creds", "hub:hub-pw",
+            "copy",
+            "--all",
+            "--dest-creds",
+            "hub:hub-pw",
             &format!("--dest-cert-dir={}", certs.display()),
             &format!("oci:{}:1.27", d.join("img").display()),
             &format!("docker://{}/library/nginx:1.27", up.host),
@@ -85,11 +107,19 @@ async fn mirrors_docker_registry_with_htpasswd_and_tls_then_serves_stale() {
 
     // skopeo pulls the multi-arch index through labreg, `docker.io/nginx`
     // meaning `library/nginx` as on Docker Hub: identical digests.
-    let got = pull_all(&format!("docker://{host}/docker.io/nginx:1.27"), &d.join("out1"), "1.27").await;
+    let got = pull_all(
+        &format!("docker://{host}/docker.io/nginx:1.27"),
+        &d.join("out1"),
+        "1.27",
+    )
+    .await;
     assert_eq!(got, pushed);
     // containerd's mirror request: the upstream's own name and ?ns=.
     let r = client()
-        .get(format!("{}/v2/library/nginx/manifests/1.27?ns=docker.io", reg.url))
+        .get(format!(
+            "{}/v2/library/nginx/manifests/1.27?ns=docker.io",
+            reg.url
+        ))
         .header("accept", INDEX_ACCEPT)
         .send()
         .await
@@ -106,34 +136,65 @@ async fn mirrors_docker_registry_with_htpasswd_and_tls_then_serves_stale() {
 
     // Mirrored repositories refuse pushes; others take them.
     let img = format!("oci:{}:1.27", d.join("img").display());
-    let err = try_run("skopeo", &["copy", "--dest-tls-verify=false", &img, &format!("docker://{host}/docker.io/library/mine:1")])
-        .await
-        .unwrap_err();
-    assert!(err.contains("denied") && err.contains("read-only mirror"), "{err}");
+    let err = try_run(
+        "skopeo",
+        &[
+            "copy",
+            "--dest-tls-verify=false",
+            &img,
+            &format!("docker://{host}/docker.io/library/mine:1"),
+        ],
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        err.contains("denied") && err.contains("read-only mirror"),
+        "{err}"
+    );
     skopeo_copy(&img, &format!("docker://{host}/team/app:1")).await;
 
     // Upstream gone: the cached tag (re-checked every time, ttl 0s) and
     // digest still pull; what was never cached fails naming the upstream.
     up.stop().await;
-    let again = pull_all(&format!("docker://{host}/docker.io/library/nginx:1.27"), &d.join("out2"), "1.27").await;
+    let again = pull_all(
+        &format!("docker://{host}/docker.io/library/nginx:1.27"),
+        &d.join("out2"),
+        "1.27",
+    )
+    .await;
     assert_eq!(again, pushed);
-    let by_digest = pull_all(&format!("docker://{host}/docker.io/library/nginx@{pushed}"), &d.join("out3"), "x").await;
+    let by_digest = pull_all(
+        &format!("docker://{host}/docker.io/library/nginx@{pushed}"),
+        &d.join("out3"),
+        "x",
+    )
+    .await;
     assert_eq!(by_digest, pushed);
     let r = client()
-        .get(format!("{}/v2/docker.io/library/redis/manifests/7", reg.url))
+        .get(format!(
+            "{}/v2/docker.io/library/redis/manifests/7",
+            reg.url
+        ))
         .send()
         .await
         .unwrap();
     assert_eq!(r.status(), 502);
     let body = r.text().await.unwrap();
-    assert!(body.contains(&format!("https://{}", up_host(&body))) && body.contains("unreachable"), "{body}");
+    assert!(
+        body.contains(&format!("https://{}", up_host(&body))) && body.contains("unreachable"),
+        "{body}"
+    );
     reg.stop().await;
 }
 
 /// The upstream URL named in an error body (the port is the stopped one's).
 fn up_host(body: &str) -> String {
     let start = body.find("https://").expect("an upstream URL") + "https://".len();
-    body[start..].split([' ', '"', '/']).next().unwrap().to_string()
+    body[start..]
+        .split([' ', '"', '/'])
+        .next()
+        .unwrap()
+        .to_string()
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -143,10 +204,22 @@ async fn bearer_upstream_one_fetch_for_sixteen_clients_and_no_tampered_bytes() {
     // The upstream: a second labreg, behind the token front.
     let upstream = TestRegistry::start("").await;
     let front = TokenFront::start(&upstream.url, "robot", "robot-pw").await;
-    let pushed = make_layout(&d.join("img"), "v1", &[("linux", "amd64"), ("linux", "arm64")], "app");
-    push_all(&d.join("img"), "v1", &format!("docker://{}/team/app:v1", upstream.host())).await;
+    let pushed = make_layout(
+        &d.join("img"),
+        "v1",
+        &[("linux", "amd64"), ("linux", "arm64")],
+        "app",
+    );
+    push_all(
+        &d.join("img"),
+        "v1",
+        &format!("docker://{}/team/app:v1", upstream.host()),
+    )
+    .await;
     // 64 MiB in CI (the issue's figure is 256 MiB: same code path).
-    let big: Vec<u8> = (0..64u32 << 20).map(|i| (i.wrapping_mul(2654435761) >> 13) as u8).collect();
+    let big: Vec<u8> = (0..64u32 << 20)
+        .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
+        .collect();
     let big_digest = common::images::push_blob(&upstream.url, "team/app", &big).await;
     let small = vec![7u8; 1 << 20];
     let small_digest = common::images::push_blob(&upstream.url, "team/app", &small).await;
@@ -158,7 +231,12 @@ async fn bearer_upstream_one_fetch_for_sixteen_clients_and_no_tampered_bytes() {
         d.join("pw").display()
     ))
     .await;
-    let got = pull_all(&format!("docker://{}/tok.example/team/app:v1", reg.host()), &d.join("out"), "v1").await;
+    let got = pull_all(
+        &format!("docker://{}/tok.example/team/app:v1", reg.host()),
+        &d.join("out"),
+        "v1",
+    )
+    .await;
     assert_eq!(got, pushed);
     // One token for the repository's scope, reused for every request.
     assert_eq!(front.counters.lock().unwrap().token_requests, 1);
@@ -185,7 +263,10 @@ async fn bearer_upstream_one_fetch_for_sixteen_clients_and_no_tampered_bytes() {
         let r = client().get(&small_url).send().await.unwrap();
         assert_eq!(r.status(), 502);
         let body = r.text().await.unwrap();
-        assert!(body.contains(&front.url) && body.contains("not sha256:"), "{body}");
+        assert!(
+            body.contains(&front.url) && body.contains("not sha256:"),
+            "{body}"
+        );
         assert!(!blob_file(&reg.root, &small_digest).exists());
     }
     assert_eq!(front.counters.lock().unwrap().blob_gets[&small_digest], 2);

@@ -15,7 +15,11 @@ use common::tools::{Distribution, run, try_run};
 async fn pull(host: &str, reference: &str, out: &Path) -> String {
     let dest = format!("oci:{}:t", out.display());
     let src = format!("docker://{host}/{reference}");
-    run("skopeo", &["copy", "--all", "--src-tls-verify=false", &src, &dest]).await;
+    run(
+        "skopeo",
+        &["copy", "--all", "--src-tls-verify=false", &src, &dest],
+    )
+    .await;
     layout_digest(out, "t")
 }
 
@@ -24,11 +28,22 @@ async fn proxy_config_and_variables_work_as_on_registry2() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let upstream = TestRegistry::start("").await;
-    let pushed = make_layout(&d.join("img"), "1", &[("linux", "amd64"), ("linux", "arm64")], "busybox");
+    let pushed = make_layout(
+        &d.join("img"),
+        "1",
+        &[("linux", "amd64"), ("linux", "arm64")],
+        "busybox",
+    );
     let img = format!("oci:{}:1", d.join("img").display());
     run(
         "skopeo",
-        &["copy", "--all", "--dest-tls-verify=false", &img, &format!("docker://{}/library/busybox:1", upstream.host())],
+        &[
+            "copy",
+            "--all",
+            "--dest-tls-verify=false",
+            &img,
+            &format!("docker://{}/library/busybox:1", upstream.host()),
+        ],
     )
     .await;
 
@@ -38,7 +53,10 @@ async fn proxy_config_and_variables_work_as_on_registry2() {
         upstream.url
     );
     let distribution = Distribution::start_with(
-        &format!("  filesystem: {{rootdirectory: {}}}\n", d.join("dist").display()),
+        &format!(
+            "  filesystem: {{rootdirectory: {}}}\n",
+            d.join("dist").display()
+        ),
         "",
         &proxy,
     )
@@ -57,24 +75,47 @@ async fn proxy_config_and_variables_work_as_on_registry2() {
             ("REGISTRY_PROXY_REMOTEURL", upstream.url.clone()),
             ("REGISTRY_PROXY_USERNAME", "puller".into()),
             ("REGISTRY_PROXY_PASSWORD", "proxy-secret-pw".into()),
-            ("REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY", d.join("env").display().to_string()),
+            (
+                "REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY",
+                d.join("env").display().to_string(),
+            ),
         ],
         d,
     )
     .await;
 
-    for (i, host) in [&distribution.host, &from_file.host, &from_env.host].into_iter().enumerate() {
+    for (i, host) in [&distribution.host, &from_file.host, &from_env.host]
+        .into_iter()
+        .enumerate()
+    {
         let by_tag = pull(host, "library/busybox:1", &d.join(format!("tag{i}"))).await;
         assert_eq!(by_tag, pushed, "{host}");
-        let by_digest = pull(host, &format!("library/busybox@{pushed}"), &d.join(format!("dig{i}"))).await;
+        let by_digest = pull(
+            host,
+            &format!("library/busybox@{pushed}"),
+            &d.join(format!("dig{i}")),
+        )
+        .await;
         assert_eq!(by_digest, pushed, "{host}");
         // Unknown upstream: both fail; pushes: both refuse.
         let missing = format!("docker://{host}/library/nothing:1");
         let out = format!("oci:{}:t", d.join(format!("miss{i}")).display());
-        assert!(try_run("skopeo", &["copy", "--src-tls-verify=false", &missing, &out]).await.is_err());
+        assert!(
+            try_run(
+                "skopeo",
+                &["copy", "--src-tls-verify=false", &missing, &out]
+            )
+            .await
+            .is_err()
+        );
         let dest = format!("docker://{host}/library/busybox:pushed");
-        let err = try_run("skopeo", &["copy", "--dest-tls-verify=false", &img, &dest]).await.unwrap_err();
-        assert!(err.contains("denied") || err.contains("unsupported"), "{host}: {err}");
+        let err = try_run("skopeo", &["copy", "--dest-tls-verify=false", &img, &dest])
+            .await
+            .unwrap_err();
+        assert!(
+            err.contains("denied") || err.contains("unsupported"),
+            "{host}: {err}"
+        );
     }
     for p in [from_file, from_env] {
         let log = p.log();

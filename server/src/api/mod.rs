@@ -233,9 +233,7 @@ async fn route_request(
             _ => method_not_allowed("GET"),
         },
         Route::Manifest { reference, .. } => match m {
-            Method::GET | Method::HEAD => {
-                manifests::get(state, cx, name, reference, req).await
-            }
+            Method::GET | Method::HEAD => manifests::get(state, cx, name, reference, req).await,
             Method::PUT => manifests::put(state, cx, name, &parse_reference(reference)?, req).await,
             Method::DELETE => {
                 manifests::delete(state, cx, name, &parse_reference(reference)?).await

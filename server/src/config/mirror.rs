@@ -185,13 +185,14 @@ pub fn upstreams(
             ));
         }
         let prefix = format!("{prefix}/");
-        if out
-            .iter()
-            .any(|u: &UpstreamSettings| prefix.starts_with(&u.prefix) || u.prefix.starts_with(&prefix))
-        {
+        if out.iter().any(|u: &UpstreamSettings| {
+            prefix.starts_with(&u.prefix) || u.prefix.starts_with(&prefix)
+        }) {
             return Err(invalid(
                 &format!("{key}.prefix"),
-                format!("{prefix} overlaps another mirror's prefix: each repository has one upstream"),
+                format!(
+                    "{prefix} overlaps another mirror's prefix: each repository has one upstream"
+                ),
             ));
         }
         let password = match (&m.password_file, &m.password_env) {

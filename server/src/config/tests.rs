@@ -347,9 +347,12 @@ fn proxy_section_and_its_variables_name_one_upstream() {
         assert!(!format!("{:?}", l.config).contains("s3cret"));
         assert!(l.unknown_keys.is_empty(), "{:?}", l.unknown_keys);
     }
-    let err = load(base, &[("REGISTRY_PROXY_REMOTEURL", "registry-1.docker.io")])
-        .unwrap_err()
-        .to_string();
+    let err = load(
+        base,
+        &[("REGISTRY_PROXY_REMOTEURL", "registry-1.docker.io")],
+    )
+    .unwrap_err()
+    .to_string();
     assert!(err.starts_with("config key proxy.remoteurl:"), "{err}");
     let err = load(
         &format!("{base}proxy:\n  remoteurl: https://x.example\n  ttl: weekly\n"),
@@ -362,7 +365,8 @@ fn proxy_section_and_its_variables_name_one_upstream() {
 
 #[test]
 fn mirrors_are_checked_with_their_key_named() {
-    let base = "version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: /x\nlabreg:\n  mirrors:\n";
+    let base =
+        "version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: /x\nlabreg:\n  mirrors:\n";
     let ok = load(
         &format!("{base}    - prefix: docker.io/\n      url: https://registry-1.docker.io\n      username: u\n      password_env: HUB_TOKEN\n      ttl: 10m\n      allow: [\"library/*\"]\n    - prefix: ghcr.io\n      url: https://ghcr.io\n"),
         &[],
@@ -374,16 +378,42 @@ fn mirrors_are_checked_with_their_key_named() {
     assert_eq!(up[1].prefix, "ghcr.io/");
     assert_eq!(up[1].tag_ttl, std::time::Duration::from_secs(300));
     for (entry, key) in [
-        ("    - prefix: docker.io/\n      url: ftp://x\n", "labreg.mirrors[0].url"),
-        ("    - prefix: \"\"\n      url: https://x\n", "labreg.mirrors[0].prefix"),
-        ("    - prefix: Docker.io\n      url: https://x\n", "labreg.mirrors[0].prefix"),
-        ("    - prefix: a/\n      url: https://x\n    - prefix: a/b/\n      url: https://y\n", "labreg.mirrors[1].prefix"),
-        ("    - prefix: a/\n      url: https://x\n      ttl: soon\n", "labreg.mirrors[0].ttl"),
-        ("    - prefix: a/\n      url: https://x\n      password_file: /p\n", "labreg.mirrors[0].username"),
-        ("    - prefix: a/\n      url: https://x\n      passwd: x\n", "labreg.mirrors[0]"),
+        (
+            "    - prefix: docker.io/\n      url: ftp://x\n",
+            "labreg.mirrors[0].url",
+        ),
+        (
+            "    - prefix: \"\"\n      url: https://x\n",
+            "labreg.mirrors[0].prefix",
+        ),
+        (
+            "    - prefix: Docker.io\n      url: https://x\n",
+            "labreg.mirrors[0].prefix",
+        ),
+        (
+            "    - prefix: a/\n      url: https://x\n    - prefix: a/b/\n      url: https://y\n",
+            "labreg.mirrors[1].prefix",
+        ),
+        (
+            "    - prefix: a/\n      url: https://x\n      ttl: soon\n",
+            "labreg.mirrors[0].ttl",
+        ),
+        (
+            "    - prefix: a/\n      url: https://x\n      password_file: /p\n",
+            "labreg.mirrors[0].username",
+        ),
+        (
+            "    - prefix: a/\n      url: https://x\n      passwd: x\n",
+            "labreg.mirrors[0]",
+        ),
     ] {
-        let err = load(&format!("{base}{entry}"), &[]).unwrap_err().to_string();
-        assert!(err.starts_with(&format!("config key {key}")), "{entry}: {err}");
+        let err = load(&format!("{base}{entry}"), &[])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with(&format!("config key {key}")),
+            "{entry}: {err}"
+        );
     }
     let err = load(
         &format!("{base}    - prefix: a/\n      url: https://x\nproxy:\n  remoteurl: https://y\n"),

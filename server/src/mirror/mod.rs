@@ -24,8 +24,8 @@ use crate::registry::{
 };
 use crate::storage::ByteStream;
 use fetch::{Checked, Fills};
-pub use upstream::Upstream;
 use upstream::Routed;
+pub use upstream::Upstream;
 
 pub struct Mirror {
     inner: Arc<dyn RepositoryService>,
@@ -113,7 +113,9 @@ impl RepositoryService for Mirror {
         artifact_type: Option<&str>,
     ) -> Result<Vec<Descriptor>> {
         let local = self.local(cx, repo)?;
-        self.inner.referrers(cx, &local, subject, artifact_type).await
+        self.inner
+            .referrers(cx, &local, subject, artifact_type)
+            .await
     }
 
     async fn blob_size(&self, cx: &Context, repo: &RepoName, digest: &Digest) -> Result<u64> {

@@ -58,10 +58,12 @@ impl Upstream {
     pub fn build(s: &UpstreamSettings) -> Result<Upstream, ConfigError> {
         let mut anchors = Anchors::system();
         if let Some(ca) = &s.ca {
-            anchors.add_pem_file(Path::new(ca)).map_err(|e| ConfigError::Invalid {
-                key: format!("{}.ca", s.key),
-                message: e.to_string(),
-            })?;
+            anchors
+                .add_pem_file(Path::new(ca))
+                .map_err(|e| ConfigError::Invalid {
+                    key: format!("{}.ca", s.key),
+                    message: e.to_string(),
+                })?;
         }
         let tls = anchors.client_config().map_err(|e| ConfigError::Invalid {
             key: s.key.clone(),
@@ -103,7 +105,11 @@ impl Upstream {
     /// Whether a request for `repo` goes to this upstream, and as what:
     /// by containerd's `ns` (the repository is the upstream's own name), or
     /// by prefix.
-    pub fn route(&self, cx: &Context, repo: &RepoName) -> Option<Result<Routed<'_>, RegistryError>> {
+    pub fn route(
+        &self,
+        cx: &Context,
+        repo: &RepoName,
+    ) -> Option<Result<Routed<'_>, RegistryError>> {
         let remote = match &cx.namespace {
             Some(ns) => (format!("{ns}/") == self.prefix).then(|| repo.as_str())?,
             None => repo.as_str().strip_prefix(&self.prefix)?,

@@ -83,15 +83,18 @@ impl TokenFront {
 
 async fn handle(State(f): State<Arc<Front>>, req: Request) -> Response {
     let path = req.uri().path().to_string();
-    let query: HashMap<String, String> =
-        axum::extract::Query::try_from_uri(req.uri()).map(|q| q.0).unwrap_or_default();
+    let query: HashMap<String, String> = axum::extract::Query::try_from_uri(req.uri())
+        .map(|q| q.0)
+        .unwrap_or_default();
     if path == "/token" {
         return token(&f, req.headers(), &query);
     }
     // /v2/NAME/(manifests|blobs|tags)/... → the repository's pull scope.
-    let repo = ["/manifests/", "/blobs/", "/tags/"]
-        .iter()
-        .find_map(|k| path.strip_prefix("/v2/")?.split_once(k).map(|(n, _)| n.to_string()));
+    let repo = ["/manifests/", "/blobs/", "/tags/"].iter().find_map(|k| {
+        path.strip_prefix("/v2/")?
+            .split_once(k)
+            .map(|(n, _)| n.to_string())
+    });
     let scope = repo.as_ref().map(|r| format!("repository:{r}:pull"));
     let bearer = req
         .headers()
@@ -122,9 +125,14 @@ async fn handle(State(f): State<Arc<Front>>, req: Request) -> Response {
 
 fn token(f: &Front, headers: &HeaderMap, query: &HashMap<String, String>) -> Response {
     f.counters.lock().unwrap().token_requests += 1;
-    let auth = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+    let auth = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
     if auth != Some(f.basic.as_str()) || query.get("service").map(String::as_str) != Some("front") {
-        return (StatusCode::UNAUTHORIZED, r#"{"details":"incorrect username or password"}"#)
+        return (
+            StatusCode::UNAUTHORIZED,
+            r#"{"details":"incorrect username or password"}"#,
+        )
             .into_response();
     }
     let scope = query.get("scope").cloned().unwrap_or_default();
@@ -138,7 +146,11 @@ fn token(f: &Front, headers: &HeaderMap, query: &HashMap<String, String>) -> Res
 }
 
 async fn forward(f: &Front, req: Request, path: &str) -> Response {
-    let url = format!("{}{}", f.behind, req.uri().path_and_query().unwrap().as_str());
+    let url = format!(
+        "{}{}",
+        f.behind,
+        req.uri().path_and_query().unwrap().as_str()
+    );
     let mut out = f.http.request(req.method().clone(), url);
     if let Some(a) = req.headers().get(header::ACCEPT) {
         out = out.header(header::ACCEPT, a);
@@ -147,7 +159,12 @@ async fn forward(f: &Front, req: Request, path: &str) -> Response {
     let blob = path.split_once("/blobs/").map(|(_, d)| d.to_string());
     let tampered = match &blob {
         Some(d) if req.method() == Method::GET => {
-            *f.counters.lock().unwrap().blob_gets.entry(d.clone()).or_default() += 1;
+            *f.counters
+                .lock()
+                .unwrap()
+                .blob_gets
+                .entry(d.clone())
+                .or_default() += 1;
             f.tamper.lock().unwrap().as_deref() == Some(d.as_str())
         }
         _ => false,
