@@ -2,11 +2,13 @@
 # Installs everything labctl's commands and tests need on a fresh Debian
 # machine: the real registry clients (skopeo, podman, buildah), the reference
 # registry (Debian's docker-registry, i.e. distribution 2.8), and the interop
-# tools (age, htpasswd from apache2-utils, openssl). Idempotent and quiet when
-# everything is already there.
+# tools (age, htpasswd from apache2-utils, openssl), and containerd (its `ctr`
+# pulls labreg's offline image in the image tests; iproute2's `ip` brings up
+# loopback in the network namespace labreg runs in there). Idempotent and
+# quiet when everything is already there.
 set -euo pipefail
 
-packages=(skopeo podman buildah docker-registry apache2-utils age openssl faketime ca-certificates curl python3 python3-pip)
+packages=(skopeo podman buildah docker-registry apache2-utils age openssl faketime ca-certificates curl python3 python3-pip containerd iproute2)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

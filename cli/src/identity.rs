@@ -28,6 +28,52 @@ pub enum IdentityError {
     Invalid { origin: String, help: String },
     #[error("cannot find the home folder: set HOME or {ENV_KEY_FILE}")]
     NoHome,
+    #[error(
+        "no age identity found: {ENV_KEY_FILE} and {ENV_KEY} are not set and {} does not exist\n  \
+         this lab's secrets are encrypted to {}\n  \
+         help: {}", path.display(), recipients_list(recipients), fix(path, None)
+    )]
+    NoneForLab {
+        path: PathBuf,
+        recipients: Vec<String>,
+    },
+    #[error(
+        "the age identity {origin} (public key {public}) is not a recipient of this lab\n  \
+         this lab's secrets are encrypted to {}\n  \
+         help: {}",
+        recipients_list(recipients),
+        fix(default, Some(public))
+    )]
+    NotRecipient {
+        origin: String,
+        public: String,
+        default: PathBuf,
+        recipients: Vec<String>,
+    },
+}
+
+fn recipients_list(recipients: &[String]) -> String {
+    match recipients {
+        [] => "no one (secrets.recipients is empty)".into(),
+        [one] => one.clone(),
+        many => format!("{} recipients: {}", many.len(), many.join(", ")),
+    }
+}
+
+/// The ways to a key that opens the lab's secrets.
+fn fix(default: &std::path::Path, public: Option<&str>) -> String {
+    let have = format!(
+        "if you hold the key of one of them, point {ENV_KEY_FILE} at its file (or put it in {}, used when neither {ENV_KEY_FILE} nor {ENV_KEY} is set)",
+        default.display()
+    );
+    match public {
+        Some(p) => format!(
+            "{have}; otherwise add {p} to secrets.recipients in lab.yaml and ask a recipient to run `labctl secrets rekey` and commit"
+        ),
+        None => format!(
+            "{have}; otherwise run `labctl init` here (it only creates your key, printing its public key), add that key to secrets.recipients in lab.yaml, and ask a recipient to run `labctl secrets rekey` and commit"
+        ),
+    }
 }
 
 /// The identities found and where they came from (for messages).
@@ -99,6 +145,31 @@ pub fn find() -> Result<Identities, IdentityError> {
     from_file(path, "")
 }
 
+/// The identity, checked against the lab's recipients: a missing one or
+/// one that opens none of the lab's secrets is an error naming the
+/// recipients and the ways to get a matching key.
+pub fn for_lab(recipients: &[String]) -> Result<Identities, IdentityError> {
+    match find() {
+        Err(IdentityError::NotFound(path)) => Err(IdentityError::NoneForLab {
+            path,
+            recipients: recipients.to_vec(),
+        }),
+        Ok(ids) if !fits(&ids, recipients) => Err(IdentityError::NotRecipient {
+            public: ids.keys[0].to_public().to_string(),
+            origin: ids.origin,
+            default: default_path()?,
+            recipients: recipients.to_vec(),
+        }),
+        other => other,
+    }
+}
+
+fn fits(ids: &Identities, recipients: &[String]) -> bool {
+    ids.keys
+        .iter()
+        .any(|k| recipients.contains(&k.to_public().to_string()))
+}
+
 /// The example lab's demo identity, relative to the lab's root.
 pub const DEMO_FILE: &str = "demo/age-identity.txt";
 
@@ -110,11 +181,7 @@ pub fn find_or_demo(
     root: &std::path::Path,
     recipients: &[String],
 ) -> Result<(Identities, Option<String>), IdentityError> {
-    let fits = |ids: &Identities| {
-        ids.keys
-            .iter()
-            .any(|k| recipients.contains(&k.to_public().to_string()))
-    };
+    let fits = |ids: &Identities| fits(ids, recipients);
     let found = find();
     let why = match &found {
         Ok(ids) if fits(ids) => return found.map(|i| (i, None)),
@@ -133,7 +200,7 @@ pub fn find_or_demo(
             );
             Ok((ids, Some(note)))
         }
-        _ => found.map(|i| (i, None)),
+        _ => for_lab(recipients).map(|i| (i, None)),
     }
 }
 

@@ -5,7 +5,9 @@
 pub mod atomic;
 pub mod commands;
 pub mod diff;
+pub mod git;
 pub mod identity;
+pub mod image;
 pub mod journal;
 pub mod kube;
 pub mod lab;
@@ -16,10 +18,18 @@ pub mod sealing;
 pub mod store;
 pub mod trust;
 
-/// Prints an error and its causes on stderr, once.
+/// Prints an error and its causes on stderr, once: a cause whose text an
+/// outer message already quotes (`{0}; apps/ was not changed`) is not
+/// printed again.
 pub fn print_error(err: &anyhow::Error) {
-    eprintln!("error: {err}");
+    let mut said = err.to_string();
+    eprintln!("error: {said}");
     for cause in err.chain().skip(1) {
-        eprintln!("  caused by: {cause}");
+        let text = cause.to_string();
+        if said.contains(&text) {
+            continue;
+        }
+        eprintln!("  caused by: {text}");
+        said.push_str(&text);
     }
 }

@@ -56,6 +56,9 @@ pub enum Command {
     Up(commands::up::Args),
     /// Stop the registry `labctl up --detach` left running
     Down(commands::down::Args),
+    /// Build labreg's image offline (FROM scratch, OCI layout) and push it to a registry
+    #[command(subcommand)]
+    Image(commands::image::Command),
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -73,6 +76,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Verify(cmd) => commands::verify::run(cmd, &lab),
         Command::Up(args) => commands::up::run(args, &lab),
         Command::Down(args) => commands::down::run(args, &lab),
+        Command::Image(cmd) => commands::image::run(cmd, &lab),
     }
 }
 

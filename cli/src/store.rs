@@ -81,6 +81,13 @@ impl Store {
         })
     }
 
+    /// The user's age identity, checked against these recipients (see
+    /// `identity::for_lab`).
+    pub fn identities(&self) -> Result<Identities, crate::identity::IdentityError> {
+        let recipients: Vec<String> = self.recipients.iter().map(|r| r.to_string()).collect();
+        crate::identity::for_lab(&recipients)
+    }
+
     pub fn path(&self, name: &str) -> Result<PathBuf, StoreError> {
         checks::secret_name(name).map_err(StoreError::BadName)?;
         Ok(secret_path(&self.root, name))

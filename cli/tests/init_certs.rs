@@ -43,15 +43,21 @@ fn init_creates_a_lab_and_an_identity_outside_it_then_reuses_it() {
             .contains("*.key")
     );
 
-    // The starter only lacks its secret; --generate fixes that.
+    // The starter only lacks its secret and its certificates: --generate
+    // and `labctl certs` fix that.
     let out = labctl(tmp.path())
         .args(["-f", "one/lab.yaml", "validate"])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        String::from_utf8_lossy(&out.stderr)
-            .contains("one/lab.yaml:20:17: error: secret \"registry/admin\" does not exist")
+        err.contains("one/lab.yaml:20:17: error: secret \"registry/admin\" does not exist"),
+        "{err}"
+    );
+    assert!(
+        err.contains("error: registry.expose.tls is self-signed, but certs/reg.lan.crt"),
+        "{err}"
     );
     labctl(tmp.path())
         .args([
@@ -62,6 +68,10 @@ fn init_creates_a_lab_and_an_identity_outside_it_then_reuses_it() {
             "registry/admin",
             "--generate",
         ])
+        .assert()
+        .success();
+    labctl(tmp.path())
+        .args(["-f", "one/lab.yaml", "certs"])
         .assert()
         .success();
     labctl(tmp.path())

@@ -70,10 +70,10 @@ fn no_plaintext_secret_is_written_to_any_file() {
         run(&["secrets", "get", "registry/admin"], None),
         ADMIN.as_bytes()
     );
-    run(&["validate"], None);
     run(&["schema"], None);
     run(&["secrets", "list"], None);
     run(&["certs", "--san", "10.0.0.9"], None);
+    run(&["validate"], None);
     run(&["certs", "--renew"], None);
     run(&["certs", "--write-trust", "sysroot"], None);
     let line = run(&["htpasswd", "admin"], Some(ADMIN));

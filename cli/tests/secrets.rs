@@ -153,7 +153,12 @@ fn wrong_identity_and_corrupted_files_are_named() {
         .unwrap();
     let err = String::from_utf8(out.stderr).unwrap();
     assert_eq!(out.status.code(), Some(1));
-    assert!(err.contains("cannot decrypt ./secrets/registry/admin.age: none of the identities in LABCTL_AGE_KEY_FILE="), "{err}");
+    assert!(
+        err.contains("the age identity LABCTL_AGE_KEY_FILE=")
+            && err.contains("is not a recipient of this lab")
+            && err.contains(common::DEMO_RECIPIENT),
+        "{err}"
+    );
     assert!(err.contains("labctl secrets rekey"), "{err}");
 
     let file = lab.root().join("secrets/registry/admin.age");

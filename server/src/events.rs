@@ -9,7 +9,9 @@ use async_trait::async_trait;
 use bytes::Bytes;
 
 use crate::registry::manifest::Descriptor;
-use crate::registry::service::Visible;
+use crate::registry::service::{
+    BlobService, ListingService, ManifestService, UploadService, Visible,
+};
 use crate::registry::{
     BlobContent, Change, ChunkRange, Context, Digest, ManifestPut, Page, Reference, RepoName,
     RepositoryService, Result, StoredManifest, UploadStatus,
@@ -40,165 +42,96 @@ impl Events {
         Events { inner, sink }
     }
 
-    fn one(&self, result: Result<Change>) -> Result<Change> {
-        if let Ok(change) = &result {
-            self.sink.record(change);
+    /// Hands what a successful change did to the sink.
+    fn record<T: Changes>(&self, result: Result<T>) -> Result<T> {
+        if let Ok(done) = &result {
+            done.changes().iter().for_each(|c| self.sink.record(c));
         }
         result
     }
 }
 
-#[async_trait]
-impl RepositoryService for Events {
-    async fn catalog(
-        &self,
-        cx: &Context,
-        last: Option<&str>,
-        n: Option<usize>,
-        visible: Visible<'_>,
-    ) -> Result<Page> {
-        self.inner.catalog(cx, last, n, visible).await
-    }
+/// What a call that changes the storage returns, as its changes.
+trait Changes {
+    fn changes(&self) -> &[Change];
+}
 
-    async fn tags(
-        &self,
-        cx: &Context,
-        repo: &RepoName,
-        last: Option<&str>,
-        n: Option<usize>,
-    ) -> Result<Page> {
-        self.inner.tags(cx, repo, last, n).await
-    }
-
-    async fn referrers(
-        &self,
-        cx: &Context,
-        repo: &RepoName,
-        subject: &Digest,
-        artifact_type: Option<&str>,
-    ) -> Result<Vec<Descriptor>> {
-        self.inner.referrers(cx, repo, subject, artifact_type).await
-    }
-
-    async fn blob_size(&self, cx: &Context, repo: &RepoName, digest: &Digest) -> Result<u64> {
-        self.inner.blob_size(cx, repo, digest).await
-    }
-
-    async fn open_blob(
-        &self,
-        cx: &Context,
-        repo: &RepoName,
-        digest: &Digest,
-        offset: u64,
-        len: u64,
-    ) -> Result<BlobContent> {
-        self.inner.open_blob(cx, repo, digest, offset, len).await
-    }
-
-    async fn delete_blob(&self, cx: &Context, repo: &RepoName, digest: &Digest) -> Result<Change> {
-        self.one(self.inner.delete_blob(cx, repo, digest).await)
-    }
-
-    async fn mount_blob(
-        &self,
-        cx: &Context,
-        repo: &RepoName,
-        from: &RepoName,
-        digest: &Digest,
-    ) -> Result<Option<Change>> {
-        let result = self.inner.mount_blob(cx, repo, from, digest).await;
-        if let Ok(Some(change)) = &result {
-            self.sink.record(change);
-        }
-        result
-    }
-
-    async fn start_upload(&self, cx: &Context, repo: &RepoName) -> Result<UploadStatus> {
-        self.inner.start_upload(cx, repo).await
-    }
-
-    async fn upload_status(&self, cx: &Context, repo: &RepoName, id: &str) -> Result<UploadStatus> {
-        self.inner.upload_status(cx, repo, id).await
-    }
-
-    async fn append_upload(
-        &self,
-        cx: &Context,
-        repo: &RepoName,
-        id: &str,
-        range: Option<ChunkRange>,
-        body: ByteStream,
-    ) -> Result<UploadStatus> {
-        self.inner.append_upload(cx, repo, id, range, body).await
-    }
-
-    async fn finish_upload(
-        &self,
-        cx: &Context,
-        repo: &RepoName,
-        id: &str,
-        digest: &Digest,
-        range: Option<ChunkRange>,
-        body: Option<ByteStream>,
-    ) -> Result<Change> {
-        let result = self
-            .inner
-            .finish_upload(cx, repo, id, digest, range, body)
-            .await;
-        self.one(result)
-    }
-
-    async fn put_blob(
-        &self,
-        cx: &Context,
-        repo: &RepoName,
-        digest: &Digest,
-        body: ByteStream,
-    ) -> Result<Change> {
-        self.one(self.inner.put_blob(cx, repo, digest, body).await)
-    }
-
-    async fn cancel_upload(&self, cx: &Context, repo: &RepoName, id: &str) -> Result<()> {
-        self.inner.cancel_upload(cx, repo, id).await
-    }
-
-    async fn get_manifest(
-        &self,
-        cx: &Context,
-        repo: &RepoName,
-        reference: &Reference,
-    ) -> Result<StoredManifest> {
-        self.inner.get_manifest(cx, repo, reference).await
-    }
-
-    async fn put_manifest(
-        &self,
-        cx: &Context,
-        repo: &RepoName,
-        reference: &Reference,
-        content_type: Option<&str>,
-        content: Bytes,
-    ) -> Result<ManifestPut> {
-        let result = self
-            .inner
-            .put_manifest(cx, repo, reference, content_type, content)
-            .await;
-        if let Ok(put) = &result {
-            self.sink.record(&put.change);
-        }
-        result
-    }
-
-    async fn delete_manifest(
-        &self,
-        cx: &Context,
-        repo: &RepoName,
-        reference: &Reference,
-    ) -> Result<Vec<Change>> {
-        let result = self.inner.delete_manifest(cx, repo, reference).await;
-        for change in result.iter().flatten() {
-            self.sink.record(change);
-        }
-        result
+impl Changes for Change {
+    fn changes(&self) -> &[Change] {
+        std::slice::from_ref(self)
     }
 }
+
+impl Changes for Option<Change> {
+    fn changes(&self) -> &[Change] {
+        self.as_slice()
+    }
+}
+
+impl Changes for Vec<Change> {
+    fn changes(&self) -> &[Change] {
+        self
+    }
+}
+
+impl Changes for ManifestPut {
+    fn changes(&self) -> &[Change] {
+        std::slice::from_ref(&self.change)
+    }
+}
+
+/// Implements one part of the service for [`Events`]: every call goes to the
+/// wrapped service; for those that change content (`change:`), what they
+/// did goes to the sink as well.
+macro_rules! decorate {
+    ($part:ident {
+        pass: $(fn $pass:ident($($ra:ident: $rt:ty),*) -> $rret:ty;)*
+        change: $(fn $change:ident($($ca:ident: $ct:ty),*) -> $cret:ty;)*
+    }) => {
+        #[async_trait]
+        impl $part for Events {
+            $(async fn $pass(&self, $($ra: $rt),*) -> $rret {
+                self.inner.$pass($($ra),*).await
+            })*
+            $(async fn $change(&self, $($ca: $ct),*) -> $cret {
+                self.record(self.inner.$change($($ca),*).await)
+            })*
+        }
+    };
+}
+
+decorate!(ListingService {
+    pass:
+    fn catalog(cx: &Context, last: Option<&str>, n: Option<usize>, visible: Visible<'_>) -> Result<Page>;
+    fn tags(cx: &Context, repo: &RepoName, last: Option<&str>, n: Option<usize>) -> Result<Page>;
+    change:
+});
+
+decorate!(ManifestService {
+    pass:
+    fn referrers(cx: &Context, repo: &RepoName, subject: &Digest, artifact_type: Option<&str>) -> Result<Vec<Descriptor>>;
+    fn get_manifest(cx: &Context, repo: &RepoName, reference: &Reference) -> Result<StoredManifest>;
+    change:
+    fn put_manifest(cx: &Context, repo: &RepoName, reference: &Reference, content_type: Option<&str>, content: Bytes) -> Result<ManifestPut>;
+    fn delete_manifest(cx: &Context, repo: &RepoName, reference: &Reference) -> Result<Vec<Change>>;
+});
+
+decorate!(BlobService {
+    pass:
+    fn blob_size(cx: &Context, repo: &RepoName, digest: &Digest) -> Result<u64>;
+    fn open_blob(cx: &Context, repo: &RepoName, digest: &Digest, offset: u64, len: u64) -> Result<BlobContent>;
+    change:
+    fn delete_blob(cx: &Context, repo: &RepoName, digest: &Digest) -> Result<Change>;
+    fn mount_blob(cx: &Context, repo: &RepoName, from: &RepoName, digest: &Digest) -> Result<Option<Change>>;
+});
+
+decorate!(UploadService {
+    pass:
+    fn start_upload(cx: &Context, repo: &RepoName) -> Result<UploadStatus>;
+    fn upload_status(cx: &Context, repo: &RepoName, id: &str) -> Result<UploadStatus>;
+    fn append_upload(cx: &Context, repo: &RepoName, id: &str, range: Option<ChunkRange>, body: ByteStream) -> Result<UploadStatus>;
+    fn cancel_upload(cx: &Context, repo: &RepoName, id: &str) -> Result<()>;
+    change:
+    fn finish_upload(cx: &Context, repo: &RepoName, id: &str, digest: &Digest, range: Option<ChunkRange>, body: Option<ByteStream>) -> Result<Change>;
+    fn put_blob(cx: &Context, repo: &RepoName, digest: &Digest, body: ByteStream) -> Result<Change>;
+});

@@ -5,11 +5,10 @@ use std::io::Read;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
-use labreg::config::{Config, parse_addr, parse_duration};
+use labreg::config::{Config, Settings};
 use labreg::metrics::Metrics;
 use labreg::server;
 
@@ -140,21 +139,18 @@ async fn serve(config_path: Option<PathBuf>) -> anyhow::Result<()> {
     labreg::logging::init(config);
     log_storage(config)?;
     log_config_notes(&loaded);
-    let addr = config.listen_addr()?;
+    let settings = Settings::resolve(config)?;
+    let addr = settings.serve.addr;
     let state = server::build_state(config)?;
     server::check_storage(&state).await?;
     let tls = server::tls_config(config)?;
     let metrics = Arc::new(Metrics::default());
-    server::spawn_upload_purger(state.clone(), config)?;
-    if let Some(debug) = config.http.debug.as_ref().filter(|d| !d.addr.is_empty()) {
-        let daddr = parse_addr(&debug.addr).map_err(anyhow::Error::msg)?;
+    server::spawn_upload_purger(state.clone(), settings.purging);
+    if let Some(daddr) = settings.serve.debug_addr {
         let listener = tokio::net::TcpListener::bind(daddr)
             .await
             .with_context(|| format!("cannot listen on {daddr} (http.debug.addr)"))?;
-        let prom = debug
-            .prometheus
-            .enabled
-            .then(|| debug.prometheus.path.clone());
+        let prom = settings.serve.prometheus_path.clone();
         let app = server::debug_router(state.clone(), metrics.clone(), prom);
         tracing::info!(addr = %daddr, "debug server listening (/debug/health)");
         tokio::spawn(async move { axum::serve(listener, app).await });
@@ -172,13 +168,8 @@ async fn serve(config_path: Option<PathBuf>) -> anyhow::Result<()> {
     if !state.access.enabled() {
         tracing::warn!("no auth configured: anyone who reaches this port can push and delete");
     }
-    let drain = match &config.http.draintimeout {
-        Some(d) => {
-            parse_duration(d).map_err(|m| anyhow::anyhow!("config key http.draintimeout: {m}"))?
-        }
-        None => Duration::from_secs(30),
-    };
-    let app = server::router(state, metrics, !config.log.accesslog.disabled);
+    let drain = settings.serve.drain_timeout;
+    let app = server::router(state, metrics, settings.serve.access_log);
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let stopped = async move {
         shutdown_signal().await;

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -21,12 +21,13 @@ use tokio_rustls::TlsAcceptor;
 
 use crate::api::{self, AppState, UploadSigner};
 use crate::auth::{Access, Htpasswd, Principal, htpasswd::HtpasswdError};
-use crate::config::{Config, ConfigError, DriverConfig, parse_duration};
+use crate::config::settings::PurgeSettings;
+use crate::config::{Config, ConfigError, DriverConfig, Settings};
 use crate::events::{EventSink, Events};
 use crate::linger::Lingering;
 use crate::metrics::Metrics;
 use crate::mirror::{Mirror, Upstream};
-use crate::registry::{Options, Registry, RepositoryService};
+use crate::registry::{Registry, RepositoryService};
 use crate::storage::StorageDriver;
 use crate::storage::fs::FilesystemDriver;
 use crate::storage::s3::S3Driver;
@@ -67,13 +68,6 @@ pub async fn check_storage(state: &AppState) -> Result<(), StartError> {
         .map_err(|e| StartError::Storage(e.to_string()))
 }
 
-fn header_error(name: &str, e: impl std::fmt::Display) -> ConfigError {
-    ConfigError::Invalid {
-        key: format!("http.headers.{name}"),
-        message: e.to_string(),
-    }
-}
-
 /// Builds the application state a config describes; changes go nowhere.
 pub fn build_state(config: &Config) -> Result<Arc<AppState>, StartError> {
     build_state_with(config, None)
@@ -85,22 +79,8 @@ pub fn build_state_with(
     config: &Config,
     sink: Option<Arc<dyn EventSink>>,
 ) -> Result<Arc<AppState>, StartError> {
+    let settings = Settings::resolve(config)?;
     let driver = storage_driver(config)?;
-    let options = Options {
-        delete_enabled: config.storage.delete.enabled,
-        read_only: config.storage.maintenance.readonly.enabled,
-        redirect: !config.storage.redirect.disable,
-    };
-    let mut extra_headers = HeaderMap::new();
-    for (name, values) in &config.http.headers {
-        let key = HeaderName::from_bytes(name.as_bytes()).map_err(|e| header_error(name, e))?;
-        for v in values {
-            extra_headers.append(
-                key.clone(),
-                HeaderValue::from_str(v).map_err(|e| header_error(name, e))?,
-            );
-        }
-    }
     let access = match &config.auth.htpasswd {
         Some(h) => Access::new(
             Some(Htpasswd::open(Path::new(&h.path))?),
@@ -109,7 +89,7 @@ pub fn build_state_with(
         ),
         None => Access::open(),
     };
-    let registry = Arc::new(Registry::new(driver, options));
+    let registry = Arc::new(Registry::new(driver, settings.registry));
     let upstreams = config
         .upstreams()?
         .iter()
@@ -137,9 +117,7 @@ pub fn build_state_with(
         service,
         registry,
         access,
-        extra_headers,
-        catalog_max: config.catalog.maxentries,
-        base_url: config.http.host.clone().filter(|h| !h.is_empty()),
+        settings: settings.api,
         upload_signer: UploadSigner::new(config.http.secret.as_deref()),
         upstreams,
     }))
@@ -240,20 +218,17 @@ pub fn debug_router(
     r
 }
 
-/// Runs `storage.maintenance.uploadpurging`: first a minute after start,
-/// then every interval.
-pub fn spawn_upload_purger(state: Arc<AppState>, config: &Config) -> Result<(), ConfigError> {
-    let p = &config.storage.maintenance.uploadpurging;
-    if !p.enabled || config.storage.maintenance.readonly.enabled {
-        return Ok(());
-    }
-    let invalid = |key: &str, m: String| ConfigError::Invalid {
-        key: format!("storage.maintenance.uploadpurging.{key}"),
-        message: m,
+/// Runs `storage.maintenance.uploadpurging`, when it is on: first a minute
+/// after start, then every interval.
+pub fn spawn_upload_purger(state: Arc<AppState>, purging: Option<PurgeSettings>) {
+    let Some(PurgeSettings {
+        age,
+        interval,
+        dry_run,
+    }) = purging
+    else {
+        return;
     };
-    let age = parse_duration(&p.age).map_err(|m| invalid("age", m))?;
-    let interval = parse_duration(&p.interval).map_err(|m| invalid("interval", m))?;
-    let dry_run = p.dryrun;
     tokio::spawn(async move {
         tokio::time::sleep(Duration::from_secs(60).min(interval)).await;
         loop {
@@ -267,7 +242,6 @@ pub fn spawn_upload_purger(state: Arc<AppState>, config: &Config) -> Result<(), 
             tokio::time::sleep(interval).await;
         }
     });
-    Ok(())
 }
 
 /// The largest request head (request line and headers) accepted: 64 KiB,

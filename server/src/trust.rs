@@ -79,6 +79,17 @@ impl Anchors {
         self.certs.len() - before
     }
 
+    /// A verifier over these anchors that shows every server certificate
+    /// it is given to `observer` (for messages about a failed handshake).
+    pub fn observed_verifier(
+        &self,
+        observer: Observer,
+    ) -> Result<Arc<AnchoredVerifier>, TrustError> {
+        let mut v = Arc::into_inner(self.verifier()?).expect("not shared yet");
+        v.observer = Some(observer);
+        Ok(Arc::new(v))
+    }
+
     /// A verifier over these anchors.
     pub fn verifier(&self) -> Result<Arc<AnchoredVerifier>, TrustError> {
         let mut roots = RootCertStore::empty();
@@ -93,6 +104,7 @@ impl Anchors {
         Ok(Arc::new(AnchoredVerifier {
             inner,
             anchors: self.certs.iter().map(|c| c.to_vec()).collect(),
+            observer: None,
         }))
     }
 
@@ -113,12 +125,23 @@ pub fn client_config(verifier: Arc<dyn ServerCertVerifier>) -> Result<ClientConf
         .with_no_client_auth())
 }
 
+/// Called with each end-entity certificate (DER) a server presents.
+pub type Observer = Arc<dyn Fn(&[u8]) + Send + Sync>;
+
 /// webpki's verifier, plus: a server certificate that is itself a trust
 /// anchor is accepted when it is valid now and names the server.
-#[derive(Debug)]
 pub struct AnchoredVerifier {
     inner: Arc<WebPkiServerVerifier>,
     anchors: HashSet<Vec<u8>>,
+    observer: Option<Observer>,
+}
+
+impl std::fmt::Debug for AnchoredVerifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AnchoredVerifier")
+            .field("anchors", &self.anchors.len())
+            .finish_non_exhaustive()
+    }
 }
 
 impl AnchoredVerifier {
@@ -137,6 +160,9 @@ impl ServerCertVerifier for AnchoredVerifier {
         ocsp: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
+        if let Some(observe) = &self.observer {
+            observe(end_entity);
+        }
         if !self.is_anchor(end_entity) {
             return self.inner.verify_server_cert(
                 end_entity,

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{TestRegistry, client, digest};
+use common::{TestRegistry, client, digest, images};
 use reqwest::{Method, Response, StatusCode};
 use serde_json::{Value, json};
 
@@ -20,16 +20,7 @@ async fn error_code(resp: Response) -> String {
 }
 
 async fn push_blob(reg: &TestRegistry, name: &str, data: &[u8]) -> String {
-    let d = digest(data);
-    let resp = client()
-        .post(format!("{}/v2/{name}/blobs/uploads/?digest={d}", reg.url))
-        .body(data.to_vec())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), StatusCode::CREATED, "push blob to {name}");
-    assert_eq!(resp.headers()["docker-content-digest"], d.as_str());
-    d
+    images::push_blob(&reg.url, name, data).await
 }
 
 fn image_manifest(
@@ -38,12 +29,7 @@ fn image_manifest(
     layers: &[(&str, usize)],
     subject: Option<Value>,
 ) -> Value {
-    let mut m = json!({
-        "schemaVersion": 2,
-        "mediaType": OCI_MANIFEST,
-        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config, "size": config_len},
-        "layers": layers.iter().map(|(d, s)| json!({"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": d, "size": s})).collect::<Vec<_>>(),
-    });
+    let mut m = images::manifest((config, config_len), layers);
     if let Some(s) = subject {
         m["subject"] = s;
     }

@@ -98,18 +98,16 @@ async fn a_push_and_delete_sequence_reports_each_change() {
     let (config, layer) = (&m["config"], &m["layers"][0]);
     let digest_of = |v: &Value| v["digest"].as_str().unwrap().to_string();
     let size_of = |v: &Value| v["size"].as_u64();
-    run(
-        "skopeo",
-        &[
-            "copy",
-            "--dest-tls-verify=false",
-            "--dest-creds",
-            "alice:secret",
-            &format!("oci:{}:v1", layout.display()),
-            &format!("docker://{}/app:v1", reg.host()),
-        ],
-    )
-    .await;
+    let (src, dest) = (
+        format!("oci:{}:v1", layout.display()),
+        format!("docker://{}/app:v1", reg.host()),
+    );
+    let push = [
+        "copy",
+        "--dest-tls-verify=false",
+        "--dest-creds=alice:secret",
+    ];
+    run("skopeo", &[&push[..], &[&src, &dest]].concat()).await;
     let pushed = sink.take();
     let mut blobs: Vec<Seen> = pushed[..pushed.len() - 1].iter().map(seen).collect();
     blobs.sort();

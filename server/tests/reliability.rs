@@ -7,63 +7,16 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
+use common::images::{self, try_push_blob as push_blob, try_put_manifest as put_manifest};
 use common::process::Process;
 use common::{TestRegistry, client, digest};
 use rand::Rng;
 use reqwest::StatusCode;
-use serde_json::json;
 
-const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
-
-async fn push_blob(
-    c: &reqwest::Client,
-    base: &str,
-    repo: &str,
-    data: &[u8],
-) -> Result<String, String> {
-    let d = digest(data);
-    let resp = c
-        .post(format!("{base}/v2/{repo}/blobs/uploads/?digest={d}"))
-        .body(data.to_vec())
-        .send()
-        .await
-        .map_err(|e| e.to_string())?;
-    if resp.status() == StatusCode::CREATED {
-        Ok(d)
-    } else {
-        Err(format!("push blob: {}", resp.status()))
-    }
-}
-
+/// An image manifest's bytes over a config and layers (digest, size).
 fn manifest(config: &str, config_len: usize, layers: &[(String, usize)]) -> Vec<u8> {
-    serde_json::to_vec(&json!({"schemaVersion": 2, "mediaType": OCI_MANIFEST,
-        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config, "size": config_len},
-        "layers": layers.iter().map(|(d, s)| json!({"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": d, "size": s})).collect::<Vec<_>>()}))
-    .unwrap()
-}
-
-async fn put_manifest(
-    c: &reqwest::Client,
-    base: &str,
-    repo: &str,
-    reference: &str,
-    body: &[u8],
-) -> Result<String, String> {
-    let resp = c
-        .put(format!("{base}/v2/{repo}/manifests/{reference}"))
-        .header("content-type", OCI_MANIFEST)
-        .body(body.to_vec())
-        .send()
-        .await
-        .map_err(|e| e.to_string())?;
-    if resp.status() == StatusCode::CREATED {
-        Ok(resp.headers()["docker-content-digest"]
-            .to_str()
-            .unwrap()
-            .to_string())
-    } else {
-        Err(format!("put manifest: {}", resp.status()))
-    }
+    let layers: Vec<(&str, usize)> = layers.iter().map(|(d, s)| (d.as_str(), *s)).collect();
+    serde_json::to_vec(&images::manifest((config, config_len), &layers)).unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -82,7 +82,7 @@ pub fn lab_ca(
         let ids = match ids {
             Some(i) => i,
             None => {
-                found = identity::find()?;
+                found = store.identities()?;
                 &found
             }
         };

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use serde::Serialize;
 
-use super::up::{process, runtime, state_file};
+use super::up::{process, record, runtime, state_file};
 use super::verify::Output;
 use crate::lab::LabPath;
 
@@ -28,7 +28,30 @@ struct Report {
     killed: bool,
 }
 
-pub fn run(args: Args, lab: &LabPath) -> anyhow::Result<ExitCode> {
+/// `down` where there is no lab.yaml: an error naming the running labs
+/// and the `-f` that stops each.
+fn no_lab(lab: &LabPath) -> anyhow::Error {
+    let runs = record::running();
+    let help = if runs.is_empty() {
+        "no `labctl up` is running for any lab of this user; to stop one, run `labctl down` in the lab's folder or name its lab.yaml with `labctl -f PATH/lab.yaml down`".to_string()
+    } else {
+        format!(
+            "name the lab to stop with -f:{}",
+            record::down_commands(&runs)
+        )
+    };
+    anyhow::anyhow!(
+        "{} not found, so there is no lab here to stop\n  help: {help}",
+        lab.file.display()
+    )
+}
+
+pub fn run(args: Args, given: &LabPath) -> anyhow::Result<ExitCode> {
+    if !given.file.is_file() {
+        return Err(no_lab(given));
+    }
+    let file = std::path::absolute(&given.file).context("cannot find the lab's path")?;
+    let lab = &LabPath::new(&file);
     let state = state_file(lab);
     let mut report = Report {
         stopped: false,
@@ -40,8 +63,17 @@ pub fn run(args: Args, lab: &LabPath) -> anyhow::Result<ExitCode> {
     match process::read_state(&state) {
         None => {
             if text {
+                let others = record::running();
+                let also = if others.is_empty() {
+                    String::new()
+                } else {
+                    format!(
+                        "\n  other labs' registries run; stop one with:{}",
+                        record::down_commands(&others)
+                    )
+                };
                 eprintln!(
-                    "nothing to stop: no `labctl up` of this lab is recorded in {}",
+                    "nothing to stop: no `labctl up` of this lab is recorded in {}{also}",
                     state.display()
                 );
             }
@@ -75,6 +107,7 @@ pub fn run(args: Args, lab: &LabPath) -> anyhow::Result<ExitCode> {
                 );
             }
             runtime::remove(&s.runtime_dir)?;
+            record::remove(&lab.file);
             std::fs::remove_file(&state)
                 .or_else(|e| match e.kind() {
                     std::io::ErrorKind::NotFound => Ok(()),

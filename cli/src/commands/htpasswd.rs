@@ -29,7 +29,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     if let Err((msg, help)) = checks::user_name(&args.user) {
         anyhow::bail!("{msg}\n  help: {help}");
     }
-    let password = super::read_secret("Password: ", true)?;
+    let password = super::read_secret(
+        "Password: ",
+        true,
+        "pipe the password on stdin or type it at the prompt",
+    )?;
     anyhow::ensure!(
         password.len() <= 72,
         "bcrypt uses only the first 72 bytes of a password; this one has {}\n  help: choose a shorter password",

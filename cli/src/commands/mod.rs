@@ -4,6 +4,7 @@ pub mod certs;
 pub mod diff;
 pub mod down;
 pub mod htpasswd;
+pub mod image;
 pub mod init;
 pub mod render;
 pub mod schema;
@@ -17,8 +18,8 @@ use std::io::{IsTerminal, Read};
 
 /// Reads a secret value: all of stdin when it is not a terminal (one
 /// trailing newline removed), else a prompt without echo, asked twice when
-/// `confirm`.
-pub fn read_secret(prompt: &str, confirm: bool) -> anyhow::Result<String> {
+/// `confirm`. An empty value is an error with `empty_help`.
+pub fn read_secret(prompt: &str, confirm: bool, empty_help: &str) -> anyhow::Result<String> {
     use anyhow::Context;
     let value = if std::io::stdin().is_terminal() {
         let v = rpassword::prompt_password(prompt).context("cannot read from the terminal")?;
@@ -46,7 +47,7 @@ pub fn read_secret(prompt: &str, confirm: bool) -> anyhow::Result<String> {
     };
     anyhow::ensure!(
         !value.is_empty(),
-        "the value is empty; nothing was changed\n  help: pipe the value on stdin, type it at the prompt, or use --generate"
+        "the value is empty; nothing was changed\n  help: {empty_help}"
     );
     Ok(value)
 }

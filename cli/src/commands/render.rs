@@ -7,7 +7,6 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 
-use crate::identity;
 use crate::lab::LabPath;
 use crate::render::{self, Inputs, output};
 use crate::sealing;
@@ -38,7 +37,7 @@ pub struct Rendered {
 pub fn rendered(lab: &LabPath, cert: Option<&std::path::Path>) -> anyhow::Result<Rendered> {
     let parsed = lab.load()?;
     let store = Store::new(&lab.root, &parsed.secrets.recipients)?;
-    let ids = identity::find()?;
+    let ids = store.identities()?;
     let cert_path = cert.map_or_else(|| lab.root.join(sealing::CERT_FILE), |c| c.to_path_buf());
     let cert = sealing::load(&cert_path)?;
     let apps_rel = render::apps_dir(&parsed);
@@ -62,11 +61,11 @@ pub fn rendered(lab: &LabPath, cert: Option<&std::path::Path>) -> anyhow::Result
 
 pub fn run(args: Args, lab: &LabPath) -> anyhow::Result<ExitCode> {
     let Rendered {
+        lab: parsed,
         apps_rel,
         apps,
         plan,
         store,
-        ..
     } = rendered(lab, args.cert.as_deref())?;
 
     if args.check {
@@ -101,12 +100,50 @@ pub fn run(args: Args, lab: &LabPath) -> anyhow::Result<ExitCode> {
         d.changed.len(),
         d.removed.len()
     );
-    if !d.is_empty() {
+    let argocd = parsed.git.is_some();
+    if !argocd {
+        let lab_file = lab_arg(lab);
+        let origin = crate::git::origin_url(&lab.root)
+            .map(|u| format!(" (this folder's origin is {u})"))
+            .unwrap_or_default();
         eprintln!(
-            "next: review with `git diff {apps_rel}`, then commit and push; Argo CD syncs it"
+            "note: {apps_rel}/ holds no argocd/ apps and no root.yaml because lab.yaml has no git: section: Argo CD has nothing to sync\n  help: add to lab.yaml the repository Argo CD pulls{origin}:\n    git:\n      repoURL: https://github.com/me/homelab.git\n      revision: main\n      path: {apps_rel}\n  then run `labctl{lab_file} render` again"
         );
     }
+    if !d.is_empty() {
+        eprintln!("{}", next_step(&lab.root, &apps_rel, argocd));
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// ` -f FILE` when the lab is not ./lab.yaml, for commands printed.
+fn lab_arg(lab: &LabPath) -> String {
+    if lab.file == std::path::Path::new("lab.yaml") {
+        String::new()
+    } else {
+        format!(" -f {}", lab.file.display())
+    }
+}
+
+/// What to do with what render wrote, in the state the folder is in.
+fn next_step(root: &std::path::Path, apps_rel: &str, argocd: bool) -> String {
+    if crate::git::toplevel(root).is_none() {
+        return "next: keep the lab in git: `git init -b main && git add -A && git commit -m \"my lab\"`, then push it where Argo CD can pull it".into();
+    }
+    let review = if crate::git::has_commit(root) {
+        format!("review with `git status {apps_rel}` and `git diff {apps_rel}`, then ")
+    } else {
+        String::new()
+    };
+    let sync = if argocd {
+        format!(
+            "; Argo CD syncs it once it knows the root app (the first time: `kubectl apply -f {apps_rel}/root.yaml`)"
+        )
+    } else {
+        String::new()
+    };
+    let push = crate::git::push_command(root);
+    format!("next: {review}`git add -A && git commit -m render && {push}`{sync}")
 }
 
 /// Stores the values render generated (age-encrypted in secrets/).

@@ -7,7 +7,6 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 
-use crate::identity;
 use crate::lab::LabPath;
 use crate::render::seal::{Scope, seal_value};
 use crate::sealing::{self, CERT_FILE, KEY_SECRET};
@@ -77,7 +76,7 @@ pub fn run(cmd: Command, lab: &LabPath) -> anyhow::Result<ExitCode> {
         Command::Bootstrap => {
             let parsed = lab.load_secrets()?;
             let store = Store::new(&lab.root, &parsed.recipients)?;
-            let ids = identity::find()?;
+            let ids = store.identities()?;
             let key = store.get_text(KEY_SECRET, &ids).context(
                 "this lab does not own a sealing key pair\n  help: run `labctl sealing init` first",
             )?;
@@ -104,7 +103,7 @@ pub fn run(cmd: Command, lab: &LabPath) -> anyhow::Result<ExitCode> {
         }
         Command::Seal(args) => {
             let cert = sealing::load(&args.cert.unwrap_or(cert_path))?;
-            let value = super::read_secret("Value: ", false)?;
+            let value = super::read_secret("Value: ", false, "pipe the value to seal on stdin")?;
             let label = args.scope.label(&args.namespace, &args.name);
             println!("{}", seal_value(&cert.key, value.as_bytes(), &label)?);
         }

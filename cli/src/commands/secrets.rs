@@ -6,7 +6,6 @@ use std::process::ExitCode;
 
 use rand::Rng;
 
-use crate::identity;
 use crate::lab::LabPath;
 use crate::store::Store;
 
@@ -64,7 +63,11 @@ pub fn run(cmd: Command, lab: &LabPath) -> anyhow::Result<ExitCode> {
             let value = if args.generate {
                 generate(args.length.into())
             } else {
-                super::read_secret(&format!("Value of {}: ", args.name), true)?
+                super::read_secret(
+                    &format!("Value of {}: ", args.name),
+                    true,
+                    "pipe the value on stdin, type it at the prompt, or use --generate",
+                )?
             };
             let existed = store.exists(&args.name)?;
             let path = store.set(&args.name, value.as_bytes())?;
@@ -78,7 +81,7 @@ pub fn run(cmd: Command, lab: &LabPath) -> anyhow::Result<ExitCode> {
         }
         Command::Get(args) => {
             let store = store(lab)?;
-            let ids = identity::find()?;
+            let ids = store.identities()?;
             let value = store.get(&args.name, &ids)?;
             let mut out = std::io::stdout().lock();
             out.write_all(&value)?;
@@ -114,7 +117,7 @@ pub fn run(cmd: Command, lab: &LabPath) -> anyhow::Result<ExitCode> {
         }
         Command::Rekey => {
             let store = store(lab)?;
-            let ids = identity::find()?;
+            let ids = store.identities()?;
             let names = store.rekey(&ids)?;
             eprintln!(
                 "re-encrypted {} secret{} to {} recipient{}",

@@ -28,6 +28,9 @@ impl fmt::Display for Problem {
 #[derive(Default)]
 pub struct Decoder {
     pub problems: Vec<Problem>,
+    /// Every well-formed `secret:NAME` seen, also in a manifest with
+    /// problems elsewhere, so validate checks them in the same pass.
+    pub secret_refs: Vec<super::model::SecretRef>,
 }
 
 impl Decoder {

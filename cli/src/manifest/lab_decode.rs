@@ -76,10 +76,12 @@ pub(super) fn secret_ref(d: &mut Decoder, n: &Node, path: &str) -> Option<Secret
         );
         return None;
     };
-    check(d, n, checks::secret_name(name)).then(|| SecretRef {
+    let r = check(d, n, checks::secret_name(name)).then(|| SecretRef {
         name: name.to_string(),
         pos: n.pos,
-    })
+    })?;
+    d.secret_refs.push(r.clone());
+    Some(r)
 }
 
 pub(super) fn strings(d: &mut Decoder, n: &Node, path: &str) -> Vec<String> {

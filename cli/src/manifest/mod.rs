@@ -4,6 +4,7 @@
 //! of `Spanned` nodes, `lab_decode.rs` walks that tree into the typed model
 //! of `model.rs` and records every problem with its line and column.
 
+pub mod cert_checks;
 pub mod checks;
 pub mod decode;
 pub mod lab_decode;
@@ -61,6 +62,13 @@ fn read(path: &Path) -> Result<String, ManifestError> {
 /// Parses and decodes `src`. Returns the lab when it could be built and
 /// every problem found, sorted by position.
 pub fn decode(src: &str) -> (Option<Lab>, Vec<Problem>) {
+    let (lab, problems, _) = decode_with_refs(src);
+    (lab, problems)
+}
+
+/// `decode`, plus every secret reference that could be read, also when
+/// other parts of the manifest have problems.
+pub fn decode_with_refs(src: &str) -> (Option<Lab>, Vec<Problem>, Vec<model::SecretRef>) {
     let start = Pos { line: 1, column: 1 };
     let root = match node::parse(src) {
         Ok(Some(root)) if root.value != Value::Null => root,
@@ -73,6 +81,7 @@ pub fn decode(src: &str) -> (Option<Lab>, Vec<Problem>) {
                     message: "the manifest is empty".into(),
                     help: Some(help.into()),
                 }],
+                Vec::new(),
             );
         }
         Err(e) => {
@@ -84,6 +93,7 @@ pub fn decode(src: &str) -> (Option<Lab>, Vec<Problem>) {
                     message: format!("YAML syntax error: {}", e.message),
                     help: Some(help.into()),
                 }],
+                Vec::new(),
             );
         }
     };
@@ -92,15 +102,15 @@ pub fn decode(src: &str) -> (Option<Lab>, Vec<Problem>) {
     let mut problems = d.problems;
     problems.sort();
     problems.dedup();
-    (if problems.is_empty() { lab } else { None }, problems)
+    let lab = if problems.is_empty() { lab } else { None };
+    (lab, problems, d.secret_refs)
 }
 
 /// Problems with the secrets a lab refers to: each `secret:NAME` needs
 /// `secrets/NAME.age` under `root`.
-pub fn missing_secrets(lab: &Lab, root: &Path) -> Vec<Problem> {
-    let mut out: Vec<Problem> = lab
-        .secret_refs()
-        .into_iter()
+pub fn missing_secrets(refs: &[model::SecretRef], root: &Path) -> Vec<Problem> {
+    let mut out: Vec<Problem> = refs
+        .iter()
         .filter(|r| !crate::store::secret_path(root, &r.name).is_file())
         .map(|r| Problem {
             pos: r.pos,
@@ -108,20 +118,29 @@ pub fn missing_secrets(lab: &Lab, root: &Path) -> Vec<Problem> {
                 "secret \"{}\" does not exist (no secrets/{}.age)",
                 r.name, r.name
             ),
-            help: Some(format!("create it with `labctl secrets set {}`", r.name)),
+            help: Some(format!(
+                "create it with `labctl secrets set {} --generate` (or pipe your value: `printf %s VALUE | labctl secrets set {}`)",
+                r.name, r.name
+            )),
         })
         .collect();
     out.sort();
+    out.dedup();
     out
 }
 
-/// Reads, decodes and fully validates a manifest, secrets included.
+/// Reads, decodes and fully validates a manifest: its structure, the
+/// secrets it refers to and, when it is sound enough to know the host,
+/// the certificates, in one pass (a secret reference is checked even when
+/// another key has a problem).
 pub fn validate(path: &Path, root: &Path) -> Result<(Option<Lab>, Vec<Problem>), ManifestError> {
     let src = read(path)?;
-    let (lab, mut problems) = decode(&src);
+    let (lab, mut problems, refs) = decode_with_refs(&src);
+    problems.extend(missing_secrets(&refs, root));
     if let Some(lab) = &lab {
-        problems.extend(missing_secrets(lab, root));
+        problems.extend(cert_checks::problems(lab, &src, root));
     }
+    problems.sort();
     Ok((lab, problems))
 }
 

@@ -7,6 +7,7 @@ use std::process::Command;
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE};
 
+pub mod containerd;
 pub mod fake_kube;
 pub mod render;
 
@@ -24,6 +25,15 @@ pub fn labctl(dir: &Path) -> assert_cmd::Command {
         .env_remove("LABCTL_AGE_KEY_FILE")
         .env("HOME", dir.join("home"));
     c
+}
+
+/// A port nothing listens on now (a server started on it checks again).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// A real tool the test needs; a missing one fails the test loudly.

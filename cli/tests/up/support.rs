@@ -2,11 +2,11 @@
 //! release binaries, a new user's environment, skopeo, the scans.
 
 use std::io::BufRead;
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
+pub use crate::common::free_port;
 use crate::common::{DEMO_KEY, contains, needles, run_ok, tool};
 
 pub fn workspace() -> PathBuf {
@@ -17,15 +17,6 @@ pub fn workspace() -> PathBuf {
 pub fn target_dir() -> PathBuf {
     let exe = std::env::current_exe().unwrap();
     exe.ancestors().nth(3).unwrap().to_path_buf()
-}
-
-/// A port nothing listens on now (labctl up checks it again and says so).
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// The environment of a new user: no age identity, an empty HOME (cargo

@@ -55,6 +55,25 @@ fn openssl_req(
     )
 }
 
+/// A self-signed certificate as the seeds make it, for CN=`cn`, with the
+/// SAN a user adds (`-addext subjectAltName=...`) when given.
+fn seed_cert(
+    bits: u32,
+    days: u32,
+    cn: &str,
+    san: Option<&str>,
+    at: Option<&str>,
+) -> (String, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let subj = format!("/CN={cn}");
+    let san = san.map(|s| format!("subjectAltName={s}"));
+    let mut extra = vec!["-subj", subj.as_str()];
+    if let Some(s) = &san {
+        extra.extend(["-addext", s.as_str()]);
+    }
+    openssl_req(dir.path(), bits, days, &extra, at)
+}
+
 /// Seed 001's subject.
 const SEED_001_SUBJ: &str = "/C=US/ST=Massachusetts/L=Boston/O=Continuul LLC/CN=continuul.io";
 
@@ -81,30 +100,14 @@ async fn seed_certificates_with_a_san_pass_given_as_their_own_ca() {
     // Seed 001 (RSA 4096, 356 days) and seed 002 (RSA 2048, 365 days),
     // each with the SAN a user adds once Go clients refuse the CN.
     let certs = [
-        openssl_req(
-            dir.path(),
+        seed_cert(
             4096,
             356,
-            &[
-                "-subj",
-                "/CN=localhost",
-                "-addext",
-                "subjectAltName=IP:127.0.0.1,DNS:localhost",
-            ],
+            "localhost",
+            Some("IP:127.0.0.1,DNS:localhost"),
             None,
         ),
-        openssl_req(
-            dir.path(),
-            2048,
-            365,
-            &[
-                "-subj",
-                "/CN=localhost",
-                "-addext",
-                "subjectAltName=IP:127.0.0.1",
-            ],
-            None,
-        ),
+        seed_cert(2048, 365, "localhost", Some("IP:127.0.0.1"), None),
     ];
     for cert in &certs {
         let file = dir.path().join("check.crt");
@@ -141,32 +144,8 @@ async fn seed_001_exactly_has_no_san() {
 
 #[tokio::test]
 async fn a_self_signed_certificate_nobody_was_given() {
-    let dir = tempfile::tempdir().unwrap();
-    let cert = openssl_req(
-        dir.path(),
-        2048,
-        365,
-        &[
-            "-subj",
-            "/CN=localhost",
-            "-addext",
-            "subjectAltName=IP:127.0.0.1",
-        ],
-        None,
-    );
-    let other_dir = tempfile::tempdir().unwrap();
-    let other = openssl_req(
-        other_dir.path(),
-        2048,
-        365,
-        &[
-            "-subj",
-            "/CN=other",
-            "-addext",
-            "subjectAltName=IP:127.0.0.1",
-        ],
-        None,
-    );
+    let cert = seed_cert(2048, 365, "localhost", Some("IP:127.0.0.1"), None);
+    let other = seed_cert(2048, 365, "other", Some("IP:127.0.0.1"), None);
     for which in BOTH {
         // No --ca: the system store does not have it.
         let r = against_one(which, serving(cert.clone()), None, &[], None).await;
@@ -185,17 +164,11 @@ async fn a_self_signed_certificate_nobody_was_given() {
 
 #[tokio::test]
 async fn an_expired_self_signed_certificate() {
-    let dir = tempfile::tempdir().unwrap();
-    let cert = openssl_req(
-        dir.path(),
+    let cert = seed_cert(
         2048,
         30,
-        &[
-            "-subj",
-            "/CN=localhost",
-            "-addext",
-            "subjectAltName=IP:127.0.0.1",
-        ],
+        "localhost",
+        Some("IP:127.0.0.1"),
         Some("2020-01-01 00:00:00"),
     );
     for which in BOTH {
@@ -207,17 +180,11 @@ async fn an_expired_self_signed_certificate() {
 
 #[tokio::test]
 async fn a_self_signed_certificate_for_another_name() {
-    let dir = tempfile::tempdir().unwrap();
-    let cert = openssl_req(
-        dir.path(),
+    let cert = seed_cert(
         2048,
         365,
-        &[
-            "-subj",
-            "/CN=docker.registry.com",
-            "-addext",
-            "subjectAltName=DNS:docker.registry.com",
-        ],
+        "docker.registry.com",
+        Some("DNS:docker.registry.com"),
         None,
     );
     for which in BOTH {

@@ -37,7 +37,7 @@ impl Labreg {
         Self::boot(dir, &yaml).await
     }
 
-    async fn boot(dir: tempfile::TempDir, yaml: &str) -> Labreg {
+    pub async fn boot(dir: tempfile::TempDir, yaml: &str) -> Labreg {
         let loaded = Config::from_yaml(yaml, Vec::new()).expect("labreg config");
         let state = server::build_state(&loaded.config).expect("labreg state");
         let tls = server::tls_config(&loaded.config).expect("labreg tls");
@@ -139,14 +139,8 @@ pub struct Distribution {
     child: tokio::process::Child,
 }
 
-pub fn free_port() -> u16 {
-    // docker-registry takes its address from its config only.
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+// docker-registry takes its address from its config only.
+pub use crate::common::free_port;
 
 /// A distribution config (read by both registries) in `d`.
 fn config(d: &Path, port: u16, o: &DistOptions) -> String {

@@ -7,19 +7,14 @@ use axum::response::{IntoResponse, Response};
 
 use super::range::{RangeRequest, parse_content_range, parse_range};
 use super::{
-    ApiError, ApiResult, AppState, DIGEST_HEADER, ErrorCode, UPLOAD_UUID_HEADER, body_stream,
-    header_str, parse_digest, query,
+    ApiError, ApiResult, AppState, DIGEST_HEADER, ErrorCode, RepoRequest, UPLOAD_UUID_HEADER,
+    body_stream, header_str, parse_digest, query,
 };
 use crate::auth::Action;
-use crate::registry::{BlobContent, ChunkRange, Context, Digest, RepoName, UploadStatus};
+use crate::registry::{BlobContent, ChunkRange, Digest, RepoName, UploadStatus};
 
-pub async fn get(
-    state: &AppState,
-    cx: &Context,
-    name: &RepoName,
-    digest: &Digest,
-    req: Request,
-) -> ApiResult {
+pub async fn get(r: RepoRequest<'_>, digest: &Digest, req: Request) -> ApiResult {
+    let RepoRequest { state, cx, name } = r;
     let size = state.service.blob_size(cx, name, digest).await?;
     let head = req.method() == axum::http::Method::HEAD;
     let range = parse_range(header_str(req.headers(), &header::RANGE), size);
@@ -69,7 +64,8 @@ pub async fn get(
     }
 }
 
-pub async fn delete(state: &AppState, cx: &Context, name: &RepoName, digest: &Digest) -> ApiResult {
+pub async fn delete(r: RepoRequest<'_>, digest: &Digest) -> ApiResult {
+    let RepoRequest { state, cx, name } = r;
     state.service.delete_blob(cx, name, digest).await?;
     Ok(accepted_empty())
 }
@@ -125,12 +121,8 @@ fn upload_progress(
         .into_response()
 }
 
-pub async fn start_upload(
-    state: &AppState,
-    cx: &Context,
-    name: &RepoName,
-    req: Request,
-) -> ApiResult {
+pub async fn start_upload(r: RepoRequest<'_>, req: Request) -> ApiResult {
+    let RepoRequest { state, cx, name } = r;
     let q = query(&req);
     if let Some(mount) = q.get("mount") {
         let digest = parse_digest(mount)?;
@@ -176,7 +168,8 @@ pub fn verify_upload(
     )
 }
 
-pub async fn upload_status(state: &AppState, cx: &Context, name: &RepoName, id: &str) -> ApiResult {
+pub async fn upload_status(r: RepoRequest<'_>, id: &str) -> ApiResult {
+    let RepoRequest { state, cx, name } = r;
     let upload = state.service.upload_status(cx, name, id).await?;
     Ok(upload_progress(
         state,
@@ -210,13 +203,8 @@ fn chunk_range(req: &Request) -> Result<Option<ChunkRange>, ApiError> {
     Ok(Some(r))
 }
 
-pub async fn patch_upload(
-    state: &AppState,
-    cx: &Context,
-    name: &RepoName,
-    id: &str,
-    req: Request,
-) -> ApiResult {
+pub async fn patch_upload(r: RepoRequest<'_>, id: &str, req: Request) -> ApiResult {
+    let RepoRequest { state, cx, name } = r;
     let range = chunk_range(&req)?;
     let upload = state
         .service
@@ -225,13 +213,8 @@ pub async fn patch_upload(
     Ok(upload_progress(state, name, StatusCode::ACCEPTED, &upload))
 }
 
-pub async fn finish_upload(
-    state: &AppState,
-    cx: &Context,
-    name: &RepoName,
-    id: &str,
-    req: Request,
-) -> ApiResult {
+pub async fn finish_upload(r: RepoRequest<'_>, id: &str, req: Request) -> ApiResult {
+    let RepoRequest { state, cx, name } = r;
     let q = query(&req);
     let digest = match q.get("digest") {
         Some(d) => parse_digest(d)?,
@@ -252,7 +235,8 @@ pub async fn finish_upload(
     Ok(blob_created(state, name, &digest))
 }
 
-pub async fn cancel_upload(state: &AppState, cx: &Context, name: &RepoName, id: &str) -> ApiResult {
+pub async fn cancel_upload(r: RepoRequest<'_>, id: &str) -> ApiResult {
+    let RepoRequest { state, cx, name } = r;
     state.service.cancel_upload(cx, name, id).await?;
     Ok((StatusCode::NO_CONTENT, [(header::CONTENT_LENGTH, "0")]).into_response())
 }

@@ -8,9 +8,9 @@ use serde_json::json;
 
 use crate::auth::Action;
 
-use super::{ApiError, ApiResult, AppState, ErrorCode};
+use super::{ApiError, ApiResult, AppState, ErrorCode, RepoRequest};
 use crate::registry::manifest::OCI_INDEX;
-use crate::registry::{Context, Digest, Page, RepoName};
+use crate::registry::{Context, Digest, Page};
 
 /// `n` and `last` of a paginated listing.
 fn page_params(q: &HashMap<String, String>) -> Result<(Option<usize>, Option<String>), ApiError> {
@@ -40,7 +40,8 @@ fn listing(body: serde_json::Value, page: &Page, path: &str, n: Option<usize>) -
 
 pub async fn catalog(state: &AppState, cx: &Context, q: &HashMap<String, String>) -> ApiResult {
     let (n, last) = page_params(q)?;
-    let n = Some(n.unwrap_or(state.catalog_max).min(state.catalog_max));
+    let max = state.settings.catalog_max;
+    let n = Some(n.unwrap_or(max).min(max));
     let visible = |repo: &str| state.access.allowed(&cx.actor, repo, Action::Pull);
     let page = state
         .service
@@ -50,12 +51,8 @@ pub async fn catalog(state: &AppState, cx: &Context, q: &HashMap<String, String>
     Ok(listing(body, &page, "/v2/_catalog", n))
 }
 
-pub async fn tags(
-    state: &AppState,
-    cx: &Context,
-    name: &RepoName,
-    q: &HashMap<String, String>,
-) -> ApiResult {
+pub async fn tags(r: RepoRequest<'_>, q: &HashMap<String, String>) -> ApiResult {
+    let RepoRequest { state, cx, name } = r;
     let (n, last) = page_params(q)?;
     let page = state.service.tags(cx, name, last.as_deref(), n).await?;
     let body = json!({ "name": name, "tags": page.items });
@@ -63,12 +60,11 @@ pub async fn tags(
 }
 
 pub async fn referrers(
-    state: &AppState,
-    cx: &Context,
-    name: &RepoName,
+    r: RepoRequest<'_>,
     subject: &Digest,
     q: &HashMap<String, String>,
 ) -> ApiResult {
+    let RepoRequest { state, cx, name } = r;
     let artifact_type = q.get("artifactType").cloned();
     let found = state
         .service

@@ -5,7 +5,7 @@ use axum::extract::Request;
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use super::{ApiError, ApiResult, AppState, DIGEST_HEADER, ErrorCode, header_str};
+use super::{ApiError, ApiResult, AppState, DIGEST_HEADER, ErrorCode, RepoRequest, header_str};
 use crate::registry::manifest::{self, Kind, MAX_MANIFEST_SIZE};
 use crate::registry::{Context, Digest, Reference, RegistryError, RepoName, StoredManifest};
 
@@ -69,24 +69,23 @@ async fn negotiate(
     Err(not_acceptable(&stored.media_type))
 }
 
-pub async fn get(
-    state: &AppState,
-    cx: &Context,
-    name: &RepoName,
-    reference: &str,
-    req: Request,
-) -> ApiResult {
-    // A reference that is neither a tag nor a digest names nothing that can
-    // exist: a read answers "unknown" (as the OCI conformance suite and
-    // every other registry do); only a PUT says TAG_INVALID.
-    let reference = Reference::parse(reference).map_err(|_| {
+/// The reference of a manifest read: one that is neither a tag nor a
+/// digest names nothing that can exist, so a read answers "unknown" (as the
+/// OCI conformance suite and every other registry do); only a PUT says
+/// TAG_INVALID.
+pub fn read_reference(reference: &str) -> Result<Reference, ApiError> {
+    Reference::parse(reference).map_err(|_| {
         ApiError::new(
             ErrorCode::ManifestUnknown,
             "no such manifest: the reference is neither a valid tag nor a digest",
         )
         .detail(serde_json::json!({ "reference": reference }))
-    })?;
-    let stored = state.service.get_manifest(cx, name, &reference).await?;
+    })
+}
+
+pub async fn get(r: RepoRequest<'_>, reference: &Reference, req: Request) -> ApiResult {
+    let RepoRequest { state, cx, name } = r;
+    let stored = state.service.get_manifest(cx, name, reference).await?;
     let stored = negotiate(state, cx, name, stored, &accepted(req.headers())).await?;
     let builder = Response::builder()
         .status(StatusCode::OK)
@@ -102,13 +101,8 @@ pub async fn get(
     Ok(builder.body(body).expect("valid response"))
 }
 
-pub async fn put(
-    state: &AppState,
-    cx: &Context,
-    name: &RepoName,
-    reference: &Reference,
-    req: Request,
-) -> ApiResult {
+pub async fn put(r: RepoRequest<'_>, reference: &Reference, req: Request) -> ApiResult {
+    let RepoRequest { state, cx, name } = r;
     let too_large = || {
         ApiError::from(RegistryError::ManifestTooLarge {
             size: MAX_MANIFEST_SIZE + 1,
@@ -154,12 +148,8 @@ pub async fn put(
     Ok(resp)
 }
 
-pub async fn delete(
-    state: &AppState,
-    cx: &Context,
-    name: &RepoName,
-    reference: &Reference,
-) -> ApiResult {
+pub async fn delete(r: RepoRequest<'_>, reference: &Reference) -> ApiResult {
+    let RepoRequest { state, cx, name } = r;
     state.service.delete_manifest(cx, name, reference).await?;
     Ok((StatusCode::ACCEPTED, [(header::CONTENT_LENGTH, "0")]).into_response())
 }

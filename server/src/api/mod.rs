@@ -22,6 +22,7 @@ use axum::response::{IntoResponse, Response};
 use futures_util::TryStreamExt;
 
 use crate::auth::{Access, Action, Denial, Scope};
+use crate::config::settings::ApiSettings;
 use crate::registry::{Context, Digest, Reference, Registry, RepoName, RepositoryService};
 use crate::storage::ByteStream;
 pub use error::{ApiError, ApiResult, ErrorCode};
@@ -41,12 +42,8 @@ pub struct AppState {
     pub registry: Arc<Registry>,
     /// Who may do what; open when no `auth` is configured.
     pub access: Access,
-    /// `http.headers`: added to every response.
-    pub extra_headers: HeaderMap,
-    /// `catalog.maxentries`: the largest catalog page.
-    pub catalog_max: usize,
-    /// `http.host`: when set, Location headers are absolute URLs on it.
-    pub base_url: Option<String>,
+    /// Headers, `http.host` and the catalog's page size, resolved at start.
+    pub settings: ApiSettings,
     /// Signs upload URLs with `http.secret`.
     pub upload_signer: UploadSigner,
     /// The mirrored upstreams (their metrics are served with the others).
@@ -56,8 +53,8 @@ pub struct AppState {
 impl AppState {
     /// A Location header value for a path on this registry.
     fn location(&self, path: &str) -> String {
-        match &self.base_url {
-            Some(base) => format!("{}{path}", base.trim_end_matches('/')),
+        match &self.settings.base_url {
+            Some(base) => format!("{base}{path}"),
             None => path.to_string(),
         }
     }
@@ -78,7 +75,7 @@ pub fn app(state: Arc<AppState>) -> Router {
 async fn common_headers(State(state): State<Arc<AppState>>, mut resp: Response) -> Response {
     let h = resp.headers_mut();
     h.insert(API_VERSION_HEADER, HeaderValue::from_static("registry/2.0"));
-    for (k, v) in &state.extra_headers {
+    for (k, v) in &state.settings.headers {
         if !h.contains_key(k) {
             h.insert(k.clone(), v.clone());
         }
@@ -100,6 +97,15 @@ fn header_str<'a>(headers: &'a HeaderMap, name: &HeaderName) -> Option<&'a str> 
 /// The request body as the byte stream the registry layer takes.
 fn body_stream(body: Body) -> ByteStream {
     Box::pin(body.into_data_stream().map_err(io::Error::other))
+}
+
+/// One request on one repository, as its handler receives it: the shared
+/// state, who asks, and the name checked at the edge.
+#[derive(Clone, Copy)]
+pub struct RepoRequest<'a> {
+    pub state: &'a AppState,
+    pub cx: &'a Context,
+    pub name: &'a RepoName,
 }
 
 /// A digest from a path or query, checked at the edge.
@@ -201,7 +207,7 @@ async fn route_request(
     req: Request,
 ) -> ApiResult {
     let m = req.method().clone();
-    let name = match (route, repo) {
+    let r = match (route, repo) {
         (Route::Base, _) => {
             return match m {
                 Method::GET | Method::HEAD => {
@@ -216,48 +222,47 @@ async fn route_request(
                 _ => method_not_allowed("GET"),
             };
         }
-        (_, Some(name)) => name,
+        (_, Some(name)) => RepoRequest { state, cx, name },
         (_, None) => unreachable!("every other route names a repository"),
     };
     match route {
         Route::Base | Route::Catalog => unreachable!("answered above"),
         Route::Tags { .. } => match m {
-            Method::GET => discovery::tags(state, cx, name, &query(&req)).await,
+            Method::GET => discovery::tags(r, &query(&req)).await,
             _ => method_not_allowed("GET"),
         },
         Route::Referrers { digest, .. } => match m {
             Method::GET => {
                 let subject = parse_digest(digest)?;
-                discovery::referrers(state, cx, name, &subject, &query(&req)).await
+                discovery::referrers(r, &subject, &query(&req)).await
             }
             _ => method_not_allowed("GET"),
         },
         Route::Manifest { reference, .. } => match m {
-            Method::GET | Method::HEAD => manifests::get(state, cx, name, reference, req).await,
-            Method::PUT => manifests::put(state, cx, name, &parse_reference(reference)?, req).await,
-            Method::DELETE => {
-                manifests::delete(state, cx, name, &parse_reference(reference)?).await
+            Method::GET | Method::HEAD => {
+                let reference = manifests::read_reference(reference)?;
+                manifests::get(r, &reference, req).await
             }
+            Method::PUT => manifests::put(r, &parse_reference(reference)?, req).await,
+            Method::DELETE => manifests::delete(r, &parse_reference(reference)?).await,
             _ => method_not_allowed("GET, HEAD, PUT, DELETE"),
         },
         Route::Blob { digest, .. } => match m {
-            Method::GET | Method::HEAD => {
-                blobs::get(state, cx, name, &parse_digest(digest)?, req).await
-            }
-            Method::DELETE => blobs::delete(state, cx, name, &parse_digest(digest)?).await,
+            Method::GET | Method::HEAD => blobs::get(r, &parse_digest(digest)?, req).await,
+            Method::DELETE => blobs::delete(r, &parse_digest(digest)?).await,
             _ => method_not_allowed("GET, HEAD, DELETE"),
         },
         Route::UploadStart { .. } => match m {
-            Method::POST => blobs::start_upload(state, cx, name, req).await,
+            Method::POST => blobs::start_upload(r, req).await,
             _ => method_not_allowed("POST"),
         },
         Route::Upload { id, .. } => {
-            blobs::verify_upload(state, name, id, &req)?;
+            blobs::verify_upload(state, r.name, id, &req)?;
             match m {
-                Method::GET => blobs::upload_status(state, cx, name, id).await,
-                Method::PATCH => blobs::patch_upload(state, cx, name, id, req).await,
-                Method::PUT => blobs::finish_upload(state, cx, name, id, req).await,
-                Method::DELETE => blobs::cancel_upload(state, cx, name, id).await,
+                Method::GET => blobs::upload_status(r, id).await,
+                Method::PATCH => blobs::patch_upload(r, id, req).await,
+                Method::PUT => blobs::finish_upload(r, id, req).await,
+                Method::DELETE => blobs::cancel_upload(r, id).await,
                 _ => method_not_allowed("GET, PATCH, PUT, DELETE"),
             }
         }

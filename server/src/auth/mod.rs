@@ -103,6 +103,9 @@ impl Access {
         if htpasswd.verify(user, password).await {
             Ok(Principal::User(user.to_string()))
         } else {
+            // The user name only (control characters escaped, so a crafted
+            // name cannot forge a line); never the password.
+            tracing::warn!(user = %user.escape_debug(), "failed login: unknown user or wrong password");
             Err(Unauthenticated("invalid username or password"))
         }
     }

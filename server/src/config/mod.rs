@@ -12,6 +12,7 @@ mod env;
 mod lenient;
 pub mod mirror;
 pub mod s3;
+pub mod settings;
 
 use std::collections::BTreeMap;
 use std::net::{SocketAddr, ToSocketAddrs};
@@ -24,6 +25,7 @@ use serde_json::Value;
 pub use env::Applied;
 use lenient::{opt_string, string};
 pub use s3::S3;
+pub use settings::Settings;
 
 /// The configuration of the `registry:2` image (its /etc/docker/registry/config.yml):
 /// what `labreg serve` uses with no CONFIG argument, and the file labreg's own
@@ -434,11 +436,6 @@ impl Config {
                 ));
             }
         }
-        if let Some(d) = &self.http.debug
-            && !d.addr.is_empty()
-        {
-            parse_addr(&d.addr).map_err(|m| invalid("http.debug.addr", m))?;
-        }
         if let Some(p) = &self.http.prefix
             && !p.is_empty()
             && p != "/"
@@ -456,20 +453,8 @@ impl Config {
                 format!("{net:?}: labreg listens on tcp only"),
             ));
         }
-        if self.storage.maintenance.uploadpurging.enabled {
-            for (key, v) in [
-                (
-                    "storage.maintenance.uploadpurging.age",
-                    &self.storage.maintenance.uploadpurging.age,
-                ),
-                (
-                    "storage.maintenance.uploadpurging.interval",
-                    &self.storage.maintenance.uploadpurging.interval,
-                ),
-            ] {
-                parse_duration(v).map_err(|m| invalid(key, m))?;
-            }
-        }
+        // Durations, addresses, URLs and headers: parsed and checked once.
+        Settings::resolve(self)?;
         Ok(())
     }
 

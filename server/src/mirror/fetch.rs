@@ -18,6 +18,7 @@ use futures_util::{FutureExt, TryStreamExt};
 
 use super::upstream::{Routed, Upstream, UpstreamMetrics};
 use crate::auth::Principal;
+use crate::registry::service::{BlobService, ManifestService, UploadService};
 use crate::registry::{
     Context, Digest, Reference, Registry, RegistryError, RepoName, Result, StoredManifest, Tag,
 };
@@ -53,13 +54,14 @@ impl Checked {
 
 /// A manifest through the cache.
 pub async fn manifest(
+    cx: &Context,
     store: &Registry,
     checked: &Checked,
     r: &Routed<'_>,
     reference: &Reference,
 ) -> Result<StoredManifest> {
     let up = r.upstream;
-    let cached = match store.get_manifest(&r.local, reference).await {
+    let cached = match store.get_manifest(cx, &r.local, reference).await {
         Ok(m) => Some(m),
         Err(RegistryError::ManifestUnknown(_)) => None,
         Err(e) => return Err(e),
@@ -142,13 +144,14 @@ fn hit(up: &Upstream, m: StoredManifest) -> Result<StoredManifest> {
 /// Makes sure a blob is cached and linked into the routed repository;
 /// returns its size.
 pub async fn blob(
+    cx: &Context,
     store: &Arc<Registry>,
     fills: &Fills,
     upstream: &Arc<Upstream>,
     r: &Routed<'_>,
     digest: &Digest,
 ) -> Result<u64> {
-    match store.blob_size(&r.local, digest).await {
+    match store.blob_size(cx, &r.local, digest).await {
         Ok(size) => {
             UpstreamMetrics::add(&upstream.metrics.hits, 1);
             return Ok(size);
@@ -193,7 +196,7 @@ pub async fn blob(
     } else {
         UpstreamMetrics::add(&upstream.metrics.hits, 1);
     }
-    store.blob_size(&r.local, digest).await
+    store.blob_size(cx, &r.local, digest).await
 }
 
 /// One upstream GET of a blob, stored through the verified upload path.

@@ -17,7 +17,9 @@ use async_trait::async_trait;
 use bytes::Bytes;
 
 use crate::registry::manifest::Descriptor;
-use crate::registry::service::Visible;
+use crate::registry::service::{
+    BlobService, ListingService, ManifestService, UploadService, Visible,
+};
 use crate::registry::{
     BlobContent, Change, ChunkRange, Context, Digest, ManifestPut, Page, Reference, Registry,
     RegistryError, RepoName, RepositoryService, Result, StoredManifest, UploadStatus,
@@ -84,7 +86,7 @@ impl Mirror {
 }
 
 #[async_trait]
-impl RepositoryService for Mirror {
+impl ListingService for Mirror {
     async fn catalog(
         &self,
         cx: &Context,
@@ -104,7 +106,10 @@ impl RepositoryService for Mirror {
     ) -> Result<Page> {
         self.inner.tags(cx, &self.local(cx, repo)?, last, n).await
     }
+}
 
+#[async_trait]
+impl ManifestService for Mirror {
     async fn referrers(
         &self,
         cx: &Context,
@@ -118,10 +123,50 @@ impl RepositoryService for Mirror {
             .await
     }
 
+    async fn get_manifest(
+        &self,
+        cx: &Context,
+        repo: &RepoName,
+        reference: &Reference,
+    ) -> Result<StoredManifest> {
+        match self.route(cx, repo)? {
+            Some((_, r)) => fetch::manifest(cx, &self.store, &self.checked, &r, reference).await,
+            None => self.inner.get_manifest(cx, repo, reference).await,
+        }
+    }
+
+    async fn put_manifest(
+        &self,
+        cx: &Context,
+        repo: &RepoName,
+        reference: &Reference,
+        content_type: Option<&str>,
+        content: Bytes,
+    ) -> Result<ManifestPut> {
+        self.writable(cx, repo)?;
+        self.inner
+            .put_manifest(cx, repo, reference, content_type, content)
+            .await
+    }
+
+    async fn delete_manifest(
+        &self,
+        cx: &Context,
+        repo: &RepoName,
+        reference: &Reference,
+    ) -> Result<Vec<Change>> {
+        self.inner
+            .delete_manifest(cx, &self.local(cx, repo)?, reference)
+            .await
+    }
+}
+
+#[async_trait]
+impl BlobService for Mirror {
     async fn blob_size(&self, cx: &Context, repo: &RepoName, digest: &Digest) -> Result<u64> {
         match self.route(cx, repo)? {
             Some((i, r)) => {
-                fetch::blob(&self.store, &self.fills, &self.upstreams[i], &r, digest).await
+                fetch::blob(cx, &self.store, &self.fills, &self.upstreams[i], &r, digest).await
             }
             None => self.inner.blob_size(cx, repo, digest).await,
         }
@@ -156,7 +201,10 @@ impl RepositoryService for Mirror {
         let from = self.local(cx, from)?;
         self.inner.mount_blob(cx, repo, &from, digest).await
     }
+}
 
+#[async_trait]
+impl UploadService for Mirror {
     async fn start_upload(&self, cx: &Context, repo: &RepoName) -> Result<UploadStatus> {
         self.writable(cx, repo)?;
         self.inner.start_upload(cx, repo).await
@@ -206,42 +254,5 @@ impl RepositoryService for Mirror {
 
     async fn cancel_upload(&self, cx: &Context, repo: &RepoName, id: &str) -> Result<()> {
         self.inner.cancel_upload(cx, repo, id).await
-    }
-
-    async fn get_manifest(
-        &self,
-        cx: &Context,
-        repo: &RepoName,
-        reference: &Reference,
-    ) -> Result<StoredManifest> {
-        match self.route(cx, repo)? {
-            Some((_, r)) => fetch::manifest(&self.store, &self.checked, &r, reference).await,
-            None => self.inner.get_manifest(cx, repo, reference).await,
-        }
-    }
-
-    async fn put_manifest(
-        &self,
-        cx: &Context,
-        repo: &RepoName,
-        reference: &Reference,
-        content_type: Option<&str>,
-        content: Bytes,
-    ) -> Result<ManifestPut> {
-        self.writable(cx, repo)?;
-        self.inner
-            .put_manifest(cx, repo, reference, content_type, content)
-            .await
-    }
-
-    async fn delete_manifest(
-        &self,
-        cx: &Context,
-        repo: &RepoName,
-        reference: &Reference,
-    ) -> Result<Vec<Change>> {
-        self.inner
-            .delete_manifest(cx, &self.local(cx, repo)?, reference)
-            .await
     }
 }

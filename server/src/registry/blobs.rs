@@ -1,8 +1,11 @@
 //! Blobs: content in the shared blob store, visible to a repository only
 //! through a link in its `_layers`.
 
+use async_trait::async_trait;
+
 use super::change::{Change, ChangeAction, Context};
 use super::names::RepoName;
+use super::service::BlobService;
 use super::{Digest, Registry, RegistryError, Result, paths};
 use crate::storage::ByteStream;
 
@@ -13,10 +16,11 @@ pub enum BlobContent {
     Bytes(ByteStream),
 }
 
-impl Registry {
+#[async_trait]
+impl BlobService for Registry {
     /// The size of a blob linked to `name`; BlobUnknown when it is not linked
     /// there or its data is missing.
-    pub async fn blob_size(&self, name: &RepoName, d: &Digest) -> Result<u64> {
+    async fn blob_size(&self, _: &Context, name: &RepoName, d: &Digest) -> Result<u64> {
         if !self.exists(&paths::layer_link(name, d)).await? {
             return Err(RegistryError::BlobUnknown(d.clone()));
         }
@@ -29,7 +33,14 @@ impl Registry {
 
     /// Opens a blob whose link was checked by `blob_size`, for `len` bytes
     /// from `offset`, or redirects to the storage when that is enabled.
-    pub async fn open_blob(&self, d: &Digest, offset: u64, len: u64) -> Result<BlobContent> {
+    async fn open_blob(
+        &self,
+        _: &Context,
+        _: &RepoName,
+        d: &Digest,
+        offset: u64,
+        len: u64,
+    ) -> Result<BlobContent> {
         let path = paths::blob_data(d);
         if self.options.redirect
             && let Some(url) = self.driver.redirect_url(&path).await?
@@ -43,7 +54,7 @@ impl Registry {
 
     /// Unlinks a blob from a repository. The data stays for other
     /// repositories and for garbage collection, as in distribution.
-    pub async fn delete_blob(&self, cx: &Context, name: &RepoName, d: &Digest) -> Result<Change> {
+    async fn delete_blob(&self, cx: &Context, name: &RepoName, d: &Digest) -> Result<Change> {
         self.check_delete()?;
         if !self.exists(&paths::layer_link(name, d)).await? {
             return Err(RegistryError::BlobUnknown(d.clone()));
@@ -54,7 +65,7 @@ impl Registry {
 
     /// Links a blob of `from` into `name`. Returns None when `from` does not
     /// have the blob, so the caller falls back to an upload.
-    pub async fn mount_blob(
+    async fn mount_blob(
         &self,
         cx: &Context,
         name: &RepoName,
@@ -62,7 +73,7 @@ impl Registry {
         d: &Digest,
     ) -> Result<Option<Change>> {
         self.check_writable()?;
-        let size = match self.blob_size(from, d).await {
+        let size = match self.blob_size(cx, from, d).await {
             Ok(size) => size,
             Err(RegistryError::BlobUnknown(_)) => return Ok(None),
             Err(e) => return Err(e),

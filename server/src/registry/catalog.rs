@@ -1,7 +1,12 @@
 //! Content discovery: the catalog of repositories and the tags of one, both
 //! sorted and paginated with `n` and `last`.
 
+use async_trait::async_trait;
+use futures_util::TryStreamExt;
+
+use super::change::Context;
 use super::names::RepoName;
+use super::service::{ListingService, Visible};
 use super::{Registry, RegistryError, Result, paths};
 use crate::storage::StorageError;
 
@@ -47,9 +52,13 @@ impl Registry {
             Err(e) => Err(e),
         }
     }
+}
 
-    pub async fn tags(
+#[async_trait]
+impl ListingService for Registry {
+    async fn tags(
         &self,
+        _: &Context,
         name: &RepoName,
         last: Option<&str>,
         n: Option<usize>,
@@ -68,54 +77,31 @@ impl Registry {
         Ok(paginate(tags, last, n, |a, b| a < b))
     }
 
-    /// Every repository name, sorted. A repository is a directory that holds
-    /// `_layers` or `_manifests`; other `_` directories are not descended.
-    pub async fn repositories(&self) -> Result<Vec<String>> {
-        self.directories_holding(&["_layers", "_manifests"]).await
-    }
-
-    /// Every directory under `repositories/` that holds one of `markers`,
-    /// as a repository name, sorted.
-    pub(super) async fn directories_holding(&self, markers: &[&str]) -> Result<Vec<String>> {
-        let root = paths::repositories_root();
-        let mut found = Vec::new();
-        let mut stack = vec![String::new()];
-        while let Some(rel) = stack.pop() {
-            let dir = if rel.is_empty() {
-                root.clone()
-            } else {
-                paths::repository(&rel)
-            };
-            let entries = self.list_dir(&dir).await?;
-            if !rel.is_empty() && entries.iter().any(|e| markers.contains(&e.as_str())) {
-                found.push(rel.clone());
-            }
-            for e in entries.iter().rev().filter(|e| !e.starts_with('_')) {
-                stack.push(if rel.is_empty() {
-                    e.clone()
-                } else {
-                    format!("{rel}/{e}")
-                });
-            }
-        }
-        found.sort_by(|a, b| a.split('/').cmp(b.split('/')));
-        Ok(found)
-    }
-
-    /// A page of the catalog, keeping only what `visible` allows.
-    pub async fn catalog(
+    /// A page of the catalog, keeping only what `visible` allows. The
+    /// repositories are read in catalog order and only up to the page's end.
+    async fn catalog(
         &self,
+        _: &Context,
         last: Option<&str>,
         n: Option<usize>,
-        visible: impl Fn(&str) -> bool,
+        visible: Visible<'_>,
     ) -> Result<Page> {
-        let repos = self
-            .repositories()
-            .await?
-            .into_iter()
-            .filter(|r| visible(r))
-            .collect();
-        Ok(paginate(repos, last, n, path_less))
+        let mut page = Page {
+            items: Vec::new(),
+            more: false,
+        };
+        let mut repos = self.repositories();
+        while let Some(repo) = repos.try_next().await? {
+            if last.is_some_and(|last| !path_less(last, &repo)) || !visible(&repo) {
+                continue;
+            }
+            if n.is_some_and(|n| page.items.len() >= n) {
+                page.more = true;
+                break;
+            }
+            page.items.push(repo.to_string());
+        }
+        Ok(page)
     }
 }
 

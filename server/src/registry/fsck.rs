@@ -10,6 +10,7 @@ use super::digest::Hasher;
 use super::manifest;
 use super::paths::{self, Entry};
 use super::{Digest, Registry, Result};
+use futures_util::TryStreamExt;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Problem {
@@ -46,58 +47,58 @@ impl Registry {
     pub async fn check(&self) -> Result<CheckReport> {
         let mut report = CheckReport::default();
         let mut present: HashSet<Digest> = HashSet::new();
-        for f in self.driver.walk(&paths::blobs_root()).await? {
-            let Some(Entry::Blob(d)) = paths::classify(&f.path) else {
-                continue;
-            };
+        let mut blobs = self.stored_blobs();
+        while let Some(b) = blobs.try_next().await? {
+            let path = paths::blob_data(&b.digest);
+            let d = b.digest;
             report.blobs += 1;
-            let actual = self.hash_blob(&f.path, &d).await?;
+            let actual = self.hash_blob(&path, &d).await?;
             if actual != d {
                 report.problem(
                     "corrupt-blob",
-                    &f.path,
+                    &path,
                     format!("content hashes to {actual}, not {d}"),
                 );
             }
             present.insert(d);
         }
-        for f in self.driver.walk(&paths::repositories_root()).await? {
-            let Some(entry) = paths::classify(&f.path) else {
-                continue;
-            };
+        drop(blobs);
+        let mut links = self.stored_links();
+        while let Some(link) = links.try_next().await? {
+            let (entry, path) = (link.entry, link.path);
             report.links += 1;
-            let stored = self.read_link(&f.path).await?;
+            let stored = self.read_link(&path).await?;
             match entry {
                 Entry::Blob(_) => {}
                 Entry::LayerLink { digest, .. } => {
-                    if self.link_holds(&mut report, &f.path, stored.as_ref(), &digest)
+                    if self.link_holds(&mut report, &path, stored.as_ref(), &digest)
                         && !present.contains(&digest)
                     {
                         report.problem(
                             "dangling-layer-link",
-                            &f.path,
+                            &path,
                             format!("blob {digest} is missing"),
                         );
                     }
                 }
                 Entry::RevisionLink { repo, digest } => {
-                    if self.link_holds(&mut report, &f.path, stored.as_ref(), &digest) {
-                        self.check_manifest(&mut report, &present, &repo, &digest, &f.path)
+                    if self.link_holds(&mut report, &path, stored.as_ref(), &digest) {
+                        self.check_manifest(&mut report, &present, &repo, &digest, &path)
                             .await?;
                     }
                 }
                 Entry::TagIndex { digest, .. } => {
-                    self.link_holds(&mut report, &f.path, stored.as_ref(), &digest);
+                    self.link_holds(&mut report, &path, stored.as_ref(), &digest);
                 }
                 Entry::TagCurrent { repo, tag } => match stored {
-                    None => report.problem("bad-link", &f.path, "no digest in the link".into()),
+                    None => report.problem("bad-link", &path, "no digest in the link".into()),
                     Some(d) => {
                         if !self.exists(&paths::revision_link(&repo, &d)).await?
                             || !present.contains(&d)
                         {
                             report.problem(
                                 "dangling-tag",
-                                &f.path,
+                                &path,
                                 format!("tag {repo}:{tag} points at {d}, which is not stored in the repository"),
                             );
                         }

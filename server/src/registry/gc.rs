@@ -21,7 +21,7 @@ use serde::Serialize;
 use super::manifest::{self, Manifest};
 use super::paths::{self, Entry};
 use super::{Digest, Registry, RegistryError, Result};
-use crate::storage::FileInfo;
+use futures_util::TryStreamExt;
 
 #[derive(Debug, Clone)]
 pub struct GcOptions {
@@ -59,31 +59,33 @@ struct Repo {
 }
 
 impl Registry {
-    fn repo_entries(files: &[FileInfo]) -> HashMap<String, Repo> {
+    /// Every repository's manifests, from one pass over the links.
+    async fn repo_entries(&self) -> Result<HashMap<String, Repo>> {
         let mut repos: HashMap<String, Repo> = HashMap::new();
-        for f in files {
-            match paths::classify(&f.path) {
-                Some(Entry::RevisionLink { repo, digest }) => {
+        let mut links = self.stored_links();
+        while let Some(link) = links.try_next().await? {
+            match link.entry {
+                Entry::RevisionLink { repo, digest } => {
                     repos
                         .entry(repo)
                         .or_default()
                         .revisions
-                        .insert(digest, f.modified);
+                        .insert(digest, link.modified);
                 }
-                Some(Entry::TagIndex { repo, tag, digest }) => {
+                Entry::TagIndex { repo, tag, digest } => {
                     repos
                         .entry(repo)
                         .or_default()
                         .index_links
                         .push((tag, digest));
                 }
-                Some(Entry::TagCurrent { repo, .. }) => {
+                Entry::TagCurrent { repo, .. } => {
                     repos.entry(repo).or_default();
                 }
                 _ => {}
             }
         }
-        repos
+        Ok(repos)
     }
 
     /// A manifest to mark from; a revision whose blob is gone is skipped
@@ -169,20 +171,15 @@ impl Registry {
             dry_run: opts.dry_run,
             ..Default::default()
         };
-        let repo_files = self.driver.walk(&paths::repositories_root()).await?;
-        let mut repos = Self::repo_entries(&repo_files);
+        let mut repos = self.repo_entries().await?;
         let mut marked = Marks::default();
         let names: Vec<String> = repos.keys().cloned().collect();
         for name in names {
-            let mut tags = Vec::new();
-            for tag in self.list_dir(&paths::tags_dir(&name)).await? {
-                if let Some(d) = self
-                    .read_link(&paths::tag_current_link(&name, &tag))
-                    .await?
-                {
-                    tags.push(d);
-                }
-            }
+            let tags: Vec<Digest> = self
+                .stored_tags(&name)
+                .map_ok(|t| t.digest)
+                .try_collect()
+                .await?;
             let repo = repos.get_mut(&name).expect("listed above");
             repo.tags = tags;
             let repo = &*repo;
@@ -203,19 +200,18 @@ impl Registry {
         }
 
         let mut candidates = Vec::new();
-        for f in self.driver.walk(&paths::blobs_root()).await? {
-            let Some(Entry::Blob(d)) = paths::classify(&f.path) else {
-                continue;
-            };
-            if marked.blobs.contains(&d) {
+        let mut blobs = self.stored_blobs();
+        while let Some(b) = blobs.try_next().await? {
+            if marked.blobs.contains(&b.digest) {
                 continue;
             }
-            if f.modified >= cutoff {
+            if b.modified >= cutoff {
                 report.blobs_kept_young += 1;
                 continue;
             }
-            candidates.push((d, f.size));
+            candidates.push((b.digest, b.size));
         }
+        drop(blobs);
         let mut layer_links = HashMap::new();
         if !candidates.is_empty() {
             layer_links = self.mark_young_links(cutoff, &mut marked).await?;
@@ -249,27 +245,27 @@ impl Registry {
         marked: &mut Marks,
     ) -> Result<HashMap<Digest, Vec<String>>> {
         let mut old_layer_links: HashMap<Digest, Vec<String>> = HashMap::new();
-        for f in self.driver.walk(&paths::repositories_root()).await? {
-            let entry = paths::classify(&f.path);
-            if f.modified < cutoff {
-                if let Some(Entry::LayerLink { repo, digest }) = entry {
+        let mut links = self.stored_links();
+        while let Some(link) = links.try_next().await? {
+            if link.modified < cutoff {
+                if let Entry::LayerLink { repo, digest } = link.entry {
                     old_layer_links.entry(digest).or_default().push(repo);
                 }
                 continue;
             }
-            match entry {
-                Some(Entry::LayerLink { digest, .. }) => {
+            match link.entry {
+                Entry::LayerLink { digest, .. } => {
                     marked.blobs.insert(digest);
                 }
-                Some(Entry::RevisionLink { digest, .. } | Entry::TagIndex { digest, .. }) => {
+                Entry::RevisionLink { digest, .. } | Entry::TagIndex { digest, .. } => {
                     self.mark_manifest(&digest, marked).await?;
                 }
-                Some(Entry::TagCurrent { .. }) => {
-                    if let Some(d) = self.read_link(&f.path).await? {
+                Entry::TagCurrent { .. } => {
+                    if let Some(d) = self.read_link(&link.path).await? {
                         self.mark_manifest(&d, marked).await?;
                     }
                 }
-                _ => {}
+                Entry::Blob(_) => {}
             }
         }
         Ok(old_layer_links)

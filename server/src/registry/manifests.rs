@@ -5,6 +5,7 @@
 
 use std::sync::Arc;
 
+use async_trait::async_trait;
 use bytes::Bytes;
 use serde_json::Value;
 
@@ -12,6 +13,7 @@ use super::change::{Change, ChangeAction, Context};
 use super::digest::Digest;
 use super::manifest::{self, Descriptor, Kind, Manifest};
 use super::names::{Reference, RepoName, Tag};
+use super::service::ManifestService;
 use super::{Registry, RegistryError, Result, paths};
 
 /// Parsed manifests kept for the referrers API (a few hundred bytes each).
@@ -49,9 +51,10 @@ fn stored_media_type(content: &[u8]) -> String {
     }
 }
 
-impl Registry {
+#[async_trait]
+impl ManifestService for Registry {
     /// Stores a manifest under a tag or its digest.
-    pub async fn put_manifest(
+    async fn put_manifest(
         &self,
         cx: &Context,
         name: &RepoName,
@@ -121,24 +124,9 @@ impl Registry {
         })
     }
 
-    /// The digest a reference names in a repository, if it is there.
-    async fn resolve(&self, name: &RepoName, reference: &Reference) -> Result<Digest> {
-        let unknown = || RegistryError::ManifestUnknown(format!("{name}:{reference}"));
-        let digest = match reference {
-            Reference::Tag(tag) => self
-                .read_link(&paths::tag_current_link(name, tag))
-                .await?
-                .ok_or_else(unknown)?,
-            Reference::Digest(d) => d.clone(),
-        };
-        if !self.exists(&paths::revision_link(name, &digest)).await? {
-            return Err(unknown());
-        }
-        Ok(digest)
-    }
-
-    pub async fn get_manifest(
+    async fn get_manifest(
         &self,
+        _: &Context,
         name: &RepoName,
         reference: &Reference,
     ) -> Result<StoredManifest> {
@@ -159,7 +147,7 @@ impl Registry {
 
     /// Deletes a tag, or a manifest by digest together with every tag that
     /// points at it: one change per tag removed, then the manifest's.
-    pub async fn delete_manifest(
+    async fn delete_manifest(
         &self,
         cx: &Context,
         name: &RepoName,
@@ -196,44 +184,11 @@ impl Registry {
         }
     }
 
-    fn cache_manifest(&self, digest: Digest, m: Arc<Manifest>) {
-        let mut cache = self.manifest_cache.lock().expect("manifest cache poisoned");
-        // Filled only by referrers lookups, and bounded: a registry with more
-        // manifests than this re-parses some.
-        if cache.len() >= MANIFEST_CACHE_LIMIT {
-            cache.clear();
-        }
-        cache.insert(digest, m);
-    }
-
-    /// A stored manifest, parsed; None when it is missing or unparsable.
-    async fn load_manifest(&self, digest: &Digest) -> Result<Option<(Arc<Manifest>, u64)>> {
-        let cached = self
-            .manifest_cache
-            .lock()
-            .expect("manifest cache poisoned")
-            .get(digest)
-            .cloned();
-        let content = match self.driver.get_content(&paths::blob_data(digest)).await {
-            Ok(c) => c,
-            Err(e) if e.is_not_found() => return Ok(None),
-            Err(e) => return Err(e.into()),
-        };
-        if let Some(m) = cached {
-            return Ok(Some((m, content.len() as u64)));
-        }
-        let Ok(m) = manifest::parse(&content, None) else {
-            return Ok(None);
-        };
-        let m = Arc::new(m);
-        self.cache_manifest(digest.clone(), m.clone());
-        Ok(Some((m, content.len() as u64)))
-    }
-
     /// The referrers API: manifests of `name` whose subject is `subject`,
     /// optionally only those of one artifact type, sorted by digest.
-    pub async fn referrers(
+    async fn referrers(
         &self,
+        _: &Context,
         name: &RepoName,
         subject: &Digest,
         artifact_type: Option<&str>,
@@ -270,5 +225,57 @@ impl Registry {
             }
         }
         Ok(out)
+    }
+}
+
+impl Registry {
+    /// The digest a reference names in a repository, if it is there.
+    async fn resolve(&self, name: &RepoName, reference: &Reference) -> Result<Digest> {
+        let unknown = || RegistryError::ManifestUnknown(format!("{name}:{reference}"));
+        let digest = match reference {
+            Reference::Tag(tag) => self
+                .read_link(&paths::tag_current_link(name, tag))
+                .await?
+                .ok_or_else(unknown)?,
+            Reference::Digest(d) => d.clone(),
+        };
+        if !self.exists(&paths::revision_link(name, &digest)).await? {
+            return Err(unknown());
+        }
+        Ok(digest)
+    }
+
+    fn cache_manifest(&self, digest: Digest, m: Arc<Manifest>) {
+        let mut cache = self.manifest_cache.lock().expect("manifest cache poisoned");
+        // Filled only by referrers lookups, and bounded: a registry with more
+        // manifests than this re-parses some.
+        if cache.len() >= MANIFEST_CACHE_LIMIT {
+            cache.clear();
+        }
+        cache.insert(digest, m);
+    }
+
+    /// A stored manifest, parsed; None when it is missing or unparsable.
+    async fn load_manifest(&self, digest: &Digest) -> Result<Option<(Arc<Manifest>, u64)>> {
+        let cached = self
+            .manifest_cache
+            .lock()
+            .expect("manifest cache poisoned")
+            .get(digest)
+            .cloned();
+        let content = match self.driver.get_content(&paths::blob_data(digest)).await {
+            Ok(c) => c,
+            Err(e) if e.is_not_found() => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
+        if let Some(m) = cached {
+            return Ok(Some((m, content.len() as u64)));
+        }
+        let Ok(m) = manifest::parse(&content, None) else {
+            return Ok(None);
+        };
+        let m = Arc::new(m);
+        self.cache_manifest(digest.clone(), m.clone());
+        Ok(Some((m, content.len() as u64)))
     }
 }

@@ -3,6 +3,7 @@
 //! it and nothing of HTTP above it: request bodies arrive as byte streams.
 
 pub mod digest;
+pub mod enumerate;
 pub mod error;
 pub mod fsck;
 pub mod gc;
@@ -31,7 +32,7 @@ pub use digest::Digest;
 pub use error::{RegistryError, Result};
 pub use manifests::{ManifestPut, StoredManifest};
 pub use names::{Reference, RepoName, Tag};
-pub use service::RepositoryService;
+pub use service::{BlobService, ListingService, ManifestService, RepositoryService, UploadService};
 pub use uploads::{ChunkRange, UploadStatus};
 
 use crate::storage::{StorageDriver, StorageError};

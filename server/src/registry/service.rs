@@ -11,19 +11,31 @@
 use async_trait::async_trait;
 use bytes::Bytes;
 
+#[cfg(doc)]
+use super::Registry;
 use super::manifest::Descriptor;
 use super::{
-    BlobContent, Change, ChunkRange, Context, Digest, ManifestPut, Page, Reference, Registry,
-    RepoName, Result, StoredManifest, UploadStatus,
+    BlobContent, Change, ChunkRange, Context, Digest, ManifestPut, Page, Reference, RepoName,
+    Result, StoredManifest, UploadStatus,
 };
 use crate::storage::ByteStream;
 
 /// Which repositories a caller may see in the catalog.
 pub type Visible<'a> = &'a (dyn Fn(&str) -> bool + Send + Sync);
 
+/// Everything the API asks: the four parts below. A decorator implements
+/// the four; [`Registry`] implements each in the file of its content
+/// (`blobs.rs`, `uploads.rs`, `manifests.rs`, `catalog.rs`).
+pub trait RepositoryService:
+    ListingService + BlobService + UploadService + ManifestService
+{
+}
+
+impl<T: ListingService + BlobService + UploadService + ManifestService> RepositoryService for T {}
+
+/// The catalog (the one call not about one repository) and tags lists.
 #[async_trait]
-pub trait RepositoryService: Send + Sync {
-    // Discovery. The catalog is the one call not about one repository.
+pub trait ListingService: Send + Sync {
     async fn catalog(
         &self,
         cx: &Context,
@@ -38,15 +50,11 @@ pub trait RepositoryService: Send + Sync {
         last: Option<&str>,
         n: Option<usize>,
     ) -> Result<Page>;
-    async fn referrers(
-        &self,
-        cx: &Context,
-        repo: &RepoName,
-        subject: &Digest,
-        artifact_type: Option<&str>,
-    ) -> Result<Vec<Descriptor>>;
+}
 
-    // Blobs.
+/// Blobs linked to a repository.
+#[async_trait]
+pub trait BlobService: Send + Sync {
     /// The size of a blob linked to `repo`; BlobUnknown otherwise.
     async fn blob_size(&self, cx: &Context, repo: &RepoName, digest: &Digest) -> Result<u64>;
     /// The bytes of a blob whose size was asked first, or a redirect.
@@ -67,8 +75,11 @@ pub trait RepositoryService: Send + Sync {
         from: &RepoName,
         digest: &Digest,
     ) -> Result<Option<Change>>;
+}
 
-    // Uploads.
+/// Blob uploads: chunked, streamed or monolithic.
+#[async_trait]
+pub trait UploadService: Send + Sync {
     async fn start_upload(&self, cx: &Context, repo: &RepoName) -> Result<UploadStatus>;
     async fn upload_status(&self, cx: &Context, repo: &RepoName, id: &str) -> Result<UploadStatus>;
     async fn append_upload(
@@ -97,8 +108,11 @@ pub trait RepositoryService: Send + Sync {
         body: ByteStream,
     ) -> Result<Change>;
     async fn cancel_upload(&self, cx: &Context, repo: &RepoName, id: &str) -> Result<()>;
+}
 
-    // Manifests and tags.
+/// Manifests, their tags, and the manifests that refer to them.
+#[async_trait]
+pub trait ManifestService: Send + Sync {
     async fn get_manifest(
         &self,
         cx: &Context,
@@ -120,140 +134,11 @@ pub trait RepositoryService: Send + Sync {
         repo: &RepoName,
         reference: &Reference,
     ) -> Result<Vec<Change>>;
-}
-
-#[async_trait]
-impl RepositoryService for Registry {
-    async fn catalog(
-        &self,
-        _: &Context,
-        last: Option<&str>,
-        n: Option<usize>,
-        visible: Visible<'_>,
-    ) -> Result<Page> {
-        Registry::catalog(self, last, n, visible).await
-    }
-
-    async fn tags(
-        &self,
-        _: &Context,
-        repo: &RepoName,
-        last: Option<&str>,
-        n: Option<usize>,
-    ) -> Result<Page> {
-        Registry::tags(self, repo, last, n).await
-    }
-
     async fn referrers(
         &self,
-        _: &Context,
+        cx: &Context,
         repo: &RepoName,
         subject: &Digest,
         artifact_type: Option<&str>,
-    ) -> Result<Vec<Descriptor>> {
-        Registry::referrers(self, repo, subject, artifact_type).await
-    }
-
-    async fn blob_size(&self, _: &Context, repo: &RepoName, digest: &Digest) -> Result<u64> {
-        Registry::blob_size(self, repo, digest).await
-    }
-
-    async fn open_blob(
-        &self,
-        _: &Context,
-        _repo: &RepoName,
-        digest: &Digest,
-        offset: u64,
-        len: u64,
-    ) -> Result<BlobContent> {
-        Registry::open_blob(self, digest, offset, len).await
-    }
-
-    async fn delete_blob(&self, cx: &Context, repo: &RepoName, digest: &Digest) -> Result<Change> {
-        Registry::delete_blob(self, cx, repo, digest).await
-    }
-
-    async fn mount_blob(
-        &self,
-        cx: &Context,
-        repo: &RepoName,
-        from: &RepoName,
-        digest: &Digest,
-    ) -> Result<Option<Change>> {
-        Registry::mount_blob(self, cx, repo, from, digest).await
-    }
-
-    async fn start_upload(&self, _: &Context, repo: &RepoName) -> Result<UploadStatus> {
-        Registry::start_upload(self, repo).await
-    }
-
-    async fn upload_status(&self, _: &Context, repo: &RepoName, id: &str) -> Result<UploadStatus> {
-        Registry::upload_status(self, repo, id).await
-    }
-
-    async fn append_upload(
-        &self,
-        _: &Context,
-        repo: &RepoName,
-        id: &str,
-        range: Option<ChunkRange>,
-        body: ByteStream,
-    ) -> Result<UploadStatus> {
-        Registry::append_upload(self, repo, id, range, body).await
-    }
-
-    async fn finish_upload(
-        &self,
-        cx: &Context,
-        repo: &RepoName,
-        id: &str,
-        digest: &Digest,
-        range: Option<ChunkRange>,
-        body: Option<ByteStream>,
-    ) -> Result<Change> {
-        Registry::finish_upload(self, cx, repo, id, digest, range, body).await
-    }
-
-    async fn put_blob(
-        &self,
-        cx: &Context,
-        repo: &RepoName,
-        digest: &Digest,
-        body: ByteStream,
-    ) -> Result<Change> {
-        Registry::put_blob(self, cx, repo, digest, body).await
-    }
-
-    async fn cancel_upload(&self, _: &Context, repo: &RepoName, id: &str) -> Result<()> {
-        Registry::cancel_upload(self, repo, id).await
-    }
-
-    async fn get_manifest(
-        &self,
-        _: &Context,
-        repo: &RepoName,
-        reference: &Reference,
-    ) -> Result<StoredManifest> {
-        Registry::get_manifest(self, repo, reference).await
-    }
-
-    async fn put_manifest(
-        &self,
-        cx: &Context,
-        repo: &RepoName,
-        reference: &Reference,
-        content_type: Option<&str>,
-        content: Bytes,
-    ) -> Result<ManifestPut> {
-        Registry::put_manifest(self, cx, repo, reference, content_type, content).await
-    }
-
-    async fn delete_manifest(
-        &self,
-        cx: &Context,
-        repo: &RepoName,
-        reference: &Reference,
-    ) -> Result<Vec<Change>> {
-        Registry::delete_manifest(self, cx, repo, reference).await
-    }
+    ) -> Result<Vec<Descriptor>>;
 }

@@ -12,12 +12,14 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
+use async_trait::async_trait;
 use bytes::Bytes;
-use futures_util::StreamExt;
+use futures_util::{StreamExt, TryStreamExt};
 
 use super::change::{Change, ChangeAction, Context};
 use super::digest::{Algorithm, Hasher};
 use super::names::RepoName;
+use super::service::UploadService;
 use super::{Digest, Registry, RegistryError, Result, paths};
 use crate::storage::{ByteStream, FileWriter};
 
@@ -68,8 +70,9 @@ fn check_id(id: &str) -> Result<()> {
     }
 }
 
-impl Registry {
-    pub async fn start_upload(&self, name: &RepoName) -> Result<UploadStatus> {
+#[async_trait]
+impl UploadService for Registry {
+    async fn start_upload(&self, _: &Context, name: &RepoName) -> Result<UploadStatus> {
         self.check_writable()?;
         let id = uuid::Uuid::new_v4().hyphenated().to_string();
         let started = humantime::format_rfc3339_nanos(SystemTime::now()).to_string();
@@ -84,16 +87,7 @@ impl Registry {
         Ok(UploadStatus { id, offset: 0 })
     }
 
-    async fn upload_size(&self, name: &RepoName, id: &str) -> Result<u64> {
-        check_id(id)?;
-        match self.driver.stat(&paths::upload_data(name, id)).await {
-            Ok(info) => Ok(info.size),
-            Err(e) if e.is_not_found() => Err(RegistryError::UploadUnknown),
-            Err(e) => Err(e.into()),
-        }
-    }
-
-    pub async fn upload_status(&self, name: &RepoName, id: &str) -> Result<UploadStatus> {
+    async fn upload_status(&self, _: &Context, name: &RepoName, id: &str) -> Result<UploadStatus> {
         let offset = self.upload_size(name, id).await?;
         Ok(UploadStatus {
             id: id.to_string(),
@@ -103,8 +97,9 @@ impl Registry {
 
     /// Appends a chunk (PATCH). With a range, it must start where the upload
     /// ends (else RangeInvalid) and carry exactly the bytes it announces.
-    pub async fn append_upload(
+    async fn append_upload(
         &self,
+        _: &Context,
         name: &RepoName,
         id: &str,
         range: Option<ChunkRange>,
@@ -123,54 +118,10 @@ impl Registry {
         })
     }
 
-    async fn append_locked(
-        &self,
-        name: &RepoName,
-        id: &str,
-        size: u64,
-        state: &mut Option<HashState>,
-        range: Option<ChunkRange>,
-        mut body: ByteStream,
-    ) -> Result<u64> {
-        if let Some(r) = range
-            && (r.start != size || r.end_inclusive < r.start)
-        {
-            return Err(RegistryError::RangeInvalid { size });
-        }
-        // Keep hashing only when the state in memory matches the storage.
-        let mut hasher = match state.take() {
-            Some(s) if s.offset == size => Some(s.hasher),
-            _ if size == 0 => Some(Hasher::new(Algorithm::Sha256)),
-            _ => None,
-        };
-        let mut writer = self
-            .driver
-            .writer(&paths::upload_data(name, id), true)
-            .await?;
-        if let Err(e) = copy_into(&mut writer, hasher.as_mut(), &mut body).await {
-            writer.cancel().await?;
-            return Err(e);
-        }
-        let written = writer.size() - size;
-        if let Some(r) = range
-            && written != r.end_inclusive - r.start + 1
-        {
-            writer.cancel().await?;
-            return Err(RegistryError::UploadInvalid(format!(
-                "Content-Range announced {} bytes but the body had {written}",
-                r.end_inclusive - r.start + 1
-            )));
-        }
-        let offset = writer.size();
-        writer.commit().await?;
-        *state = hasher.map(|hasher| HashState { offset, hasher });
-        Ok(offset)
-    }
-
     /// Completes an upload (PUT): appends the last chunk if any, verifies the
     /// digest, and moves the data into the blob store. On a digest mismatch
     /// the upload is removed, as distribution does.
-    pub async fn finish_upload(
+    async fn finish_upload(
         &self,
         cx: &Context,
         name: &RepoName,
@@ -218,14 +169,14 @@ impl Registry {
     }
 
     /// A monolithic upload (POST with `?digest=`).
-    pub async fn put_blob(
+    async fn put_blob(
         &self,
         cx: &Context,
         name: &RepoName,
         digest: &Digest,
         body: ByteStream,
     ) -> Result<Change> {
-        let upload = self.start_upload(name).await?;
+        let upload = self.start_upload(cx, name).await?;
         let result = self
             .finish_upload(cx, name, &upload.id, digest, None, Some(body))
             .await;
@@ -236,7 +187,7 @@ impl Registry {
         result
     }
 
-    pub async fn cancel_upload(&self, name: &RepoName, id: &str) -> Result<()> {
+    async fn cancel_upload(&self, _: &Context, name: &RepoName, id: &str) -> Result<()> {
         self.check_writable()?;
         let slot = self.uploads.slot(id);
         let _state = slot.lock().await;
@@ -245,14 +196,69 @@ impl Registry {
         self.uploads.forget(id);
         Ok(())
     }
+}
+
+impl Registry {
+    async fn upload_size(&self, name: &RepoName, id: &str) -> Result<u64> {
+        check_id(id)?;
+        match self.driver.stat(&paths::upload_data(name, id)).await {
+            Ok(info) => Ok(info.size),
+            Err(e) if e.is_not_found() => Err(RegistryError::UploadUnknown),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn append_locked(
+        &self,
+        name: &RepoName,
+        id: &str,
+        size: u64,
+        state: &mut Option<HashState>,
+        range: Option<ChunkRange>,
+        mut body: ByteStream,
+    ) -> Result<u64> {
+        if let Some(r) = range
+            && (r.start != size || r.end_inclusive < r.start)
+        {
+            return Err(RegistryError::RangeInvalid { size });
+        }
+        // Keep hashing only when the state in memory matches the storage.
+        let mut hasher = match state.take() {
+            Some(s) if s.offset == size => Some(s.hasher),
+            _ if size == 0 => Some(Hasher::new(Algorithm::Sha256)),
+            _ => None,
+        };
+        let mut writer = self
+            .driver
+            .writer(&paths::upload_data(name, id), true)
+            .await?;
+        if let Err(e) = copy_into(&mut writer, hasher.as_mut(), &mut body).await {
+            writer.cancel().await?;
+            return Err(e);
+        }
+        let written = writer.size() - size;
+        if let Some(r) = range
+            && written != r.end_inclusive - r.start + 1
+        {
+            writer.cancel().await?;
+            return Err(RegistryError::UploadInvalid(format!(
+                "Content-Range announced {} bytes but the body had {written}",
+                r.end_inclusive - r.start + 1
+            )));
+        }
+        let offset = writer.size();
+        writer.commit().await?;
+        *state = hasher.map(|hasher| HashState { offset, hasher });
+        Ok(offset)
+    }
 
     /// Removes uploads started more than `older_than` ago (by the time
     /// `startedat` was written); with `dry_run`, only lists them.
     pub async fn purge_uploads(&self, older_than: Duration, dry_run: bool) -> Result<Vec<String>> {
         let now = SystemTime::now();
         let mut purged = Vec::new();
-        for name in self.directories_holding(&["_uploads"]).await? {
-            let name = name.as_str();
+        let mut names = self.directories_holding(&["_uploads"]);
+        while let Some(name) = names.try_next().await? {
             for id in self.list_dir(&paths::uploads_dir(&name)).await? {
                 let started = match self
                     .driver
@@ -336,10 +342,13 @@ mod tests {
             Options::default(),
         );
         let ab = RepoName::parse("a/b").unwrap();
-        let old = reg.start_upload(&ab).await.unwrap();
+        let cx = Context::new(crate::auth::Principal::Anonymous);
+        let old = reg.start_upload(&cx, &ab).await.unwrap();
         let body: crate::storage::ByteStream =
             Box::pin(futures_util::stream::iter([Ok(Bytes::from_static(b"abc"))]));
-        reg.append_upload(&ab, &old.id, None, body).await.unwrap();
+        reg.append_upload(&cx, &ab, &old.id, None, body)
+            .await
+            .unwrap();
         assert_eq!(
             reg.purge_uploads(Duration::from_secs(3600), false)
                 .await
@@ -349,13 +358,13 @@ mod tests {
         let listed = reg.purge_uploads(Duration::ZERO, true).await.unwrap();
         assert_eq!(listed, vec![format!("a/b/{}", old.id)]);
         assert!(
-            reg.upload_status(&ab, &old.id).await.is_ok(),
+            reg.upload_status(&cx, &ab, &old.id).await.is_ok(),
             "a dry run removes nothing"
         );
         let purged = reg.purge_uploads(Duration::ZERO, false).await.unwrap();
         assert_eq!(purged.len(), 1);
         assert!(matches!(
-            reg.upload_status(&ab, &old.id).await,
+            reg.upload_status(&cx, &ab, &old.id).await,
             Err(RegistryError::UploadUnknown)
         ));
     }

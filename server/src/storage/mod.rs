@@ -18,6 +18,9 @@ use futures_util::Stream;
 /// A stream of bytes read from, or to be written to, a driver.
 pub type ByteStream = Pin<Box<dyn Stream<Item = io::Result<Bytes>> + Send>>;
 
+/// The files of a walk, as they are found.
+pub type FileStream<'a> = Pin<Box<dyn Stream<Item = Result<FileInfo>> + Send + 'a>>;
+
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {
     #[error("path not found: {0}")]
@@ -107,34 +110,66 @@ pub trait StorageDriver: Send + Sync + 'static {
         Ok(None)
     }
     /// Every file under a directory, recursively, with its size and time,
-    /// sorted by path. A missing directory is empty.
-    async fn walk(&self, path: &str) -> Result<Vec<FileInfo>> {
-        let mut out = Vec::new();
-        let mut stack = vec![path.to_string()];
-        while let Some(dir) = stack.pop() {
-            let names = match self.list(&dir).await {
-                Ok(n) => n,
-                Err(e) if e.is_not_found() => continue,
-                Err(e) => return Err(e),
-            };
-            for name in names {
-                let child = format!("{dir}/{name}");
-                match self.stat(&child).await {
-                    Ok(info) if info.is_dir => stack.push(child),
-                    Ok(info) => out.push(info),
-                    Err(e) if e.is_not_found() => {}
-                    Err(e) => return Err(e),
-                }
-            }
-        }
-        out.sort_by(|a, b| a.path.cmp(&b.path));
-        Ok(out)
+    /// as a stream in path order (component by component): files are
+    /// yielded as they are listed, never gathered first. A missing directory
+    /// is empty.
+    fn walk<'a>(&'a self, path: &str) -> FileStream<'a> {
+        walk_by_listing(self, path.to_string())
     }
     /// Checks at start that the storage answers, with a message naming the
     /// cause when it does not.
     async fn check_reachable(&self) -> Result<()> {
         Ok(())
     }
+}
+
+/// The names in a directory; a missing one is empty.
+async fn list_or_empty<D: StorageDriver + ?Sized>(d: &D, path: &str) -> Result<Vec<String>> {
+    match d.list(path).await {
+        Ok(names) => Ok(names),
+        Err(e) if e.is_not_found() => Ok(Vec::new()),
+        Err(e) => Err(e),
+    }
+}
+
+/// A walk made of `list` and `stat`, depth first over sorted listings: it
+/// holds only the listings of the directories on the way down.
+pub fn walk_by_listing<D: StorageDriver + ?Sized>(d: &D, root: String) -> FileStream<'_> {
+    /// A directory being walked and the names in it not yet visited.
+    struct Frame {
+        dir: String,
+        names: std::vec::IntoIter<String>,
+    }
+    let start: Option<Vec<Frame>> = None;
+    Box::pin(futures_util::stream::try_unfold(start, move |frames| {
+        let root = root.clone();
+        async move {
+            let mut frames = match frames {
+                Some(frames) => frames,
+                None => vec![Frame {
+                    names: list_or_empty(d, &root).await?.into_iter(),
+                    dir: root,
+                }],
+            };
+            while let Some(top) = frames.last_mut() {
+                let Some(name) = top.names.next() else {
+                    frames.pop();
+                    continue;
+                };
+                let child = format!("{}/{name}", top.dir);
+                match d.stat(&child).await {
+                    Ok(info) if info.is_dir => frames.push(Frame {
+                        names: list_or_empty(d, &child).await?.into_iter(),
+                        dir: child,
+                    }),
+                    Ok(info) => return Ok(Some((info, Some(frames)))),
+                    Err(e) if e.is_not_found() => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            Ok(None)
+        }
+    }))
 }
 
 /// Checks that a driver path is absolute and has no empty, `.` or `..`

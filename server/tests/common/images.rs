@@ -8,22 +8,70 @@ use super::{client, digest};
 
 pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 
-/// Pushes a blob in one request; returns its digest.
-pub async fn push_blob(url: &str, name: &str, data: &[u8]) -> String {
+/// Pushes a blob in one request with `c`; returns its digest, or why the
+/// registry refused it (for tests where refusals are expected).
+pub async fn try_push_blob(
+    c: &reqwest::Client,
+    url: &str,
+    name: &str,
+    data: &[u8],
+) -> Result<String, String> {
     let d = digest(data);
-    let resp = client()
+    let resp = c
         .post(format!("{url}/v2/{name}/blobs/uploads/?digest={d}"))
         .body(data.to_vec())
         .send()
         .await
-        .unwrap();
-    assert_eq!(
-        resp.status(),
-        StatusCode::CREATED,
-        "push blob to {name}: {:?}",
-        resp.text().await
-    );
-    d
+        .map_err(|e| e.to_string())?;
+    let answered = created(resp, &format!("push blob to {name}")).await?;
+    if answered != d {
+        return Err(format!(
+            "push blob to {name}: answered digest {answered:?}, not {d}"
+        ));
+    }
+    Ok(d)
+}
+
+/// The digest a 201 answer names, or the answer's status and body.
+async fn created(resp: reqwest::Response, what: &str) -> Result<String, String> {
+    if resp.status() != StatusCode::CREATED {
+        return Err(format!(
+            "{what}: {}: {:?}",
+            resp.status(),
+            resp.text().await
+        ));
+    }
+    let answered = resp.headers().get("docker-content-digest");
+    Ok(answered
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string())
+}
+
+/// Pushes a blob in one request; returns its digest.
+pub async fn push_blob(url: &str, name: &str, data: &[u8]) -> String {
+    try_push_blob(&client(), url, name, data)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// PUTs manifest bytes with `c`; returns the digest the registry answers,
+/// or why it refused them.
+pub async fn try_put_manifest(
+    c: &reqwest::Client,
+    url: &str,
+    name: &str,
+    reference: &str,
+    body: &[u8],
+) -> Result<String, String> {
+    let resp = c
+        .put(format!("{url}/v2/{name}/manifests/{reference}"))
+        .header("content-type", OCI_MANIFEST)
+        .body(body.to_vec())
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    created(resp, &format!("put manifest {name}:{reference}")).await
 }
 
 /// An image manifest over a config and layers (digest, size).
@@ -39,19 +87,9 @@ pub fn manifest(config: (&str, usize), layers: &[(&str, usize)]) -> Value {
 /// PUTs a manifest under a tag or digest; returns its digest.
 pub async fn put_manifest(url: &str, name: &str, reference: &str, m: &Value) -> String {
     let body = serde_json::to_vec(m).unwrap();
-    let resp = client()
-        .put(format!("{url}/v2/{name}/manifests/{reference}"))
-        .header("content-type", OCI_MANIFEST)
-        .body(body.clone())
-        .send()
+    try_put_manifest(&client(), url, name, reference, &body)
         .await
-        .unwrap();
-    assert_eq!(
-        resp.status(),
-        StatusCode::CREATED,
-        "put manifest {name}:{reference}: {:?}",
-        resp.text().await
-    );
+        .unwrap_or_else(|e| panic!("{e}"));
     digest(&body)
 }
 

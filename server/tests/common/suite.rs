@@ -141,7 +141,7 @@ pub async fn move_delete_walk(d: Arc<dyn StorageDriver>) {
     d.put_content("/suite/m/subway", Bytes::from_static(b"keep"))
         .await
         .unwrap();
-    let walked = d.walk("/suite/m").await.unwrap();
+    let walked: Vec<_> = d.walk("/suite/m").try_collect().await.unwrap();
     let got: Vec<(String, u64)> = walked.iter().map(|f| (f.path.clone(), f.size)).collect();
     assert_eq!(
         got,
@@ -151,7 +151,8 @@ pub async fn move_delete_walk(d: Arc<dyn StorageDriver>) {
             ("/suite/m/subway".to_string(), 4)
         ]
     );
-    assert!(d.walk("/suite/nowhere").await.unwrap().is_empty());
+    let nowhere: Vec<_> = d.walk("/suite/nowhere").try_collect().await.unwrap();
+    assert!(nowhere.is_empty());
     d.delete("/suite/m/sub").await.unwrap();
     assert!(not_found(d.stat("/suite/m/sub/two").await));
     assert!(not_found(d.delete("/suite/m/sub").await));

@@ -16,15 +16,20 @@ pub fn require(tool: &str) {
     );
 }
 
-/// Runs a program to completion; panics with its output when it fails.
-pub async fn run(program: &str, args: &[&str]) -> String {
+/// Runs a program to completion, stdin closed.
+async fn output(program: &str, args: &[&str]) -> std::process::Output {
     require(program);
-    let out = tokio::process::Command::new(program)
+    tokio::process::Command::new(program)
         .args(args)
         .stdin(Stdio::null())
         .output()
         .await
-        .unwrap_or_else(|e| panic!("{program} did not start: {e}"));
+        .unwrap_or_else(|e| panic!("{program} did not start: {e}"))
+}
+
+/// Runs a program to completion; panics with its output when it fails.
+pub async fn run(program: &str, args: &[&str]) -> String {
+    let out = output(program, args).await;
     let stdout = String::from_utf8_lossy(&out.stdout).to_string();
     assert!(
         out.status.success(),
@@ -37,13 +42,7 @@ pub async fn run(program: &str, args: &[&str]) -> String {
 
 /// Like `run`, but returns the failure instead of panicking.
 pub async fn try_run(program: &str, args: &[&str]) -> Result<String, String> {
-    require(program);
-    let out = tokio::process::Command::new(program)
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .await
-        .unwrap_or_else(|e| panic!("{program} did not start: {e}"));
+    let out = output(program, args).await;
     if out.status.success() {
         Ok(String::from_utf8_lossy(&out.stdout).to_string())
     } else {

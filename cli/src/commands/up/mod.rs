@@ -6,6 +6,7 @@
 //! down`). No cluster, no Docker daemon, no network beyond 127.0.0.1.
 
 pub mod process;
+pub mod record;
 pub mod runtime;
 mod start;
 

@@ -60,8 +60,10 @@ fn bindable(port: u16) -> bool {
     TcpListener::bind(SocketAddrV4::new(Ipv4Addr::LOCALHOST, port)).is_ok()
 }
 
-/// Fails with the port, a free one to use instead, and the option.
-pub fn check_port(port: u16) -> anyhow::Result<()> {
+/// Fails with the port, a free one to use instead, and the option (the
+/// example repository's scripts/run.sh takes it as PORT=); when another
+/// lab's `labctl up` holds the port, how to stop that one.
+pub fn check_port(port: u16, root: &Path, detach: bool) -> anyhow::Result<()> {
     if bindable(port) {
         return Ok(());
     }
@@ -69,8 +71,26 @@ pub fn check_port(port: u16) -> anyhow::Result<()> {
         .filter_map(|i| port.checked_add(i))
         .find(|p| bindable(*p))
         .unwrap_or(5001);
+    let run_sh = if root.join("scripts/run.sh").is_file() {
+        format!(" (scripts/run.sh: PORT={other} scripts/run.sh)")
+    } else {
+        String::new()
+    };
+    let holder: Vec<_> = super::record::running()
+        .into_iter()
+        .filter(|r| r.url.ends_with(&format!(":{port}")))
+        .collect();
+    let stop = if holder.is_empty() {
+        format!("stop what listens on {port}")
+    } else {
+        format!(
+            "stop the `labctl up` that holds it:{}",
+            super::record::down_commands(&holder)
+        )
+    };
     anyhow::bail!(
-        "port {port} on 127.0.0.1 is already in use\n  help: choose another port: `labctl up --port {other}` (scripts/run.sh: PORT={other} scripts/run.sh), or stop what listens on {port}"
+        "port {port} on 127.0.0.1 is already in use\n  help: choose another port: `labctl up{} --port {other}`{run_sh}, or {stop}",
+        if detach { " --detach" } else { "" }
     )
 }
 

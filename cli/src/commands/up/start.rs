@@ -50,7 +50,7 @@ pub fn run(args: Args, given: &LabPath) -> anyhow::Result<ExitCode> {
         runtime::remove(&old.runtime_dir)?;
         let _ = std::fs::remove_file(&state);
     }
-    process::check_port(args.port)?;
+    process::check_port(args.port, &lab.root, args.detach)?;
     let bin = process::binary()?;
     let p = prepare(&args, &lab, given)?;
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -62,6 +62,7 @@ pub fn run(args: Args, given: &LabPath) -> anyhow::Result<ExitCode> {
     if !matches!(&result, Ok(Served::Detached)) {
         runtime::remove(&rundir)?;
         let _ = std::fs::remove_file(&state);
+        super::record::remove(&lab.file);
     }
     Ok(match result? {
         Served::Detached | Served::Stopped => ExitCode::SUCCESS,
@@ -229,6 +230,12 @@ async fn serve(args: &Args, lab: &LabPath, bin: &Path, p: Prepared) -> anyhow::R
             log: report.log.clone(),
         },
     )?;
+    super::record::write(&super::record::Record {
+        lab: lab_name.clone(),
+        file: lab.file.clone(),
+        url: report.url.clone(),
+        pid: report.pid,
+    });
 
     let t = Target {
         base: reqwest::Url::parse(&format!("{}/", report.url)).expect("valid URL"),

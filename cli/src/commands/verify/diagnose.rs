@@ -142,13 +142,22 @@ pub fn dns(p: &Peer, detail: &str) -> Diagnosis {
 }
 
 pub fn refused(p: &Peer, addr: &str) -> Diagnosis {
+    let local = matches!(p.host, "127.0.0.1" | "localhost" | "::1" | "[::1]");
+    let fix = if local {
+        format!(
+            "on this machine: start the lab's registry with `labctl up --detach --port {}` (in the lab's folder), or check the port `labctl up` printed",
+            p.port
+        )
+    } else {
+        "check the port (443 for an ingress, the NodePort 30000-32767 otherwise), that the registry pod runs (`kubectl -n registry get pods,svc,ingress`), and the address it listens on (http.addr)".into()
+    };
     Diagnosis::new(
         "connection-refused",
         format!(
             "nothing listens on {}:{} ({addr} refused the connection)",
             p.host, p.port
         ),
-        "check the port (443 for an ingress, the NodePort 30000-32767 otherwise), that the registry pod runs (`kubectl -n registry get pods,svc,ingress`), and the address it listens on (http.addr)",
+        fix,
     )
 }
 

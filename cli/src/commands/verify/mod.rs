@@ -8,9 +8,9 @@
 //! - `client`, `upload`, `listing`, `pull`: the OCI distribution protocol;
 //! - `session`: the steps in order; `report`: what is printed.
 
-mod access;
-mod client;
-mod diagnose;
+pub(crate) mod access;
+pub(crate) mod client;
+pub(crate) mod diagnose;
 mod image;
 mod listing;
 mod net;
@@ -19,8 +19,8 @@ pub(crate) mod report;
 pub(crate) mod session;
 mod size;
 pub(crate) mod target;
-mod tls;
-mod upload;
+pub(crate) mod tls;
+pub(crate) mod upload;
 
 use std::io::Read;
 use std::path::PathBuf;
@@ -75,11 +75,18 @@ pub struct PushArgs {
     pub output: Output,
 }
 
-fn password(args: &PushArgs) -> anyhow::Result<Option<target::Credentials>> {
-    let Some(user) = &args.user else {
+/// The credentials of `--user` (and `--password-stdin`), if given.
+pub(crate) fn password(
+    user: Option<&String>,
+    stdin: bool,
+) -> anyhow::Result<Option<target::Credentials>> {
+    let Some(user) = user else {
         return Ok(None);
     };
-    let password = if args.password_stdin {
+    let help = format!(
+        "pipe {user}'s password on stdin, e.g. `labctl secrets get registry/{user} | labctl verify push --user {user} --password-stdin`, or leave out --user to log in as the lab's user"
+    );
+    let password = if stdin {
         let mut v = String::new();
         std::io::stdin()
             .read_to_string(&mut v)
@@ -87,16 +94,68 @@ fn password(args: &PushArgs) -> anyhow::Result<Option<target::Credentials>> {
         let v = v.strip_suffix('\n').unwrap_or(&v);
         v.strip_suffix('\r').unwrap_or(v).to_string()
     } else {
-        super::read_secret(&format!("Password of {user}: "), false)?
+        super::read_secret(&format!("Password of {user}: "), false, &help)?
     };
     anyhow::ensure!(
         !password.is_empty(),
-        "the password is empty\n  help: pipe it on stdin with --password-stdin"
+        "the password read from stdin is empty\n  help: {help}"
     );
     Ok(Some(target::Credentials {
         user: user.clone(),
         password,
     }))
+}
+
+/// The URL of the labreg `labctl up` runs for this lab, if it runs.
+fn local_up(lab: &LabPath) -> Option<String> {
+    let state = super::up::process::read_state(&super::up::state_file(lab))?;
+    super::up::process::is_labreg(state.pid).then_some(state.url)
+}
+
+/// No lab.yaml here and no --registry: what to run instead.
+fn no_lab(lab: &LabPath) -> anyhow::Error {
+    let runs = super::up::record::running();
+    let ups: String = runs
+        .iter()
+        .map(|r| {
+            format!(
+                "\n    labctl -f {} verify push      # lab {}, `labctl up` at {}",
+                r.file.display(),
+                r.lab,
+                r.url
+            )
+        })
+        .collect();
+    anyhow::anyhow!(
+        "{} not found, so there is no lab registry to verify\n  help: run it in the lab's folder, name the lab with -f PATH/lab.yaml, or give the address with --registry HOST[:PORT]{}",
+        lab.file.display(),
+        if ups.is_empty() {
+            String::new()
+        } else {
+            format!("; running now:{ups}")
+        }
+    )
+}
+
+/// `--registry`: in a lab that loads, with the lab's CA and users.
+fn registry_target(
+    r: &str,
+    args: &PushArgs,
+    creds: Option<target::Credentials>,
+    lab: &LabPath,
+) -> anyhow::Result<target::Target> {
+    if lab.file.is_file() {
+        match lab.load() {
+            Ok(_) => {
+                return target::from_args_in_lab(r, args.insecure, creds, args.ca.clone(), lab);
+            }
+            Err(e) => eprintln!(
+                "note: verifying {r} without the lab's CA and users, since {} does not load:\n{e:#}",
+                lab.file.display()
+            ),
+        }
+    }
+    target::from_args(r, args.insecure, creds, args.ca.clone())
 }
 
 pub fn run(cmd: Command, lab: &LabPath) -> anyhow::Result<ExitCode> {
@@ -112,11 +171,22 @@ pub fn run(cmd: Command, lab: &LabPath) -> anyhow::Result<ExitCode> {
         // Check the address before asking for a password.
         target::parse_registry(r, args.insecure).map_err(anyhow::Error::msg)?;
     }
-    let creds = password(&args)?;
+    let creds = password(args.user.as_ref(), args.password_stdin)?;
     let target = match &args.registry {
-        Some(r) => target::from_args(r, args.insecure, creds, args.ca.clone())?,
-        None => target::from_lab(lab, args.insecure, creds, args.ca.clone())
-            .context("cannot find the lab's registry (or pass --registry)")?,
+        Some(r) => registry_target(r, &args, creds, lab)?,
+        None if lab.file.is_file() => match local_up(lab) {
+            Some(url) => {
+                let host = lab.load()?.registry.host;
+                eprintln!(
+                    "note: verifying the registry `labctl up` runs for this lab, {url}; the cluster's: `labctl verify push --registry {host}`"
+                );
+                let addr = url.trim_start_matches("https://");
+                target::from_args_in_lab(addr, false, creds, args.ca.clone(), lab)?
+            }
+            None => target::from_lab(lab, args.insecure, creds, args.ca.clone())
+                .context("cannot find the lab's registry (or pass --registry)")?,
+        },
+        None => return Err(no_lab(lab)),
     };
     let opts = session::Options {
         size: args.size,

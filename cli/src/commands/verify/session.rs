@@ -8,7 +8,6 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use indicatif::{ProgressBar, ProgressStyle};
-use reqwest::header::{CONTENT_TYPE, LOCATION};
 use reqwest::{Method, StatusCode};
 
 use super::client::Client;
@@ -19,6 +18,10 @@ use super::target::{REPOSITORY, Target};
 use super::tls::Trust;
 use super::upload::{self, Open};
 use super::{access, listing, pull, size};
+
+/// The one tag every run pushes: where deletes are disabled, the next run
+/// replaces the test image instead of adding another.
+pub const TAG: &str = "latest";
 
 pub struct Options {
     pub size: u64,
@@ -109,11 +112,7 @@ impl Run<'_> {
 pub async fn run(t: Target, opts: Options) -> anyhow::Result<Outcome> {
     let trust = Trust::new(t.ca_file.as_deref())?;
     let c = Client::new(&t, trust)?;
-    let tag = format!(
-        "verify-{}-{:06x}",
-        time::OffsetDateTime::now_utc().unix_timestamp(),
-        rand::random::<u32>() & 0xff_ffff
-    );
+    let tag = TAG.to_string();
     let report = Report {
         registry: c.base.as_str().trim_end_matches('/').to_string(),
         repository: REPOSITORY.into(),
@@ -207,6 +206,7 @@ async fn push(r: &mut Run<'_>) -> Option<Image> {
     let res = upload::push_blob(
         &r.c,
         &r.open,
+        REPOSITORY,
         "layer",
         layer.chunks(),
         layer.len,
@@ -224,6 +224,7 @@ async fn push(r: &mut Run<'_>) -> Option<Image> {
     let res = upload::push_blob(
         &r.c,
         &r.open,
+        REPOSITORY,
         "config",
         chunks,
         config.len() as u64,
@@ -251,22 +252,9 @@ async fn put_manifest(
     manifest: &[u8],
     digest: &str,
 ) -> Result<((), Note), Diagnosis> {
-    let url = c.url(&format!("v2/{REPOSITORY}/manifests/{tag}"));
-    let resp = c
-        .req(Method::PUT, url)
-        .header(CONTENT_TYPE, image::MANIFEST_TYPE)
-        .body(manifest.to_vec())
-        .send()
-        .await
-        .map_err(|e| c.transport(&e))?;
-    if resp.status() != StatusCode::CREATED {
-        return Err(c.status("the manifest PUT", resp).await);
-    }
-    let stored = resp
-        .headers()
-        .get("docker-content-digest")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or(digest);
+    let put =
+        upload::put_manifest(c, REPOSITORY, tag, image::MANIFEST_TYPE, manifest, digest).await?;
+    let stored = put.stored.as_str();
     if stored != digest {
         return Err(pull::mismatch(
             "the manifest the registry stored",
@@ -276,11 +264,7 @@ async fn put_manifest(
             0,
         ));
     }
-    let at = resp
-        .headers()
-        .get(LOCATION)
-        .and_then(|v| v.to_str().ok())
-        .is_some();
+    let at = put.location;
     let note = if at { "" } else { " (no Location header)" };
     Ok(((), Note::Ok(format!("{REPOSITORY}:{tag} = {digest}{note}"))))
 }
@@ -370,10 +354,10 @@ async fn delete(r: &mut Run<'_>, img: &Image) {
             StatusCode::METHOD_NOT_ALLOWED => {
                 let d = Diagnosis::new(
                     "delete-disabled",
-                    format!("the registry has deletes disabled, so the test image {REPOSITORY}:{} stays", r.tag),
+                    format!("the registry has deletes disabled, so the test image stays as {REPOSITORY}:{}; every run replaces that one tag, so test images do not pile up (the layers of earlier runs are unreferenced: `labreg garbage-collect --delete-untagged` frees them)", r.tag),
                     "nothing to fix unless you want to delete images: then set storage.delete.enabled: true (lab.yaml registry.delete: true)",
                 );
-                return Ok(((), Note::Warn("405, deletes are disabled".into(), d)));
+                return Ok(((), Note::Warn(format!("405, deletes are disabled: {REPOSITORY}:{} stays, replaced by the next run", r.tag), d)));
             }
             _ => {
                 let d = c.status("the manifest DELETE", resp).await;

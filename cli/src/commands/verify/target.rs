@@ -10,6 +10,7 @@ use anyhow::Context;
 
 use crate::identity;
 use crate::lab::LabPath;
+use crate::manifest::Lab;
 use crate::manifest::model::{Action, Registry, Tls};
 use crate::store::Store;
 use crate::trust;
@@ -161,6 +162,68 @@ pub fn lab_user(
     Ok((creds, origin))
 }
 
+/// The lab's CA and a lab user, for any address of the lab's registry:
+/// `--ca` and `--user` win; else certs/ca.crt (when `use_ca`) and a lab
+/// user allowed to push, with the password from secrets/.
+struct LabAccess {
+    creds: Option<Credentials>,
+    creds_origin: String,
+    ca_file: Option<PathBuf>,
+}
+
+fn lab_access(
+    lab: &LabPath,
+    parsed: &Lab,
+    creds: Option<Credentials>,
+    ca: Option<PathBuf>,
+    use_ca: bool,
+) -> anyhow::Result<LabAccess> {
+    let reg = &parsed.registry;
+    let lab_ca = lab.root.join("certs/ca.crt");
+    let ca_file = ca.or_else(|| (use_ca && lab_ca.is_file()).then_some(lab_ca));
+    let (creds, creds_origin) = match creds {
+        Some(c) => {
+            let o = format!("--user {}", c.user);
+            (Some(c), o)
+        }
+        None if reg.users.is_empty() => (None, "lab.yaml has no registry.users".into()),
+        None => {
+            let store = Store::new(&lab.root, &parsed.secrets.recipients)?;
+            let (c, origin) = lab_user(reg, &store, &store.identities()?)?;
+            (Some(c), origin)
+        }
+    };
+    Ok(LabAccess {
+        creds,
+        creds_origin,
+        ca_file,
+    })
+}
+
+/// `--registry` given inside a lab: that address, with the lab's CA and
+/// users unless `--ca` or `--user` say otherwise.
+pub fn from_args_in_lab(
+    registry: &str,
+    insecure: bool,
+    creds: Option<Credentials>,
+    ca: Option<PathBuf>,
+    lab: &LabPath,
+) -> anyhow::Result<Target> {
+    let parsed = lab.load()?;
+    let (tls, host, port) = parse_registry(registry, insecure).map_err(anyhow::Error::msg)?;
+    let a = lab_access(lab, &parsed, creds, ca, tls)?;
+    Ok(Target {
+        base: base(tls, &host, port),
+        host,
+        port,
+        tls,
+        creds: a.creds,
+        ca_file: a.ca_file,
+        trust_commands: None,
+        creds_origin: a.creds_origin,
+    })
+}
+
 /// The lab's registry.
 pub fn from_lab(
     lab: &LabPath,
@@ -174,7 +237,6 @@ pub fn from_lab(
     let port = reg.expose.node_port.unwrap_or(if tls { 443 } else { 80 });
     let lab_ca = lab.root.join("certs/ca.crt");
     let has_lab_ca = reg.expose.tls == Tls::SelfSigned && lab_ca.is_file();
-    let ca_file = ca.or_else(|| has_lab_ca.then(|| lab_ca.clone()));
     let trust_commands = has_lab_ca.then(|| {
         trust::instructions(
             &trust::address(&reg.host, port),
@@ -182,27 +244,16 @@ pub fn from_lab(
             &lab_ca,
         )
     });
-    let (creds, creds_origin) = match creds {
-        Some(c) => {
-            let o = format!("--user {}", c.user);
-            (Some(c), o)
-        }
-        None if reg.users.is_empty() => (None, "lab.yaml has no registry.users".into()),
-        None => {
-            let store = Store::new(&lab.root, &parsed.secrets.recipients)?;
-            let (c, origin) = lab_user(reg, &store, &identity::find()?)?;
-            (Some(c), origin)
-        }
-    };
+    let a = lab_access(lab, &parsed, creds, ca, has_lab_ca)?;
     Ok(Target {
         base: base(tls, &reg.host, port),
         host: reg.host.clone(),
         port,
         tls,
-        creds,
-        ca_file,
+        creds: a.creds,
+        ca_file: a.ca_file,
         trust_commands,
-        creds_origin,
+        creds_origin: a.creds_origin,
     })
 }
 

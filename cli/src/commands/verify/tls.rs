@@ -1,16 +1,14 @@
 //! Trust: the system store plus the lab's CA (or `--ca`), in a rustls
 //! config shared by the handshake check and the HTTP client. The verifier
 //! is labreg's (a self-signed certificate given as the CA is accepted, as
-//! Go and OpenSSL clients accept it) and remembers the certificate it was shown, so a failure
+//! Go and OpenSSL clients accept it), told to remember the certificate it was shown, so a failure
 //! can say whose certificate it was, which names it holds and when it
 //! expired.
 
 use std::sync::{Arc, Mutex};
 
-use labreg::trust::{AnchoredVerifier, Anchors};
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{ClientConfig, DigitallySignedStruct, SignatureScheme};
+use labreg::trust::Anchors;
+use rustls::ClientConfig;
 use time::OffsetDateTime;
 
 /// What matters about a server certificate, for messages.
@@ -89,11 +87,13 @@ impl Trust {
         if let Some(path) = ca_file {
             anchors.add_pem_file(path)?;
         }
-        let seen = Arc::new(Mutex::new(None));
-        let verifier = Arc::new(Recording {
-            inner: anchors.verifier()?,
-            seen: seen.clone(),
-        });
+        let seen: Arc<Mutex<Option<Vec<u8>>>> = Arc::new(Mutex::new(None));
+        let record = seen.clone();
+        let verifier = anchors.observed_verifier(Arc::new(move |der: &[u8]| {
+            if let Ok(mut s) = record.lock() {
+                *s = Some(der.to_vec());
+            }
+        }))?;
         Ok(Trust {
             config: Arc::new(labreg::trust::client_config(verifier)?),
             seen,
@@ -110,48 +110,5 @@ impl Trust {
         if let Ok(mut s) = self.seen.lock() {
             *s = None;
         }
-    }
-}
-
-/// The anchored verifier, remembering the end-entity certificate.
-#[derive(Debug)]
-struct Recording {
-    inner: Arc<AnchoredVerifier>,
-    seen: Arc<Mutex<Option<Vec<u8>>>>,
-}
-
-impl ServerCertVerifier for Recording {
-    fn verify_server_cert(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        intermediates: &[CertificateDer<'_>],
-        server_name: &ServerName<'_>,
-        ocsp: &[u8],
-        now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        if let Ok(mut s) = self.seen.lock() {
-            *s = Some(end_entity.to_vec());
-        }
-        self.inner
-            .verify_server_cert(end_entity, intermediates, server_name, ocsp, now)
-    }
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.inner.verify_tls12_signature(message, cert, dss)
-    }
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.inner.verify_tls13_signature(message, cert, dss)
-    }
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.inner.supported_verify_schemes()
     }
 }

@@ -49,17 +49,19 @@ fn location(c: &Client, resp: &reqwest::Response) -> Option<Url> {
     c.base.join(loc).ok()
 }
 
-/// Uploads one blob; the detail on success says how fast it went.
+/// Uploads one blob into `repo`; the detail on success says how fast it went.
+#[allow(clippy::too_many_arguments)]
 pub async fn push_blob(
     c: &Client,
     open: &Open,
+    repo: &str,
     name: &str,
     chunks: impl Iterator<Item = Bytes> + Send + 'static,
     len: u64,
     digest: &str,
     bar: Option<ProgressBar>,
 ) -> Result<String, Diagnosis> {
-    let post = c.url(&format!("v2/{}/blobs/uploads/", super::target::REPOSITORY));
+    let post = c.url(&format!("v2/{repo}/blobs/uploads/"));
     let resp = c
         .req(Method::POST, post)
         .header(CONTENT_LENGTH, "0")
@@ -180,4 +182,41 @@ async fn patch_and_put(
         size::human(len),
         size::rate(len, secs)
     ))
+}
+
+/// The registry's answer to a manifest PUT.
+pub struct PutManifest {
+    /// `Docker-Content-Digest`, or the digest sent when it has none.
+    pub stored: String,
+    pub location: bool,
+}
+
+/// PUTs a manifest of `media_type` to `repo` under `reference`; `digest`
+/// is the digest of `body`.
+pub async fn put_manifest(
+    c: &Client,
+    repo: &str,
+    reference: &str,
+    media_type: &str,
+    body: &[u8],
+    digest: &str,
+) -> Result<PutManifest, Diagnosis> {
+    let url = c.url(&format!("v2/{repo}/manifests/{reference}"));
+    let resp = c
+        .req(Method::PUT, url)
+        .header(CONTENT_TYPE, media_type)
+        .body(body.to_vec())
+        .send()
+        .await
+        .map_err(|e| c.transport(&e))?;
+    if resp.status() != StatusCode::CREATED {
+        return Err(c.status("the manifest PUT", resp).await);
+    }
+    let header = |name| resp.headers().get(name).and_then(|v| v.to_str().ok());
+    Ok(PutManifest {
+        stored: header("docker-content-digest")
+            .unwrap_or(digest)
+            .to_string(),
+        location: header(LOCATION.as_str()).is_some(),
+    })
 }

@@ -36,6 +36,13 @@ pub(super) struct Object {
     pub modified: SystemTime,
 }
 
+/// One page of a listing, and the token of the next one.
+pub(super) struct ListPage {
+    pub objects: Vec<Object>,
+    pub prefixes: Vec<String>,
+    pub next: Option<String>,
+}
+
 fn xml_field<'a>(body: &'a str, name: &str) -> Option<&'a str> {
     let open = format!("<{name}>");
     let start = body.find(&open)? + open.len();
@@ -277,42 +284,66 @@ impl Client {
         let mut prefixes = Vec::new();
         let mut token: Option<String> = None;
         loop {
-            let mut action = ListObjectsV2::new(&self.bucket, Some(&self.creds));
-            action.with_prefix(prefix);
-            if delimited {
-                action.with_delimiter("/");
-            }
-            if let Some(t) = &token {
-                action.with_continuation_token(t.as_str());
-            }
-            let url = action.sign(SIGN_TTL);
-            let resp = self.send(Method::GET, url, &[], None, path).await?;
-            let body = self.ok_body(resp, path).await?;
-            let parsed = ListObjectsV2::parse_response(&body).map_err(|e| {
-                StorageError::io(
-                    path,
-                    std::io::Error::other(format!("unreadable S3 listing: {e}")),
-                )
-            })?;
-            for c in parsed.contents {
-                let modified = c
-                    .last_modified
-                    .as_deref()
-                    .and_then(|t| humantime::parse_rfc3339_weak(t).ok())
-                    .unwrap_or(SystemTime::UNIX_EPOCH);
-                objects.push(Object {
-                    key: c.key,
-                    size: c.size.unwrap_or(0),
-                    modified,
-                });
-            }
-            prefixes.extend(parsed.common_prefixes.into_iter().map(|p| p.prefix));
-            match parsed.next_continuation_token {
+            let page = self
+                .list_page(prefix, delimited, token.as_deref(), path)
+                .await?;
+            objects.extend(page.objects);
+            prefixes.extend(page.prefixes);
+            match page.next {
                 Some(t) => token = Some(t),
                 None => break,
             }
         }
         Ok((objects, prefixes))
+    }
+
+    /// One page of a listing (up to 1000 keys), from `token` when given.
+    pub async fn list_page(
+        &self,
+        prefix: &str,
+        delimited: bool,
+        token: Option<&str>,
+        path: &str,
+    ) -> Result<ListPage> {
+        let mut action = ListObjectsV2::new(&self.bucket, Some(&self.creds));
+        action.with_prefix(prefix);
+        if delimited {
+            action.with_delimiter("/");
+        }
+        if let Some(t) = token {
+            action.with_continuation_token(t);
+        }
+        let url = action.sign(SIGN_TTL);
+        let resp = self.send(Method::GET, url, &[], None, path).await?;
+        let body = self.ok_body(resp, path).await?;
+        let parsed = ListObjectsV2::parse_response(&body).map_err(|e| {
+            StorageError::io(
+                path,
+                std::io::Error::other(format!("unreadable S3 listing: {e}")),
+            )
+        })?;
+        let objects = parsed
+            .contents
+            .into_iter()
+            .map(|c| Object {
+                modified: c
+                    .last_modified
+                    .as_deref()
+                    .and_then(|t| humantime::parse_rfc3339_weak(t).ok())
+                    .unwrap_or(SystemTime::UNIX_EPOCH),
+                key: c.key,
+                size: c.size.unwrap_or(0),
+            })
+            .collect();
+        Ok(ListPage {
+            objects,
+            prefixes: parsed
+                .common_prefixes
+                .into_iter()
+                .map(|p| p.prefix)
+                .collect(),
+            next: parsed.next_continuation_token,
+        })
     }
 
     /// The `x-amz-copy-source` value naming an object of this bucket.

@@ -18,6 +18,7 @@ mod compose;
 mod multipart;
 mod writer;
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -27,7 +28,7 @@ use futures_util::{StreamExt, TryStreamExt};
 use rusty_s3::S3Action;
 use rusty_s3::actions::GetObject;
 
-use super::{ByteStream, FileInfo, FileWriter, Result, StorageDriver, StorageError};
+use super::{ByteStream, FileInfo, FileStream, FileWriter, Result, StorageDriver, StorageError};
 use crate::config::s3::S3Settings;
 use client::{Client, Object};
 use writer::S3Writer;
@@ -319,21 +320,55 @@ impl StorageDriver for S3Driver {
 
     /// One flat listing; segmented files (uploads in progress) show as their
     /// plain object only.
-    async fn walk(&self, path: &str) -> Result<Vec<FileInfo>> {
-        let prefix = self.client.dir_prefix(path)?;
-        let (objects, _) = self.client.list(&prefix, false, path).await?;
-        let mut out: Vec<FileInfo> = objects
-            .into_iter()
-            .filter(|o| !o.key[prefix.len()..].split('/').any(|c| c.starts_with('.')))
-            .map(|o| FileInfo {
-                path: self.client.path_of(&o.key),
-                size: o.size,
-                modified: o.modified,
-                is_dir: false,
-            })
-            .collect();
-        out.sort_by(|a, b| a.path.cmp(&b.path));
-        Ok(out)
+    /// One listing without a delimiter, page by page, in key order (which
+    /// is path order); nothing is gathered beyond the page in hand.
+    fn walk<'a>(&'a self, path: &str) -> FileStream<'a> {
+        /// Where the listing stands: the next page's token, if any.
+        enum Next {
+            First,
+            Token(String),
+            Done,
+        }
+        let path = path.to_string();
+        let start = (Next::First, VecDeque::<FileInfo>::new());
+        Box::pin(futures_util::stream::try_unfold(
+            start,
+            move |(mut next, mut page)| {
+                let path = path.clone();
+                async move {
+                    loop {
+                        if let Some(f) = page.pop_front() {
+                            return Ok(Some((f, (next, page))));
+                        }
+                        let token = match next {
+                            Next::Done => return Ok(None),
+                            Next::First => None,
+                            Next::Token(t) => Some(t),
+                        };
+                        let prefix = self.client.dir_prefix(&path)?;
+                        let listed = self
+                            .client
+                            .list_page(&prefix, false, token.as_deref(), &path)
+                            .await?;
+                        next = listed.next.map_or(Next::Done, Next::Token);
+                        page.extend(
+                            listed
+                                .objects
+                                .into_iter()
+                                .filter(|o| {
+                                    !o.key[prefix.len()..].split('/').any(|c| c.starts_with('.'))
+                                })
+                                .map(|o| FileInfo {
+                                    path: self.client.path_of(&o.key),
+                                    size: o.size,
+                                    modified: o.modified,
+                                    is_dir: false,
+                                }),
+                        );
+                    }
+                }
+            },
+        ))
     }
 
     async fn check_reachable(&self) -> Result<()> {

@@ -1,0 +1,197 @@
+//! `labctl image push` into a labreg with TLS and htpasswd, then pulled
+//! back by skopeo and by containerd (`ctr` through a hosts.toml trusting
+//! the CA, no --skip-verify) with identical digests; the lab's own
+//! registry with its CA and user; failures named.
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+use crate::common::containerd::Containerd;
+use crate::common::{DEMO_KEY, DEMO_RECIPIENT, run_ok, tool};
+use crate::support::{PASSWORD, Registry, USER, build_image, labctl, manifest_digest, skopeo_json};
+
+/// Runs `cmd` with `stdin`; (exit code, stdout, stderr).
+fn run_with(cmd: &mut Command, stdin: &str) -> (i32, String, String) {
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
+}
+
+#[test]
+fn pushed_with_labctl_then_pulled_by_skopeo_and_containerd_with_the_same_digest() {
+    let reg = Registry::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let layout = tmp.path().join("layout");
+    let built = manifest_digest(&build_image(&layout));
+    let host = reg.host();
+    let reference = format!("{host}/labctl/labreg:test");
+    let push = || {
+        let mut c = labctl(tmp.path());
+        c.args(["image", "push", &reference, "--from"])
+            .arg(&layout)
+            .arg("--ca")
+            .arg(&reg.ca)
+            .args(["--user", USER, "--password-stdin"]);
+        run_with(&mut c, PASSWORD)
+    };
+    let (code, out, err) = push();
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert_eq!(manifest_digest(&out), built, "{out}");
+    assert_eq!(out.matches("uploaded").count(), 2, "{out}");
+    assert!(
+        out.contains(&format!("registry.image: {reference}")),
+        "{out}"
+    );
+    // Again: nothing to upload.
+    let (code, out, err) = push();
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert_eq!(out.matches("already in the registry").count(), 2, "{out}");
+
+    // skopeo, trusting the CA through a cert dir, logged in.
+    let certs = tmp.path().join("certs");
+    std::fs::create_dir_all(&certs).unwrap();
+    std::fs::copy(&reg.ca, certs.join("ca.crt")).unwrap();
+    let creds = format!("{USER}:{PASSWORD}");
+    let docker = format!("docker://{reference}");
+    let certs_arg = certs.to_str().unwrap();
+    let remote = skopeo_json(&[
+        "inspect",
+        "--cert-dir",
+        certs_arg,
+        "--creds",
+        &creds,
+        &docker,
+    ]);
+    assert_eq!(remote["Digest"], built);
+    let back = tmp.path().join("back");
+    run_ok(
+        tool("skopeo")
+            .args([
+                "copy",
+                "--src-cert-dir",
+                certs_arg,
+                "--src-creds",
+                &creds,
+                &docker,
+            ])
+            .arg(format!("oci:{}:test", back.display())),
+    );
+    let local = skopeo_json(&["inspect", &format!("oci:{}:test", back.display())]);
+    assert_eq!(local["Digest"], built);
+
+    // containerd pulls it (and unpacks it) through hosts.toml + ca.crt.
+    let ctd = Containerd::start();
+    ctd.trust(&host, &reg.ca);
+    let pulled = ctd
+        .ctr()
+        .args([
+            "images",
+            "pull",
+            "--snapshotter",
+            "native",
+            "--user",
+            &creds,
+            "--hosts-dir",
+        ])
+        .arg(ctd.hosts_dir())
+        .arg(&reference)
+        .output()
+        .unwrap();
+    assert!(
+        pulled.status.success(),
+        "ctr pull failed: {}\n{}\n{}",
+        String::from_utf8_lossy(&pulled.stdout),
+        String::from_utf8_lossy(&pulled.stderr),
+        ctd.log()
+    );
+    assert_eq!(ctd.image_digest(&reference), built);
+}
+
+#[test]
+fn the_lab_registry_with_its_ca_and_user_and_failures_named() {
+    let reg = Registry::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let layout = tmp.path().join("layout");
+    let built = manifest_digest(&build_image(&layout));
+    let lab = tmp.path().join("lab");
+    std::fs::create_dir_all(lab.join("certs")).unwrap();
+    std::fs::copy(&reg.ca, lab.join("certs/ca.crt")).unwrap();
+    std::fs::write(tmp.path().join("key.txt"), format!("{DEMO_KEY}\n")).unwrap();
+    // lab.yaml exposes a NodePort; REF names the port labreg listens on.
+    std::fs::write(
+        lab.join("lab.yaml"),
+        format!(
+            "apiVersion: labctl/v1alpha1\nkind: Lab\nmetadata: {{name: imagelab}}\nsecrets:\n  recipients: [{DEMO_RECIPIENT}]\nregistry:\n  host: 127.0.0.1\n  users:\n    {USER}: {{password: secret:registry/admin}}\n  expose:\n    nodePort: 30500\n    tls: self-signed\n"
+        ),
+    )
+    .unwrap();
+    let cmd = || {
+        let mut c = labctl(&lab);
+        c.env("LABCTL_AGE_KEY_FILE", tmp.path().join("key.txt"));
+        c
+    };
+    let (code, _, err) = run_with(cmd().args(["secrets", "set", "registry/admin"]), PASSWORD);
+    assert_eq!(code, 0, "{err}");
+    let reference = format!("{}/labctl/labreg:lab", reg.host());
+    let (code, out, err) = run_with(
+        cmd()
+            .args(["image", "push", &reference, "--from"])
+            .arg(&layout),
+        "",
+    );
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert_eq!(manifest_digest(&out), built);
+
+    // A wrong password is named as such, with the fix.
+    let (code, _, err) = run_with(
+        cmd()
+            .args([
+                "image",
+                "push",
+                &reference,
+                "--user",
+                USER,
+                "--password-stdin",
+                "--from",
+            ])
+            .arg(&layout),
+        "wrong",
+    );
+    assert_eq!(code, 1);
+    assert!(err.contains("rejects the password"), "{err}");
+    // Without the lab's CA: the certificate's issuer is unknown.
+    std::fs::remove_file(lab.join("certs/ca.crt")).unwrap();
+    let (code, _, err) = run_with(
+        cmd()
+            .args(["image", "push", &reference, "--from"])
+            .arg(&layout),
+        "",
+    );
+    assert_eq!(code, 1);
+    assert!(err.contains("cannot push") && err.contains("fix:"), "{err}");
+    assert!(err.to_lowercase().contains("ca"), "{err}");
+    // Not a reference.
+    let (code, _, err) = run_with(
+        cmd()
+            .args(["image", "push", "labreg", "--from"])
+            .arg(&layout),
+        "",
+    );
+    assert_eq!(code, 1);
+    assert!(err.contains("names no registry"), "{err}");
+}

@@ -1,0 +1,217 @@
+//! The config tree resolved once, at start, into typed settings: durations,
+//! addresses, URLs and headers are parsed and checked here, each error
+//! naming its key, so the code that runs never parses a string again. Each
+//! part has one reader: [`ApiSettings`] the HTTP API, [`registry::Options`]
+//! the registry layer, [`ServeSettings`] the listener and its shutdown,
+//! [`PurgeSettings`] the upload purger.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use axum::http::{HeaderMap, HeaderName, HeaderValue};
+
+use super::{Config, ConfigError, invalid, parse_addr, parse_duration};
+use crate::registry;
+
+/// What the HTTP API needs.
+#[derive(Debug, Clone)]
+pub struct ApiSettings {
+    /// `http.headers`: added to every response.
+    pub headers: HeaderMap,
+    /// `http.host`, an absolute http(s) URL without a trailing `/`: when
+    /// set, Location headers are absolute URLs on it.
+    pub base_url: Option<String>,
+    /// `catalog.maxentries`: the largest catalog page.
+    pub catalog_max: usize,
+}
+
+/// How the server listens and stops.
+#[derive(Debug, Clone)]
+pub struct ServeSettings {
+    /// `http.addr`
+    pub addr: SocketAddr,
+    /// `http.draintimeout` (30 s when unset): how long requests in flight
+    /// may run after SIGTERM.
+    pub drain_timeout: Duration,
+    /// `http.debug.addr`, when set.
+    pub debug_addr: Option<SocketAddr>,
+    /// `http.debug.prometheus.path`, when metrics are enabled.
+    pub prometheus_path: Option<String>,
+    /// Not `log.accesslog.disabled`.
+    pub access_log: bool,
+}
+
+/// `storage.maintenance.uploadpurging`, when it runs (enabled and the
+/// storage is not read-only).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PurgeSettings {
+    pub age: Duration,
+    pub interval: Duration,
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub api: ApiSettings,
+    pub registry: registry::Options,
+    pub serve: ServeSettings,
+    pub purging: Option<PurgeSettings>,
+}
+
+impl Settings {
+    pub fn resolve(c: &Config) -> Result<Settings, ConfigError> {
+        let debug = c.http.debug.as_ref().filter(|d| !d.addr.is_empty());
+        let debug_addr = debug
+            .map(|d| parse_addr(&d.addr).map_err(|m| invalid("http.debug.addr", m)))
+            .transpose()?;
+        let drain_timeout = match &c.http.draintimeout {
+            Some(d) => duration("http.draintimeout", d)?,
+            None => Duration::from_secs(30),
+        };
+        Ok(Settings {
+            api: ApiSettings {
+                headers: headers(c)?,
+                base_url: base_url(c.http.host.as_deref())?,
+                catalog_max: c.catalog.maxentries,
+            },
+            registry: registry::Options {
+                delete_enabled: c.storage.delete.enabled,
+                read_only: c.storage.maintenance.readonly.enabled,
+                redirect: !c.storage.redirect.disable,
+            },
+            serve: ServeSettings {
+                addr: c.listen_addr()?,
+                drain_timeout,
+                debug_addr,
+                prometheus_path: debug
+                    .filter(|d| d.prometheus.enabled)
+                    .map(|d| d.prometheus.path.clone()),
+                access_log: !c.log.accesslog.disabled,
+            },
+            purging: purging(c)?,
+        })
+    }
+}
+
+fn duration(key: &str, value: &str) -> Result<Duration, ConfigError> {
+    parse_duration(value).map_err(|m| invalid(key, m))
+}
+
+fn headers(c: &Config) -> Result<HeaderMap, ConfigError> {
+    let mut out = HeaderMap::new();
+    let bad = |name: &str, e: &dyn std::fmt::Display| {
+        invalid(&format!("http.headers.{name}"), e.to_string())
+    };
+    for (name, values) in &c.http.headers {
+        let key = HeaderName::from_bytes(name.as_bytes()).map_err(|e| bad(name, &e))?;
+        for v in values {
+            out.append(
+                key.clone(),
+                HeaderValue::from_str(v).map_err(|e| bad(name, &e))?,
+            );
+        }
+    }
+    Ok(out)
+}
+
+fn base_url(host: Option<&str>) -> Result<Option<String>, ConfigError> {
+    let Some(host) = host.map(str::trim).filter(|h| !h.is_empty()) else {
+        return Ok(None);
+    };
+    match url::Url::parse(host) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") && u.has_host() => {
+            Ok(Some(host.trim_end_matches('/').to_string()))
+        }
+        _ => Err(invalid(
+            "http.host",
+            format!(
+                "{host:?} is not an absolute http(s) URL: write e.g. https://registry.example.com"
+            ),
+        )),
+    }
+}
+
+fn purging(c: &Config) -> Result<Option<PurgeSettings>, ConfigError> {
+    let p = &c.storage.maintenance.uploadpurging;
+    if !p.enabled {
+        return Ok(None);
+    }
+    let settings = PurgeSettings {
+        age: duration("storage.maintenance.uploadpurging.age", &p.age)?,
+        interval: duration("storage.maintenance.uploadpurging.interval", &p.interval)?,
+        dry_run: p.dryrun,
+    };
+    Ok((!c.storage.maintenance.readonly.enabled).then_some(settings))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn resolve(yaml: &str) -> Result<Settings, ConfigError> {
+        let base = "version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: /tmp/x\n";
+        Config::from_yaml(&format!("{base}{yaml}"), Vec::new())
+            .and_then(|l| Settings::resolve(&l.config))
+    }
+
+    fn key_of(e: ConfigError) -> String {
+        match e {
+            ConfigError::Invalid { key, .. } => key,
+            other => panic!("not a key error: {other}"),
+        }
+    }
+
+    #[test]
+    fn defaults_are_distributions() {
+        let s = resolve("").unwrap();
+        assert_eq!(s.serve.drain_timeout, Duration::from_secs(30));
+        assert_eq!(s.serve.addr.port(), 5000);
+        assert_eq!(
+            s.purging,
+            Some(PurgeSettings {
+                age: Duration::from_secs(168 * 3600),
+                interval: Duration::from_secs(24 * 3600),
+                dry_run: false
+            })
+        );
+        assert_eq!(s.api.catalog_max, 1000);
+        assert!(s.api.base_url.is_none() && s.serve.debug_addr.is_none());
+    }
+
+    #[test]
+    fn values_are_parsed_once() {
+        let s = resolve(
+            "http:\n  host: https://reg.example.com/\n  draintimeout: 1m30s\n  headers:\n    X-Frame-Options: [DENY]\n  debug:\n    addr: 127.0.0.1:5001\n    prometheus:\n      enabled: true\n",
+        )
+        .unwrap();
+        assert_eq!(s.api.base_url.as_deref(), Some("https://reg.example.com"));
+        assert_eq!(s.serve.drain_timeout, Duration::from_secs(90));
+        assert_eq!(s.api.headers["x-frame-options"], "DENY");
+        assert_eq!(s.serve.debug_addr.unwrap().port(), 5001);
+        assert_eq!(s.serve.prometheus_path.as_deref(), Some("/metrics"));
+        let ro = resolve("  maintenance:\n    readonly:\n      enabled: true\n");
+        assert!(
+            ro.unwrap().purging.is_none(),
+            "a read-only registry purges nothing"
+        );
+    }
+
+    #[test]
+    fn each_bad_value_names_its_key() {
+        for (yaml, key) in [
+            ("http:\n  draintimeout: soon\n", "http.draintimeout"),
+            ("http:\n  host: registry.lan:5000\n", "http.host"),
+            (
+                "http:\n  headers:\n    \"Bad Name\": [x]\n",
+                "http.headers.Bad Name",
+            ),
+            ("http:\n  debug:\n    addr: nowhere\n", "http.debug.addr"),
+            (
+                "  maintenance:\n    uploadpurging:\n      interval: daily\n",
+                "storage.maintenance.uploadpurging.interval",
+            ),
+        ] {
+            assert_eq!(key_of(resolve(yaml).unwrap_err()), key, "{yaml}");
+        }
+    }
+}
