@@ -8,7 +8,9 @@
 # quiet when everything is already there.
 set -euo pipefail
 
-packages=(skopeo podman buildah docker-registry apache2-utils age openssl faketime ca-certificates curl python3 python3-pip containerd iproute2)
+# chromium, nodejs and npm: the web UI's end-to-end tests (Playwright drives
+# Debian's Chromium; server/ui-tests).
+packages=(skopeo podman buildah docker-registry apache2-utils age openssl faketime ca-certificates curl python3 python3-pip containerd iproute2 chromium nodejs npm)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

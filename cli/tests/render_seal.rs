@@ -69,6 +69,8 @@ fn every_rendered_value_opens_with_the_private_key_and_only_under_its_name() {
     assert!(config.contains(&secret(&lab, "registry/http-secret")));
     assert!(config.contains("  tls:\n    certificate: /certs/tls.crt"));
     assert!(config.contains("auth:\n  htpasswd:\n"), "{config}");
+    // The lab's registry serves its web UI; a bare registry:2 config does not.
+    assert!(config.contains("\n  ui:\n    enabled: true\n"), "{config}");
     assert!(
         config.contains("    - users: [\"admin\"]\n      repositories: [\"*\"]\n      actions: [\"pull\",\"push\",\"delete\"]\n"),
         "{config}"

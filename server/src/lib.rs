@@ -10,7 +10,8 @@
 //! - [`auth`]: htpasswd authentication and labreg's access rules;
 //! - [`tls`]: rustls with certificate reload;
 //! - [`trust`]: what the project's TLS clients trust (system store, user CAs,
-//!   a self-signed server certificate given as its own CA).
+//!   a self-signed server certificate given as its own CA);
+//! - [`ui`]: the web UI, a second front end on the same service and auth.
 //!
 //! [`server`] wires a [`config::Config`] to a listener.
 
@@ -27,3 +28,4 @@ pub mod server;
 pub mod storage;
 pub mod tls;
 pub mod trust;
+pub mod ui;

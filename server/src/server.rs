@@ -120,6 +120,14 @@ pub fn build_state_with(
         settings: settings.api,
         upload_signer: UploadSigner::new(config.http.secret.as_deref()),
         upstreams,
+        ui: config.labreg.ui.enabled.then(|| {
+            let cert = config
+                .http
+                .tls
+                .as_ref()
+                .map(|t| t.certificate.clone().into());
+            Arc::new(crate::ui::Ui::new(cert))
+        }),
     }))
 }
 
@@ -140,7 +148,11 @@ pub fn tls_config(config: &Config) -> Result<Option<Arc<rustls::ServerConfig>>, 
 /// The HTTP application for a state: metrics always, the access log when
 /// enabled. The log names the user, never credentials.
 pub fn router(state: Arc<AppState>, metrics: Arc<Metrics>, access_log: bool) -> axum::Router {
-    api::app(state).layer(axum::middleware::from_fn_with_state(
+    let app = match state.ui {
+        Some(_) => crate::ui::router(state.clone()).merge(api::app(state)),
+        None => api::app(state),
+    };
+    app.layer(axum::middleware::from_fn_with_state(
         (metrics, access_log),
         observe,
     ))

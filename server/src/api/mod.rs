@@ -48,6 +48,8 @@ pub struct AppState {
     pub upload_signer: UploadSigner,
     /// The mirrored upstreams (their metrics are served with the others).
     pub upstreams: Vec<Arc<crate::mirror::Upstream>>,
+    /// The web UI's own state, when `labreg.ui.enabled`.
+    pub ui: Option<Arc<crate::ui::Ui>>,
 }
 
 impl AppState {

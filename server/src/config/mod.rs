@@ -229,6 +229,9 @@ pub struct Labreg {
     pub access: Option<Vec<crate::auth::Rule>>,
     /// Upstreams mirrored under repository prefixes.
     pub mirrors: Vec<mirror::Mirror>,
+    /// The web UI at `/` (off unless enabled, so a registry:2 config
+    /// serves exactly the API).
+    pub ui: Enabled,
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]

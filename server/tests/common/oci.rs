@@ -47,9 +47,14 @@ fn image(layout: &Path, os: &str, arch: &str, content: &str) -> Value {
     let (gz, diff_id) = layer(content);
     let (ld, ls) = write_blob(layout, &gz);
     let config = json!({
-        "architecture": arch, "os": os,
-        "config": {"Cmd": ["/hello.txt"]},
+        "architecture": arch, "os": os, "created": "2026-01-02T03:04:05Z",
+        "config": {
+            "Cmd": ["/hello.txt"],
+            "Env": ["PATH=/usr/local/bin:/usr/bin:/bin"],
+            "Labels": {"org.opencontainers.image.title": content},
+        },
         "rootfs": {"type": "layers", "diff_ids": [diff_id]},
+        "history": [{"created": "2026-01-02T03:04:05Z", "created_by": "COPY hello.txt /"}],
     });
     let (cd, cs) = write_blob(layout, &serde_json::to_vec(&config).unwrap());
     let manifest = json!({
@@ -103,6 +108,19 @@ pub fn layout_digest(layout: &Path, tag: &str) -> String {
         .iter()
         .find(|m| m["annotations"]["org.opencontainers.image.ref.name"] == tag)
         .unwrap_or_else(|| panic!("no {tag} in {index}"))["digest"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+/// The digest of the `arch` image an image index lists.
+pub fn platform_digest(index: &Value, arch: &str) -> String {
+    index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["platform"]["architecture"] == arch)
+        .unwrap_or_else(|| panic!("no {arch} in {index}"))["digest"]
         .as_str()
         .unwrap()
         .to_string()

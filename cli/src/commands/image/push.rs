@@ -17,7 +17,7 @@ use crate::commands::verify::diagnose::Diagnosis;
 use crate::commands::verify::target::{self, Target};
 use crate::commands::verify::tls::Trust;
 use crate::commands::verify::upload::{self, Open};
-use crate::commands::verify::{access, password};
+use crate::commands::verify::{Login, access, password};
 use crate::image::layout::{self, Blob};
 use crate::lab::LabPath;
 
@@ -36,21 +36,10 @@ pub struct PushArgs {
     /// Which image of the layout, by its ref name, when it holds several.
     #[arg(long, value_name = "TAG")]
     pub tag: Option<String>,
-    /// Log in as this user (password asked for, or read from stdin with
-    /// --password-stdin). Default for the lab's registry: a lab user
-    /// allowed to push.
-    #[arg(long, value_name = "USER")]
-    pub user: Option<String>,
-    /// Read the password from stdin.
-    #[arg(long, requires = "user")]
-    pub password_stdin: bool,
-    /// Trust this CA certificate (PEM) besides the system store. Default
-    /// for the lab's registry: certs/ca.crt when its TLS is self-signed.
-    #[arg(long, value_name = "FILE")]
-    pub ca: Option<PathBuf>,
-    /// Speak plain HTTP.
-    #[arg(long)]
-    pub insecure: bool,
+    /// For the lab's registry (REF's host is lab.yaml's, or no REF), the
+    /// defaults are a lab user allowed to push and the lab's CA.
+    #[command(flatten)]
+    pub login: Login,
 }
 
 /// `REGISTRY[:PORT]/REPOSITORY[:TAG]` split into its three parts.
@@ -90,23 +79,23 @@ pub fn parse_reference(text: &str) -> anyhow::Result<(String, String, Option<Str
 /// The lab's registry when `registry` names it (or is not given), else the
 /// registry on the command line.
 fn target(args: &PushArgs, registry: Option<&str>, lab: &LabPath) -> anyhow::Result<Target> {
-    let creds = password(args.user.as_ref(), args.password_stdin)?;
+    let creds = password(&args.login)?;
     let Some(registry) = registry else {
-        return target::from_lab(lab, args.insecure, creds, args.ca.clone())
+        return target::from_lab(lab, args.login.insecure, creds, args.login.ca.clone())
             .context("cannot find the lab's registry (or give REF)");
     };
     let (_, host, port) =
-        target::parse_registry(registry, args.insecure).map_err(anyhow::Error::msg)?;
+        target::parse_registry(registry, args.login.insecure).map_err(anyhow::Error::msg)?;
     let is_lab = lab.file.is_file()
         && lab
             .load()
             .is_ok_and(|l| l.registry.host.eq_ignore_ascii_case(&host));
     if !is_lab {
-        return target::from_args(registry, args.insecure, creds, args.ca.clone());
+        return target::from_args(registry, args.login.insecure, creds, args.login.ca.clone());
     }
     // The lab's host (its CA and users) on the port REF names, e.g. a
     // NodePort where lab.yaml exposes an ingress.
-    let mut t = target::from_lab(lab, args.insecure, creds, args.ca.clone())?;
+    let mut t = target::from_lab(lab, args.login.insecure, creds, args.login.ca.clone())?;
     if t.port != port {
         t.port = port;
         let _ = t.base.set_port(Some(port));

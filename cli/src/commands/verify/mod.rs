@@ -42,12 +42,9 @@ pub enum Output {
     Json,
 }
 
+/// How to log in to a registry and trust it (`verify push`, `image push`).
 #[derive(clap::Args)]
-pub struct PushArgs {
-    /// The registry: HOST[:PORT] or https://HOST[:PORT]. Default: the lab's
-    /// registry host, with its users and CA.
-    #[arg(long, value_name = "URL")]
-    pub registry: Option<String>,
+pub struct Login {
     /// Log in as this user (the password is asked for, or read from stdin
     /// with --password-stdin). Default: a lab user allowed to push.
     #[arg(long, value_name = "USER")]
@@ -62,6 +59,16 @@ pub struct PushArgs {
     /// Speak plain HTTP.
     #[arg(long)]
     pub insecure: bool,
+}
+
+#[derive(clap::Args)]
+pub struct PushArgs {
+    /// The registry: HOST[:PORT] or https://HOST[:PORT]. Default: the lab's
+    /// registry host, with its users and CA.
+    #[arg(long, value_name = "URL")]
+    pub registry: Option<String>,
+    #[command(flatten)]
+    pub login: Login,
     /// Size of the generated layer, like 8MiB, 512KiB or 1GiB. The default
     /// is above nginx's default body limit (1 MiB), so an ingress that would
     /// refuse `docker push` refuses this too.
@@ -76,17 +83,14 @@ pub struct PushArgs {
 }
 
 /// The credentials of `--user` (and `--password-stdin`), if given.
-pub(crate) fn password(
-    user: Option<&String>,
-    stdin: bool,
-) -> anyhow::Result<Option<target::Credentials>> {
-    let Some(user) = user else {
+pub(crate) fn password(login: &Login) -> anyhow::Result<Option<target::Credentials>> {
+    let Some(user) = &login.user else {
         return Ok(None);
     };
     let help = format!(
         "pipe {user}'s password on stdin, e.g. `labctl secrets get registry/{user} | labctl verify push --user {user} --password-stdin`, or leave out --user to log in as the lab's user"
     );
-    let password = if stdin {
+    let password = if login.password_stdin {
         let mut v = String::new();
         std::io::stdin()
             .read_to_string(&mut v)
@@ -147,7 +151,13 @@ fn registry_target(
     if lab.file.is_file() {
         match lab.load() {
             Ok(_) => {
-                return target::from_args_in_lab(r, args.insecure, creds, args.ca.clone(), lab);
+                return target::from_args_in_lab(
+                    r,
+                    args.login.insecure,
+                    creds,
+                    args.login.ca.clone(),
+                    lab,
+                );
             }
             Err(e) => eprintln!(
                 "note: verifying {r} without the lab's CA and users, since {} does not load:\n{e:#}",
@@ -155,12 +165,12 @@ fn registry_target(
             ),
         }
     }
-    target::from_args(r, args.insecure, creds, args.ca.clone())
+    target::from_args(r, args.login.insecure, creds, args.login.ca.clone())
 }
 
 pub fn run(cmd: Command, lab: &LabPath) -> anyhow::Result<ExitCode> {
     let Command::Push(args) = cmd;
-    if let Some(ca) = &args.ca {
+    if let Some(ca) = &args.login.ca {
         anyhow::ensure!(
             ca.is_file(),
             "--ca {}: no such file\n  help: pass the CA certificate in PEM, e.g. the lab's certs/ca.crt",
@@ -169,9 +179,9 @@ pub fn run(cmd: Command, lab: &LabPath) -> anyhow::Result<ExitCode> {
     }
     if let Some(r) = &args.registry {
         // Check the address before asking for a password.
-        target::parse_registry(r, args.insecure).map_err(anyhow::Error::msg)?;
+        target::parse_registry(r, args.login.insecure).map_err(anyhow::Error::msg)?;
     }
-    let creds = password(args.user.as_ref(), args.password_stdin)?;
+    let creds = password(&args.login)?;
     let target = match &args.registry {
         Some(r) => registry_target(r, &args, creds, lab)?,
         None if lab.file.is_file() => match local_up(lab) {
@@ -181,9 +191,9 @@ pub fn run(cmd: Command, lab: &LabPath) -> anyhow::Result<ExitCode> {
                     "note: verifying the registry `labctl up` runs for this lab, {url}; the cluster's: `labctl verify push --registry {host}`"
                 );
                 let addr = url.trim_start_matches("https://");
-                target::from_args_in_lab(addr, false, creds, args.ca.clone(), lab)?
+                target::from_args_in_lab(addr, false, creds, args.login.ca.clone(), lab)?
             }
-            None => target::from_lab(lab, args.insecure, creds, args.ca.clone())
+            None => target::from_lab(lab, args.login.insecure, creds, args.login.ca.clone())
                 .context("cannot find the lab's registry (or pass --registry)")?,
         },
         None => return Err(no_lab(lab)),
