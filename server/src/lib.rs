@@ -22,6 +22,7 @@ pub mod events;
 pub mod linger;
 pub mod logging;
 pub mod metrics;
+pub mod mirror;
 pub mod registry;
 pub mod server;
 pub mod storage;

@@ -26,6 +26,7 @@ use crate::config::{Config, ConfigError, DriverConfig, Settings};
 use crate::events::{EventSink, Events};
 use crate::linger::Lingering;
 use crate::metrics::Metrics;
+use crate::mirror::{Mirror, Upstream};
 use crate::registry::{Registry, RepositoryService};
 use crate::storage::StorageDriver;
 use crate::storage::fs::FilesystemDriver;
@@ -89,16 +90,36 @@ pub fn build_state_with(
         None => Access::open(),
     };
     let registry = Arc::new(Registry::new(driver, settings.registry));
-    let service: Arc<dyn RepositoryService> = match sink {
-        Some(sink) => Arc::new(Events::new(registry.clone(), sink)),
-        None => registry.clone(),
-    };
+    let upstreams = config
+        .upstreams()?
+        .iter()
+        .map(|u| Upstream::build(u).map(Arc::new))
+        .collect::<Result<Vec<_>, _>>()?;
+    for u in &upstreams {
+        let scope = if u.prefix.is_empty() {
+            "every repository".to_string()
+        } else {
+            format!("repositories under {}", u.prefix)
+        };
+        tracing::info!(
+            upstream = u.url(),
+            "mirroring {scope} (pull-through cache, pushes refused there)"
+        );
+    }
+    let mut service: Arc<dyn RepositoryService> = registry.clone();
+    if !upstreams.is_empty() {
+        service = Arc::new(Mirror::new(service, registry.clone(), upstreams.clone()));
+    }
+    if let Some(sink) = sink {
+        service = Arc::new(Events::new(service, sink));
+    }
     Ok(Arc::new(AppState {
         service,
         registry,
         access,
         settings: settings.api,
         upload_signer: UploadSigner::new(config.http.secret.as_deref()),
+        upstreams,
         ui: config.labreg.ui.enabled.then(|| {
             let cert = config
                 .http
@@ -174,6 +195,7 @@ pub fn debug_router(
     metrics: Arc<Metrics>,
     prometheus: Option<String>,
 ) -> axum::Router {
+    let for_metrics = state.clone();
     let mut r = axum::Router::new().route(
         "/debug/health",
         get(move || {
@@ -194,8 +216,14 @@ pub fn debug_router(
         r = r.route(
             &path,
             get(move || {
-                let m = metrics.clone();
-                async move { ([("content-type", "text/plain; version=0.0.4")], m.render()) }
+                let (m, state) = (metrics.clone(), for_metrics.clone());
+                async move {
+                    let mut text = m.render();
+                    for u in &state.upstreams {
+                        u.render(&mut text);
+                    }
+                    ([("content-type", "text/plain; version=0.0.4")], text)
+                }
             }),
         );
     }

@@ -174,6 +174,13 @@ impl From<RegistryError> for ApiError {
                 ApiError::new(C::Unsupported, msg)
             }
             RegistryError::Name(n) => n.into(),
+            RegistryError::Denied(_) => ApiError::new(C::Denied, msg),
+            RegistryError::Upstream { status, .. } => match status {
+                Some(429) => ApiError::new(C::TooManyRequests, msg),
+                Some(404) => ApiError::new(C::NameUnknown, msg),
+                _ => ApiError::new(C::Unavailable, msg)
+                    .with_status(axum::http::StatusCode::BAD_GATEWAY),
+            },
             RegistryError::Storage(StorageError::Full(path)) => {
                 tracing::error!(path, "storage full");
                 ApiError::new(

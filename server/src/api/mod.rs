@@ -46,6 +46,8 @@ pub struct AppState {
     pub settings: ApiSettings,
     /// Signs upload URLs with `http.secret`.
     pub upload_signer: UploadSigner,
+    /// The mirrored upstreams (their metrics are served with the others).
+    pub upstreams: Vec<Arc<crate::mirror::Upstream>>,
     /// The web UI's own state, when `labreg.ui.enabled`.
     pub ui: Option<Arc<crate::ui::Ui>>,
 }
@@ -160,7 +162,7 @@ async fn dispatch(State(state): State<Arc<AppState>>, req: Request) -> Response 
             return resp;
         }
     };
-    let cx = Context::new(who);
+    let cx = Context::new(who).namespace(query(&req).remove("ns"));
     let result = route_request(&state, &cx, route, repo.as_ref(), req).await;
     let mut resp = result.unwrap_or_else(IntoResponse::into_response);
     resp.extensions_mut().insert(cx.actor);

@@ -8,7 +8,7 @@ pub mod rules;
 use base64::Engine;
 
 pub use htpasswd::Htpasswd;
-pub use rules::{Action, Principal, Rule};
+pub use rules::{Action, Principal, Rule, glob_match};
 
 /// Why a request could not be authenticated: answered 401 with the challenge.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -25,11 +25,6 @@ enum When {
 
 const UNIMPLEMENTED: &[(&str, When, &str)] = &[
     (
-        "proxy.remoteurl",
-        When::Set,
-        "registry:2's pull-through cache is not implemented by labreg yet, and without it this registry would serve only what is pushed to it: keep registry:2 for the cache, or remove the proxy section",
-    ),
-    (
         "notifications.endpoints",
         When::Set,
         "webhook notifications are not implemented by labreg yet, and without them your receivers would hear nothing: keep registry:2 for them, or remove notifications.endpoints",
@@ -193,7 +188,6 @@ const NOT_NEEDED: &[(&str, &str)] = &[
         "labreg keeps no blob descriptor cache, so it needs no redis",
     ),
     ("notifications", "no notification endpoints are configured"),
-    ("proxy", "no proxy.remoteurl is configured"),
     (
         "validation",
         "labreg always checks that a manifest's blobs exist",

@@ -10,6 +10,7 @@
 pub mod compat;
 mod env;
 mod lenient;
+pub mod mirror;
 pub mod s3;
 pub mod settings;
 
@@ -67,6 +68,8 @@ pub struct Config {
     pub auth: Auth,
     /// labreg's own section; registry:2 ignores it.
     pub labreg: Labreg,
+    /// registry:2's pull-through cache: one upstream for every repository.
+    pub proxy: Option<mirror::Proxy>,
     /// Accepted for compatibility; labreg checks its storage on every request.
     pub health: Option<Value>,
 }
@@ -224,6 +227,8 @@ pub struct HtpasswdAuth {
 #[serde(default)]
 pub struct Labreg {
     pub access: Option<Vec<crate::auth::Rule>>,
+    /// Upstreams mirrored under repository prefixes.
+    pub mirrors: Vec<mirror::Mirror>,
     /// The web UI at `/` (off unless enabled, so a registry:2 config
     /// serves exactly the API).
     pub ui: Enabled,
@@ -383,6 +388,7 @@ impl Config {
         }
         self.storage_driver()?;
         self.listen_addr()?;
+        self.upstreams()?;
         // Refuse rather than serve in the open what the operator meant to
         // protect.
         if self.auth.token.is_some() || self.auth.silly.is_some() {
@@ -453,6 +459,11 @@ impl Config {
         // Durations, addresses, URLs and headers: parsed and checked once.
         Settings::resolve(self)?;
         Ok(())
+    }
+
+    /// The upstreams mirrored (`proxy` or `labreg.mirrors`), checked.
+    pub fn upstreams(&self) -> Result<Vec<mirror::UpstreamSettings>, ConfigError> {
+        mirror::upstreams(self.proxy.as_ref(), &self.labreg.mirrors)
     }
 
     /// The effective log level name (lower case), if set.

@@ -248,10 +248,6 @@ fn unimplemented_registry2_sections_stop_the_start() {
     let base = "version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: /var/lib/registry\n";
     for (section, key) in [
         (
-            "proxy:\n  remoteurl: https://registry-1.docker.io\n  username: [username]\n  password: [password]\n  ttl: 168h\n",
-            "proxy.remoteurl",
-        ),
-        (
             "notifications:\n  events:\n    includereferences: true\n  endpoints:\n    - name: alistener\n      disabled: false\n      url: https://my.listener.com/event\n      timeout: 1s\n      threshold: 10\n      backoff: 1s\n",
             "notifications.endpoints",
         ),
@@ -291,17 +287,6 @@ fn unimplemented_registry2_sections_stop_the_start() {
             "{section}: {err}"
         );
     }
-    // The same as registry:2's environment variables, on the image's config.
-    let err = load(
-        base,
-        &[("REGISTRY_PROXY_REMOTEURL", "https://registry-1.docker.io")],
-    )
-    .unwrap_err()
-    .to_string();
-    assert!(
-        err.contains("proxy.remoteurl") && err.contains("pull-through"),
-        "{err}"
-    );
     let err = load(
         &format!("{base}  s3: {{}}\n"),
         &[("REGISTRY_STORAGE_S3_ENCRYPT", "true")],
@@ -329,4 +314,112 @@ fn registry2_settings_that_need_nothing_load() {
     );
     assert!(super::compat::not_needed("redis").is_some());
     assert!(super::compat::not_needed("storage.s3x").is_none());
+}
+
+/// registry:2's pull-through section, as distribution's reference writes
+/// it, and the same as `REGISTRY_PROXY_*` variables: one upstream for every
+/// repository, the password never shown.
+#[test]
+fn proxy_section_and_its_variables_name_one_upstream() {
+    let base = "version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: /var/lib/registry\n";
+    let file = load(
+        &format!("{base}proxy:\n  remoteurl: https://registry-1.docker.io\n  username: bob\n  password: s3cret\n  ttl: 168h\n"),
+        &[],
+    )
+    .unwrap();
+    let vars = load(
+        base,
+        &[
+            ("REGISTRY_PROXY_REMOTEURL", "https://registry-1.docker.io"),
+            ("REGISTRY_PROXY_USERNAME", "bob"),
+            ("REGISTRY_PROXY_PASSWORD", "s3cret"),
+            ("REGISTRY_PROXY_TTL", "168h"),
+        ],
+    )
+    .unwrap();
+    for l in [file, vars] {
+        let up = l.config.upstreams().unwrap();
+        assert_eq!(up.len(), 1);
+        assert_eq!(up[0].prefix, "");
+        assert_eq!(up[0].url.as_str(), "https://registry-1.docker.io/");
+        assert_eq!(up[0].username.as_deref(), Some("bob"));
+        assert_eq!(up[0].read_password().unwrap().as_deref(), Some("s3cret"));
+        assert!(!format!("{:?}", l.config).contains("s3cret"));
+        assert!(l.unknown_keys.is_empty(), "{:?}", l.unknown_keys);
+    }
+    let err = load(
+        base,
+        &[("REGISTRY_PROXY_REMOTEURL", "registry-1.docker.io")],
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.starts_with("config key proxy.remoteurl:"), "{err}");
+    let err = load(
+        &format!("{base}proxy:\n  remoteurl: https://x.example\n  ttl: weekly\n"),
+        &[],
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.starts_with("config key proxy.ttl:"), "{err}");
+}
+
+#[test]
+fn mirrors_are_checked_with_their_key_named() {
+    let base =
+        "version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: /x\nlabreg:\n  mirrors:\n";
+    let ok = load(
+        &format!("{base}    - prefix: docker.io/\n      url: https://registry-1.docker.io\n      username: u\n      password_env: HUB_TOKEN\n      ttl: 10m\n      allow: [\"library/*\"]\n    - prefix: ghcr.io\n      url: https://ghcr.io\n"),
+        &[],
+    )
+    .unwrap();
+    let up = ok.config.upstreams().unwrap();
+    assert_eq!(up[0].prefix, "docker.io/");
+    assert_eq!(up[0].tag_ttl, std::time::Duration::from_secs(600));
+    assert_eq!(up[1].prefix, "ghcr.io/");
+    assert_eq!(up[1].tag_ttl, std::time::Duration::from_secs(300));
+    for (entry, key) in [
+        (
+            "    - prefix: docker.io/\n      url: ftp://x\n",
+            "labreg.mirrors[0].url",
+        ),
+        (
+            "    - prefix: \"\"\n      url: https://x\n",
+            "labreg.mirrors[0].prefix",
+        ),
+        (
+            "    - prefix: Docker.io\n      url: https://x\n",
+            "labreg.mirrors[0].prefix",
+        ),
+        (
+            "    - prefix: a/\n      url: https://x\n    - prefix: a/b/\n      url: https://y\n",
+            "labreg.mirrors[1].prefix",
+        ),
+        (
+            "    - prefix: a/\n      url: https://x\n      ttl: soon\n",
+            "labreg.mirrors[0].ttl",
+        ),
+        (
+            "    - prefix: a/\n      url: https://x\n      password_file: /p\n",
+            "labreg.mirrors[0].username",
+        ),
+        (
+            "    - prefix: a/\n      url: https://x\n      passwd: x\n",
+            "labreg.mirrors[0]",
+        ),
+    ] {
+        let err = load(&format!("{base}{entry}"), &[])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with(&format!("config key {key}")),
+            "{entry}: {err}"
+        );
+    }
+    let err = load(
+        &format!("{base}    - prefix: a/\n      url: https://x\nproxy:\n  remoteurl: https://y\n"),
+        &[],
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.starts_with("config key proxy.remoteurl"), "{err}");
 }

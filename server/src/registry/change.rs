@@ -77,6 +77,9 @@ impl fmt::Display for RequestId {
 pub struct Context {
     pub actor: Principal,
     pub request_id: RequestId,
+    /// The registry the client meant, when it says: containerd asks a mirror
+    /// for `/v2/library/nginx/manifests/1.27?ns=docker.io`.
+    pub namespace: Option<String>,
 }
 
 impl Context {
@@ -85,7 +88,14 @@ impl Context {
         Context {
             actor,
             request_id: RequestId::next(),
+            namespace: None,
         }
+    }
+
+    /// The same request, for the registry named by `ns`.
+    pub fn namespace(mut self, ns: Option<String>) -> Context {
+        self.namespace = ns.filter(|n| !n.is_empty());
+        self
     }
 }
 

@@ -28,6 +28,17 @@ pub enum RegistryError {
     ManifestTooLarge { size: usize, limit: usize },
     #[error("{0}")]
     Unsupported(String),
+    /// Refused by policy (a mirrored repository takes no pushes).
+    #[error("{0}")]
+    Denied(String),
+    /// A mirrored repository's upstream could not give what is not cached.
+    #[error("upstream {upstream} {answer}")]
+    Upstream {
+        upstream: String,
+        /// Its HTTP status, when it answered.
+        status: Option<u16>,
+        answer: String,
+    },
     #[error("the registry is in read-only maintenance mode (storage.maintenance.readonly.enabled)")]
     ReadOnly,
     #[error(transparent)]

@@ -15,6 +15,7 @@ pub mod change;
 pub mod service;
 
 mod blobs;
+mod cache;
 mod catalog;
 mod manifests;
 mod uploads;

@@ -9,6 +9,7 @@ pub mod process;
 pub mod s3;
 pub mod store;
 pub mod suite;
+pub mod token_front;
 pub mod tools;
 
 use std::path::{Path, PathBuf};

@@ -69,6 +69,12 @@ impl Distribution {
     /// Starts it with `storage` as the lines under `storage:` (a driver
     /// section; deletes are enabled).
     pub async fn start_storage(storage: &str) -> Distribution {
+        Self::start_with(storage, "", "").await
+    }
+
+    /// Starts it with `storage` as above, `http` lines added under `http:`
+    /// (e.g. `tls:`) and `extra` top-level YAML (e.g. `auth:`, `proxy:`).
+    pub async fn start_with(storage: &str, http: &str, extra: &str) -> Distribution {
         require("docker-registry");
         // docker-registry takes its address from its config, so a free port
         // is picked here; readiness is then awaited on /v2/.
@@ -82,7 +88,7 @@ impl Distribution {
         std::fs::write(
             &config,
             format!(
-                "version: 0.1\nlog: {{level: warn}}\nstorage:\n{storage}  delete: {{enabled: true}}\nhttp:\n  addr: 127.0.0.1:{port}\n",
+                "version: 0.1\nlog: {{level: warn}}\nstorage:\n{storage}  delete: {{enabled: true}}\nhttp:\n  addr: 127.0.0.1:{port}\n{http}{extra}",
             ),
         )
         .unwrap();

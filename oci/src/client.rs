@@ -1,0 +1,278 @@
+//! One registry, spoken to over HTTP(S): requests carry the auth the
+//! registry asked for (learned from its first 401), manifests come with
+//! their digest, media type and size, blobs as byte streams.
+
+use std::pin::Pin;
+use std::sync::Mutex;
+
+use bytes::Bytes;
+use futures_util::{Stream, TryStreamExt};
+use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, WWW_AUTHENTICATE};
+use reqwest::{Method, Response, StatusCode};
+use url::Url;
+
+use crate::auth::{Challenge, Credentials, JsonBody, TokenCache};
+use crate::error::OciError;
+
+/// Every manifest type a registry may hold, for the Accept header.
+pub const MANIFEST_ACCEPT: &str = "application/vnd.oci.image.index.v1+json, \
+application/vnd.oci.image.manifest.v1+json, \
+application/vnd.docker.distribution.manifest.list.v2+json, \
+application/vnd.docker.distribution.manifest.v2+json";
+
+const DIGEST_HEADER: &str = "docker-content-digest";
+
+/// What a manifest HEAD or GET says about it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ManifestMeta {
+    /// `Docker-Content-Digest`, when the registry sent it.
+    pub digest: Option<String>,
+    pub media_type: String,
+    pub size: Option<u64>,
+}
+
+/// A blob's bytes as they arrive.
+pub struct BlobStream {
+    pub size: Option<u64>,
+    pub stream: Pin<Box<dyn Stream<Item = Result<Bytes, OciError>> + Send>>,
+}
+
+/// A client of one registry.
+pub struct Client {
+    base: Url,
+    http: reqwest::Client,
+    creds: Option<Credentials>,
+    /// The scheme the registry asked for, once it did.
+    challenge: Mutex<Option<Challenge>>,
+    tokens: TokenCache,
+}
+
+impl Client {
+    /// A client of the registry at `base` (scheme, host and port; a path is
+    /// ignored), using `http` for every request (its TLS trust included).
+    pub fn new(base: Url, http: reqwest::Client, creds: Option<Credentials>) -> Client {
+        Client {
+            base,
+            http,
+            creds,
+            challenge: Mutex::new(None),
+            tokens: TokenCache::default(),
+        }
+    }
+
+    pub fn base(&self) -> &Url {
+        &self.base
+    }
+
+    /// `GET /v2/`, authenticated: Ok when the registry lets us in.
+    pub async fn ping(&self) -> Result<(), OciError> {
+        self.send(Method::GET, "/v2/", "", None).await.map(drop)
+    }
+
+    pub async fn head_manifest(
+        &self,
+        repo: &str,
+        reference: &str,
+    ) -> Result<ManifestMeta, OciError> {
+        let path = format!("/v2/{repo}/manifests/{reference}");
+        let resp = self
+            .send(Method::HEAD, &path, &pull(repo), Some(MANIFEST_ACCEPT))
+            .await?;
+        Ok(meta(&resp))
+    }
+
+    pub async fn get_manifest(
+        &self,
+        repo: &str,
+        reference: &str,
+    ) -> Result<(ManifestMeta, Bytes), OciError> {
+        let path = format!("/v2/{repo}/manifests/{reference}");
+        let resp = self
+            .send(Method::GET, &path, &pull(repo), Some(MANIFEST_ACCEPT))
+            .await?;
+        let mut m = meta(&resp);
+        let url = resp.url().to_string();
+        let body = resp
+            .bytes()
+            .await
+            .map_err(|e| OciError::transport(&url, e))?;
+        m.size = Some(body.len() as u64);
+        Ok((m, body))
+    }
+
+    /// A blob's size (HEAD).
+    pub async fn head_blob(&self, repo: &str, digest: &str) -> Result<u64, OciError> {
+        let path = format!("/v2/{repo}/blobs/{digest}");
+        let resp = self.send(Method::HEAD, &path, &pull(repo), None).await?;
+        content_length(&resp).ok_or_else(|| OciError::Protocol {
+            url: resp.url().to_string(),
+            message: "a blob HEAD without Content-Length".into(),
+        })
+    }
+
+    /// A blob's bytes, streamed (redirects to storage are followed).
+    pub async fn get_blob(&self, repo: &str, digest: &str) -> Result<BlobStream, OciError> {
+        let path = format!("/v2/{repo}/blobs/{digest}");
+        let resp = self.send(Method::GET, &path, &pull(repo), None).await?;
+        let url = resp.url().to_string();
+        Ok(BlobStream {
+            size: content_length(&resp),
+            stream: Box::pin(
+                resp.bytes_stream()
+                    .map_err(move |e| OciError::transport(&url, e)),
+            ),
+        })
+    }
+
+    /// Every tag of a repository, following `Link` pages.
+    pub async fn tags(&self, repo: &str) -> Result<Vec<String>, OciError> {
+        #[derive(serde::Deserialize)]
+        struct Tags {
+            tags: Option<Vec<String>>,
+        }
+        let mut out = Vec::new();
+        let mut path = format!("/v2/{repo}/tags/list");
+        loop {
+            let resp = self.send(Method::GET, &path, &pull(repo), None).await?;
+            let next = next_link(&resp);
+            let url = resp.url().to_string();
+            let page: Tags = resp.json_body(&url).await?;
+            out.extend(page.tags.unwrap_or_default());
+            match next {
+                Some(n) => path = n,
+                None => return Ok(out),
+            }
+        }
+    }
+
+    /// Sends a request with the auth the registry wants; after a 401, learns
+    /// the challenge and tries once more.
+    async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        scope: &str,
+        accept: Option<&str>,
+    ) -> Result<Response, OciError> {
+        let url = self.base.join(path).map_err(|e| OciError::Protocol {
+            url: format!("{}{path}", self.base),
+            message: e.to_string(),
+        })?;
+        let mut fetched_token = false;
+        for _ in 0..2 {
+            let known = self.challenge.lock().unwrap().clone();
+            let auth = match &known {
+                Some(c) => self.authorization(c, scope, false).await?,
+                None => None,
+            };
+            let mut req = self.http.request(method.clone(), url.clone());
+            if let Some(a) = accept {
+                req = req.header(ACCEPT, a);
+            }
+            if let Some(a) = &auth {
+                req = req.header(AUTHORIZATION, a);
+            }
+            let resp = req
+                .send()
+                .await
+                .map_err(|e| OciError::transport(url.as_str(), e))?;
+            if resp.status() != StatusCode::UNAUTHORIZED || fetched_token {
+                return check(resp).await;
+            }
+            let challenge = resp
+                .headers()
+                .get(WWW_AUTHENTICATE)
+                .and_then(|v| v.to_str().ok())
+                .and_then(Challenge::parse);
+            let Some(challenge) = challenge else {
+                return check(resp).await;
+            };
+            // A second 401 with the scheme we already answered: give up.
+            if known.as_ref() == Some(&challenge) && auth.is_some() {
+                if let Challenge::Bearer { .. } = challenge {
+                    // The token may have been revoked early: one fresh one.
+                    self.authorization(&challenge, scope, true).await?;
+                    fetched_token = true;
+                    continue;
+                }
+                return check(resp).await;
+            }
+            if challenge == Challenge::Basic && self.creds.is_none() {
+                return check(resp).await;
+            }
+            *self.challenge.lock().unwrap() = Some(challenge);
+        }
+        Err(OciError::Auth {
+            url: url.to_string(),
+            message: "the registry refused the credentials it asked for".into(),
+        })
+    }
+
+    /// The Authorization value for a request under `challenge`.
+    async fn authorization(
+        &self,
+        challenge: &Challenge,
+        scope: &str,
+        fresh: bool,
+    ) -> Result<Option<String>, OciError> {
+        match challenge {
+            Challenge::Basic => Ok(self.creds.as_ref().map(Credentials::basic_header)),
+            Challenge::Bearer { scope: asked, .. } => {
+                let scope = if scope.is_empty() {
+                    asked.as_deref().unwrap_or("")
+                } else {
+                    scope
+                };
+                let token = match self.tokens.get(scope) {
+                    Some(t) if !fresh => t,
+                    _ => {
+                        self.tokens
+                            .fetch(&self.http, challenge, scope, self.creds.as_ref())
+                            .await?
+                    }
+                };
+                Ok(Some(format!("Bearer {token}")))
+            }
+        }
+    }
+}
+
+fn pull(repo: &str) -> String {
+    format!("repository:{repo}:pull")
+}
+
+async fn check(resp: Response) -> Result<Response, OciError> {
+    if resp.status().is_success() {
+        Ok(resp)
+    } else {
+        let url = resp.url().to_string();
+        Err(OciError::from_response(&url, resp).await)
+    }
+}
+
+fn content_length(resp: &Response) -> Option<u64> {
+    resp.headers()
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse().ok())
+}
+
+fn meta(resp: &Response) -> ManifestMeta {
+    let h = resp.headers();
+    let s = |k| {
+        h.get(k)
+            .and_then(|v: &reqwest::header::HeaderValue| v.to_str().ok())
+    };
+    ManifestMeta {
+        digest: s(DIGEST_HEADER).map(str::to_string),
+        media_type: s(CONTENT_TYPE.as_str()).unwrap_or_default().to_string(),
+        size: content_length(resp),
+    }
+}
+
+/// The path of `Link: </v2/...>; rel="next"`.
+fn next_link(resp: &Response) -> Option<String> {
+    let link = resp.headers().get("link")?.to_str().ok()?;
+    let start = link.find('<')? + 1;
+    let end = link[start..].find('>')? + start;
+    Some(link[start..end].to_string())
+}

@@ -1,0 +1,289 @@
+//! labreg as a pull-through cache, against real upstreams on loopback:
+//! Debian's docker-registry with Apache htpasswd and TLS, a second labreg
+//! behind a Bearer-token front (tests/common/token_front.rs), and registry:2's
+//! own `proxy:` mode side by side with labreg's.
+
+mod common;
+
+use std::path::Path;
+
+use common::oci::{layout_digest, make_layout};
+use common::pki::Ca;
+use common::token_front::TokenFront;
+use common::tools::{Distribution, run, skopeo_copy, try_run};
+use common::{TestRegistry, client, digest};
+
+const INDEX_ACCEPT: &str = "application/vnd.oci.image.index.v1+json";
+
+/// `skopeo copy --all` of `src` into an OCI layout; the digest it stored.
+async fn pull_all(src: &str, out: &Path, tag: &str) -> String {
+    run(
+        "skopeo",
+        &[
+            "copy",
+            "--all",
+            "--src-tls-verify=false",
+            src,
+            &format!("oci:{}:{tag}", out.display()),
+        ],
+    )
+    .await;
+    layout_digest(out, tag)
+}
+
+/// `skopeo copy --all` of an OCI layout's tag to a plain-HTTP registry.
+async fn push_all(layout: &Path, tag: &str, dest: &str) {
+    let src = format!("oci:{}:{tag}", layout.display());
+    run(
+        "skopeo",
+        &["copy", "--all", "--dest-tls-verify=false", &src, dest],
+    )
+    .await;
+}
+
+fn blob_file(root: &Path, d: &str) -> std::path::PathBuf {
+    let hex = d.trim_start_matches("sha256:");
+    root.join(format!(
+        "docker/registry/v2/blobs/sha256/{}/{hex}/data",
+        &hex[..2]
+    ))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn mirrors_docker_registry_with_htpasswd_and_tls_then_serves_stale() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // The upstream: docker-registry, htpasswd by Apache's tool, TLS by a CA.
+    let line = run("htpasswd", &["-Bbn", "hub", "hub-pw"]).await;
+    std::fs::write(d.join("htpasswd"), line.trim()).unwrap();
+    let ca = Ca::new("upstream CA");
+    let (crt, key) = ca.server(&["127.0.0.1"]).write(d);
+    std::fs::write(d.join("ca.pem"), ca.pem()).unwrap();
+    let certs = ca.write_cert_dir(&d.join("certs"));
+    let up = Distribution::start_with(
+        &format!(
+            "  filesystem: {{rootdirectory: {}}}\n",
+            d.join("up").display()
+        ),
+        &format!(
+            "  tls:\n    certificate: {}\n    key: {}\n",
+            crt.display(),
+            key.display()
+        ),
+        &format!(
+            "auth:\n  htpasswd:\n    realm: hub\n    path: {}\n",
+            d.join("htpasswd").display()
+        ),
+    )
+    .await;
+    let pushed = make_layout(
+        &d.join("img"),
+        "1.27",
+        &[("linux", "amd64"), ("linux", "arm64")],
+        "nginx",
+    );
+    run(
+        "skopeo",
+        &[
+            "copy",
+            "--all",
+            "--dest-creds",
+            "hub:hub-pw",
+            &format!("--dest-cert-dir={}", certs.display()),
+            &format!("oci:{}:1.27", d.join("img").display()),
+            &format!("docker://{}/library/nginx:1.27", up.host),
+        ],
+    )
+    .await;
+    std::fs::write(d.join("hub-password"), "hub-pw\n").unwrap();
+    let reg = TestRegistry::start(&format!(
+        "labreg:\n  mirrors:\n    - prefix: docker.io/\n      url: https://{}\n      username: hub\n      password_file: {}\n      ca: {}\n      ttl: 0s\n",
+        up.host,
+        d.join("hub-password").display(),
+        d.join("ca.pem").display()
+    ))
+    .await;
+    let host = reg.host();
+
+    // skopeo pulls the multi-arch index through labreg, `docker.io/nginx`
+    // meaning `library/nginx` as on Docker Hub: identical digests.
+    let got = pull_all(
+        &format!("docker://{host}/docker.io/nginx:1.27"),
+        &d.join("out1"),
+        "1.27",
+    )
+    .await;
+    assert_eq!(got, pushed);
+    // containerd's mirror request: the upstream's own name and ?ns=.
+    let r = client()
+        .get(format!(
+            "{}/v2/library/nginx/manifests/1.27?ns=docker.io",
+            reg.url
+        ))
+        .header("accept", INDEX_ACCEPT)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["docker-content-digest"], pushed.as_str());
+    // Without ns, the same path is a local repository, which is empty.
+    let r = client()
+        .get(format!("{}/v2/library/nginx/manifests/1.27", reg.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+
+    // Mirrored repositories refuse pushes; others take them.
+    let img = format!("oci:{}:1.27", d.join("img").display());
+    let err = try_run(
+        "skopeo",
+        &[
+            "copy",
+            "--dest-tls-verify=false",
+            &img,
+            &format!("docker://{host}/docker.io/library/mine:1"),
+        ],
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        err.contains("denied") && err.contains("read-only mirror"),
+        "{err}"
+    );
+    skopeo_copy(&img, &format!("docker://{host}/team/app:1")).await;
+
+    // Upstream gone: the cached tag (re-checked every time, ttl 0s) and
+    // digest still pull; what was never cached fails naming the upstream.
+    up.stop().await;
+    let again = pull_all(
+        &format!("docker://{host}/docker.io/library/nginx:1.27"),
+        &d.join("out2"),
+        "1.27",
+    )
+    .await;
+    assert_eq!(again, pushed);
+    let by_digest = pull_all(
+        &format!("docker://{host}/docker.io/library/nginx@{pushed}"),
+        &d.join("out3"),
+        "x",
+    )
+    .await;
+    assert_eq!(by_digest, pushed);
+    let r = client()
+        .get(format!(
+            "{}/v2/docker.io/library/redis/manifests/7",
+            reg.url
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 502);
+    let body = r.text().await.unwrap();
+    assert!(
+        body.contains(&format!("https://{}", up_host(&body))) && body.contains("unreachable"),
+        "{body}"
+    );
+    reg.stop().await;
+}
+
+/// The upstream URL named in an error body (the port is the stopped one's).
+fn up_host(body: &str) -> String {
+    let start = body.find("https://").expect("an upstream URL") + "https://".len();
+    body[start..]
+        .split([' ', '"', '/'])
+        .next()
+        .unwrap()
+        .to_string()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bearer_upstream_one_fetch_for_sixteen_clients_and_no_tampered_bytes() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // The upstream: a second labreg, behind the token front.
+    let upstream = TestRegistry::start("").await;
+    let front = TokenFront::start(&upstream.url, "robot", "robot-pw").await;
+    let pushed = make_layout(
+        &d.join("img"),
+        "v1",
+        &[("linux", "amd64"), ("linux", "arm64")],
+        "app",
+    );
+    push_all(
+        &d.join("img"),
+        "v1",
+        &format!("docker://{}/team/app:v1", upstream.host()),
+    )
+    .await;
+    // 64 MiB in CI (the issue's figure is 256 MiB: same code path).
+    let big: Vec<u8> = (0..64u32 << 20)
+        .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
+        .collect();
+    let big_digest = common::images::push_blob(&upstream.url, "team/app", &big).await;
+    let small = vec![7u8; 1 << 20];
+    let small_digest = common::images::push_blob(&upstream.url, "team/app", &small).await;
+
+    std::fs::write(d.join("pw"), "robot-pw").unwrap();
+    let reg = TestRegistry::start(&format!(
+        "labreg:\n  mirrors:\n    - prefix: tok.example/\n      url: {}\n      username: robot\n      password_file: {}\n      allow: [\"team/*\"]\n",
+        front.url,
+        d.join("pw").display()
+    ))
+    .await;
+    let got = pull_all(
+        &format!("docker://{}/tok.example/team/app:v1", reg.host()),
+        &d.join("out"),
+        "v1",
+    )
+    .await;
+    assert_eq!(got, pushed);
+    // One token for the repository's scope, reused for every request.
+    assert_eq!(front.counters.lock().unwrap().token_requests, 1);
+
+    // 16 clients of one uncached blob: one upstream GET, identical bytes.
+    let url = format!("{}/v2/tok.example/team/app/blobs/{big_digest}", reg.url);
+    let pulls = (0..16).map(|_| {
+        let url = url.clone();
+        tokio::spawn(async move {
+            let r = client().get(&url).send().await.unwrap();
+            assert_eq!(r.status(), 200);
+            digest(&r.bytes().await.unwrap())
+        })
+    });
+    for p in futures_util::future::join_all(pulls).await {
+        assert_eq!(p.unwrap(), big_digest);
+    }
+    assert_eq!(front.counters.lock().unwrap().blob_gets[&big_digest], 1);
+
+    // A tampering upstream: the bytes are refused, never stored or served.
+    *front.tamper.lock().unwrap() = Some(small_digest.clone());
+    let small_url = format!("{}/v2/tok.example/team/app/blobs/{small_digest}", reg.url);
+    for _ in 0..2 {
+        let r = client().get(&small_url).send().await.unwrap();
+        assert_eq!(r.status(), 502);
+        let body = r.text().await.unwrap();
+        assert!(
+            body.contains(&front.url) && body.contains("not sha256:"),
+            "{body}"
+        );
+        assert!(!blob_file(&reg.root, &small_digest).exists());
+    }
+    assert_eq!(front.counters.lock().unwrap().blob_gets[&small_digest], 2);
+    *front.tamper.lock().unwrap() = None;
+    let r = client().get(&small_url).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(digest(&r.bytes().await.unwrap()), small_digest);
+
+    // Outside the allow list: refused with the reason.
+    let r = client()
+        .get(format!("{}/v2/tok.example/other/x/manifests/v1", reg.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    assert!(r.text().await.unwrap().contains("allow list"));
+    front.stop();
+    reg.stop().await;
+    upstream.stop().await;
+}
