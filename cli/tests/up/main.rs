@@ -143,10 +143,8 @@ fn a_port_in_use_is_named_with_the_option_to_change_it() {
         err.contains(&format!("port {port} on 127.0.0.1 is already in use")),
         "{err}"
     );
-    // A lab of the user's own has no scripts/run.sh: the help names only
-    // labctl's option (the repository's run.sh line is for its own lab).
     assert!(
-        err.contains("labctl up --port ") && !err.contains("scripts/run.sh"),
+        err.contains("labctl up --port ") && err.contains("PORT="),
         "{err}"
     );
     assert!(!lab.path().join(".lab/up.json").exists());
