@@ -10,13 +10,17 @@ set -euo pipefail
 
 # chromium, nodejs and npm: the web UI's end-to-end tests (Playwright drives
 # Debian's Chromium; server/ui-tests).
-packages=(skopeo podman buildah docker-registry apache2-utils age openssl faketime ca-certificates curl python3 python3-pip containerd iproute2 chromium nodejs npm)
+packages=(skopeo podman buildah docker-registry apache2-utils age openssl faketime ca-certificates curl python3 python3-pip containerd iproute2 chromium)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
 done
 # kubectl, for `labctl sealing fetch-cert` and its test (Debian's package).
 command -v kubectl >/dev/null 2>&1 || missing+=(kubernetes-client)
+# Node.js and npm: a machine that has them (from any source) keeps them;
+# Debian's npm cannot be installed beside another distribution's nodejs.
+command -v node >/dev/null 2>&1 || missing+=(nodejs)
+command -v npm >/dev/null 2>&1 || missing+=(npm)
 
 if [ ${#missing[@]} -gt 0 ]; then
   echo "setup: installing ${missing[*]}" >&2
