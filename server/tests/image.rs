@@ -28,8 +28,10 @@ fn final_stage_is_small_non_root_and_like_registry_2() {
         "USER 65532:65532",
         "EXPOSE 5000",
         "VOLUME [\"/var/lib/registry\"]",
-        "ENTRYPOINT [\"labreg\", \"serve\"]",
-        "CMD [\"/etc/docker/registry/config.yml\"]",
+        // The rendered Deployment passes args [serve, CONFIG], as the
+        // offline image's Cmd does.
+        "ENTRYPOINT [\"labreg\"]",
+        "CMD [\"serve\", \"/etc/docker/registry/config.yml\"]",
     ] {
         assert!(fin.lines().any(|l| l == line), "missing: {line}");
     }
