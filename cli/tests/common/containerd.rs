@@ -84,6 +84,24 @@ impl Containerd {
             .to_string()
     }
 
+    /// `ctr image pull --hosts-dir DIR --user USER:PW REF` (native
+    /// snapshotter): whether it worked, and what ctr printed.
+    pub fn pull(&self, hosts_dir: &Path, creds: &str, image: &str) -> (bool, String) {
+        let out = self
+            .ctr()
+            .args(["image", "pull", "--snapshotter", "native", "--hosts-dir"])
+            .arg(hosts_dir)
+            .args(["--user", creds, image])
+            .output()
+            .unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.status.success(), text)
+    }
+
     pub fn hosts_dir(&self) -> PathBuf {
         self.dir.path().join("certs.d")
     }

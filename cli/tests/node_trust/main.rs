@@ -8,7 +8,6 @@
 
 #[path = "../common/mod.rs"]
 mod common;
-mod containerd;
 mod lab;
 mod pull;
 #[allow(dead_code)]

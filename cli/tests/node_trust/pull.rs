@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use crate::containerd::Containerd;
+use crate::common::containerd::Containerd;
 use crate::lab::{ADMIN, kubelet_volume, labreg, new_lab, node_port, push, sync, under};
 
 /// The same kind of image twice: under its own name and under the mirror's
@@ -67,13 +67,13 @@ async fn containerd_pulls_through_the_files_node_trust_wrote() {
     let image = format!("{addr}/demo/app:1");
     let (ok, out) = ctrd.pull(&certs_d, &creds, &image);
     assert!(ok, "{out}\n{}", ctrd.log());
-    assert_eq!(ctrd.digest(&image), own);
+    assert_eq!(ctrd.image_digest(&image), own);
     // docker.io through the mirror entry (this machine has no internet:
     // only labreg can answer).
     let image = "docker.io/library/app:1";
     let (ok, out) = ctrd.pull(&certs_d, &creds, image);
     assert!(ok, "{out}\n{}", ctrd.log());
-    assert_eq!(ctrd.digest(image), hub);
+    assert_eq!(ctrd.image_digest(image), hub);
 
     // The CA rotates and labreg gets the new certificate (it reloads it):
     // the nodes' old ca.crt no longer verifies it, the classic failure.
@@ -170,7 +170,7 @@ async fn containerd_pulls_through_the_files_node_trust_wrote() {
     let image = format!("{addr2}/demo/app:2");
     let (ok, out) = ctrd.pull(&certs_d, &creds, &image);
     assert!(ok, "{out}\n{}", ctrd.log());
-    assert_eq!(ctrd.digest(&image), digest);
+    assert_eq!(ctrd.image_digest(&image), digest);
 
     // A second sync changes nothing.
     let s = sync(&lab, &vol, &host);
