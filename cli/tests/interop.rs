@@ -3,10 +3,9 @@
 
 mod common;
 
-use std::io::Write;
 use std::process::Stdio;
 
-use common::{DEMO_RECIPIENT, TempLab, base_manifest, run_ok, tool};
+use common::{DEMO_RECIPIENT, TempLab, base_manifest, run_ok, run_stdin, tool};
 
 #[test]
 fn age_decrypts_what_labctl_wrote() {
@@ -48,14 +47,8 @@ fn labctl_decrypts_what_age_wrote() {
         if armor {
             age.arg("-a");
         }
-        let mut child = age.spawn().unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(b"from-age\x01bytes")
-            .unwrap();
-        assert!(child.wait().unwrap().success());
+        let (code, _, err) = run_stdin(&mut age, b"from-age\x01bytes");
+        assert_eq!(code, 0, "{err}");
         let out = lab
             .cmd()
             .args(["secrets", "get", "minio/secret-key"])
@@ -166,22 +159,8 @@ fn openssl_verifies_the_server_certificate_and_shows_the_sans() {
                 .arg(&lab.key_file)
                 .arg(&file),
         );
-        let mut child = tool("openssl")
-            .args(["pkey", "-noout", "-check"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(pem.as_bytes())
-            .unwrap();
-        assert!(
-            child.wait().unwrap().success(),
-            "{name} is a valid private key"
-        );
+        let (code, _, err) = run_stdin(tool("openssl").args(["pkey", "-noout", "-check"]), &pem);
+        assert_eq!(code, 0, "{name} is a valid private key: {err}");
     }
     assert!(!root.join("certs/ca.key").exists());
 }

@@ -85,13 +85,15 @@ impl Anchors {
         &self,
         observer: Observer,
     ) -> Result<Arc<AnchoredVerifier>, TrustError> {
-        let mut v = Arc::into_inner(self.verifier()?).expect("not shared yet");
-        v.observer = Some(observer);
-        Ok(Arc::new(v))
+        self.build(Some(observer)).map(Arc::new)
     }
 
     /// A verifier over these anchors.
     pub fn verifier(&self) -> Result<Arc<AnchoredVerifier>, TrustError> {
+        self.build(None).map(Arc::new)
+    }
+
+    fn build(&self, observer: Option<Observer>) -> Result<AnchoredVerifier, TrustError> {
         let mut roots = RootCertStore::empty();
         roots.add_parsable_certificates(self.certs.iter().cloned());
         if roots.is_empty() {
@@ -101,11 +103,11 @@ impl Anchors {
         let inner = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider)
             .build()
             .map_err(|e| TrustError::Rustls(e.to_string()))?;
-        Ok(Arc::new(AnchoredVerifier {
+        Ok(AnchoredVerifier {
             inner,
             anchors: self.certs.iter().map(|c| c.to_vec()).collect(),
-            observer: None,
-        }))
+            observer,
+        })
     }
 
     /// A rustls client config (TLS 1.2 and 1.3, ring) over these anchors.

@@ -16,6 +16,30 @@ pub const DEMO_KEY: &str =
     "AGE-SECRET-KEY-1AKSGGMEZKSV9ZCLW24VQFA7MC60SM6EAFL76PWTTKSUFUVADF0JSNJZFXD";
 pub const DEMO_RECIPIENT: &str = "age1uwxrjtgqr2pxz6gfnrq4c02pgepqekxy2pazqmhp292sl4rqsyzqkf2gwu";
 
+/// Runs `cmd` with `stdin` written to it; (exit code, stdout, stderr).
+pub fn run_stdin(cmd: &mut Command, stdin: impl AsRef<[u8]>) -> (i32, String, String) {
+    use std::io::Write;
+    use std::process::Stdio;
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the command starts");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_ref())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
+}
+
 /// `labctl` with a clean environment: no identity from the developer's
 /// machine leaks into a test.
 pub fn labctl(dir: &Path) -> assert_cmd::Command {

@@ -3,34 +3,9 @@
 //! the CA, no --skip-verify) with identical digests; the lab's own
 //! registry with its CA and user; failures named.
 
-use std::io::Write;
-use std::process::{Command, Stdio};
-
 use crate::common::containerd::Containerd;
-use crate::common::{DEMO_KEY, DEMO_RECIPIENT, run_ok, tool};
+use crate::common::{DEMO_KEY, DEMO_RECIPIENT, run_ok, run_stdin, tool};
 use crate::support::{PASSWORD, Registry, USER, build_image, labctl, manifest_digest, skopeo_json};
-
-/// Runs `cmd` with `stdin`; (exit code, stdout, stderr).
-fn run_with(cmd: &mut Command, stdin: &str) -> (i32, String, String) {
-    let mut child = cmd
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into(),
-        String::from_utf8_lossy(&out.stderr).into(),
-    )
-}
 
 #[test]
 fn pushed_with_labctl_then_pulled_by_skopeo_and_containerd_with_the_same_digest() {
@@ -47,7 +22,7 @@ fn pushed_with_labctl_then_pulled_by_skopeo_and_containerd_with_the_same_digest(
             .arg("--ca")
             .arg(&reg.ca)
             .args(["--user", USER, "--password-stdin"]);
-        run_with(&mut c, PASSWORD)
+        run_stdin(&mut c, PASSWORD)
     };
     let (code, out, err) = push();
     assert_eq!(code, 0, "{out}\n{err}");
@@ -145,10 +120,10 @@ fn the_lab_registry_with_its_ca_and_user_and_failures_named() {
         c.env("LABCTL_AGE_KEY_FILE", tmp.path().join("key.txt"));
         c
     };
-    let (code, _, err) = run_with(cmd().args(["secrets", "set", "registry/admin"]), PASSWORD);
+    let (code, _, err) = run_stdin(cmd().args(["secrets", "set", "registry/admin"]), PASSWORD);
     assert_eq!(code, 0, "{err}");
     let reference = format!("{}/labctl/labreg:lab", reg.host());
-    let (code, out, err) = run_with(
+    let (code, out, err) = run_stdin(
         cmd()
             .args(["image", "push", &reference, "--from"])
             .arg(&layout),
@@ -158,7 +133,7 @@ fn the_lab_registry_with_its_ca_and_user_and_failures_named() {
     assert_eq!(manifest_digest(&out), built);
 
     // A wrong password is named as such, with the fix.
-    let (code, _, err) = run_with(
+    let (code, _, err) = run_stdin(
         cmd()
             .args([
                 "image",
@@ -176,7 +151,7 @@ fn the_lab_registry_with_its_ca_and_user_and_failures_named() {
     assert!(err.contains("rejects the password"), "{err}");
     // Without the lab's CA: the certificate's issuer is unknown.
     std::fs::remove_file(lab.join("certs/ca.crt")).unwrap();
-    let (code, _, err) = run_with(
+    let (code, _, err) = run_stdin(
         cmd()
             .args(["image", "push", &reference, "--from"])
             .arg(&layout),
@@ -186,7 +161,7 @@ fn the_lab_registry_with_its_ca_and_user_and_failures_named() {
     assert!(err.contains("cannot push") && err.contains("fix:"), "{err}");
     assert!(err.to_lowercase().contains("ca"), "{err}");
     // Not a reference.
-    let (code, _, err) = run_with(
+    let (code, _, err) = run_stdin(
         cmd()
             .args(["image", "push", "labreg", "--from"])
             .arg(&layout),
