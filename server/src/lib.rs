@@ -11,6 +11,7 @@
 //! - [`tls`]: rustls with certificate reload;
 //! - [`trust`]: what the project's TLS clients trust (system store, user CAs,
 //!   a self-signed server certificate given as its own CA);
+//! - [`notify`]: registry:2's webhook notifications, queued on disk;
 //! - [`ui`]: the web UI, a second front end on the same service and auth.
 //!
 //! [`server`] wires a [`config::Config`] to a listener.
@@ -23,6 +24,7 @@ pub mod linger;
 pub mod logging;
 pub mod metrics;
 pub mod mirror;
+pub mod notify;
 pub mod registry;
 pub mod server;
 pub mod storage;
