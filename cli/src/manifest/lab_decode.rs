@@ -33,6 +33,7 @@ pub const REGISTRY_KEYS: &[&str] = &[
     "expose",
     "pullSecrets",
     "access",
+    "notifications",
 ];
 pub const USER_KEYS: &[&str] = &["password"];
 pub const STORAGE_KEYS: &[&str] = &["filesystem", "s3"];
@@ -298,6 +299,9 @@ pub fn all_key_lists() -> Vec<(&'static str, &'static [&'static str])> {
         ("PullSecret", PULL_SECRET_KEYS),
         ("AccessRule", ACCESS_KEYS),
         ("Minio", MINIO_KEYS),
+        ("Notifications", super::notifications::NOTIFICATIONS_KEYS),
+        ("NotifyEndpoint", super::notifications::ENDPOINT_KEYS),
+        ("NotifyIgnore", super::notifications::IGNORE_KEYS),
         ("Nodes", super::nodes::NODES_KEYS),
         ("NodePaths", super::nodes::NODE_PATHS_KEYS),
     ]

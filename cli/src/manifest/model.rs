@@ -122,6 +122,10 @@ pub struct Registry {
     /// Per-user access rules. Without any, every user may pull and push.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub access: Vec<AccessRule>,
+    /// Webhooks called on every push, pull and delete (registry:2's
+    /// notifications, which labreg reads too).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notifications: Option<super::notifications::Notifications>,
 }
 
 #[derive(Clone, Debug, Serialize, JsonSchema)]
@@ -349,6 +353,16 @@ impl Lab {
         if let Storage::S3(s3) = &self.registry.storage {
             refs.push(&s3.access_key);
             refs.push(&s3.secret_key);
+        }
+        let endpoints = self
+            .registry
+            .notifications
+            .iter()
+            .flat_map(|n| &n.endpoints);
+        for v in endpoints.flat_map(|e| e.headers.values()) {
+            if let super::notifications::HeaderValue::Secret(r) = v {
+                refs.push(r);
+            }
         }
         refs
     }

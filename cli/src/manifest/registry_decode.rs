@@ -60,6 +60,7 @@ pub(super) fn registry(d: &mut Decoder, n: &Node, p: &str) -> Option<Registry> {
     let access = m
         .opt(d, "access", |d, n, p| access(d, n, p, &users))
         .unwrap_or_default();
+    let notifications = m.opt(d, "notifications", super::notifications::notifications);
     Some(Registry {
         namespace,
         host: host?,
@@ -72,6 +73,7 @@ pub(super) fn registry(d: &mut Decoder, n: &Node, p: &str) -> Option<Registry> {
         expose: expose?,
         pull_secrets: pull_secrets.into_iter().map(|p| p.0).collect(),
         access,
+        notifications,
     })
 }
 
