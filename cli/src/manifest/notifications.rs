@@ -118,22 +118,41 @@ fn is_credential(name: &str) -> bool {
     .any(|w| n.contains(w))
 }
 
-fn duration(d: &mut Decoder, n: &Node, p: &str) -> Option<String> {
+/// A string value `valid` accepts; otherwise "{p} "VALUE" is not {what}".
+fn accepted(
+    d: &mut Decoder,
+    n: &Node,
+    p: &str,
+    what: &str,
+    example: &str,
+    valid: impl Fn(&str) -> bool,
+) -> Option<String> {
     let s = d.nonempty(n, p)?;
-    let ok = labreg::config::parse_duration(&s).is_ok_and(|t| !t.is_zero());
-    check(
+    let bad = (
+        format!("{p} {s:?} is not {what}"),
+        format!("write e.g. {example}"),
+    );
+    check(d, n, if valid(&s) { Ok(()) } else { Err(bad) }).then_some(s)
+}
+
+fn duration(d: &mut Decoder, n: &Node, p: &str) -> Option<String> {
+    accepted(d, n, p, "a duration", "5s, 500ms or 1m", |s| {
+        labreg::config::parse_duration(s).is_ok_and(|t| !t.is_zero())
+    })
+}
+
+fn url(d: &mut Decoder, n: &Node, p: &str) -> Option<String> {
+    accepted(
         d,
         n,
-        if ok {
-            Ok(())
-        } else {
-            Err((
-                format!("{p} {s:?} is not a duration"),
-                "write e.g. 5s, 500ms or 1m".into(),
-            ))
+        p,
+        "an http(s) URL",
+        "https://ci.lan/hooks/registry",
+        |s| {
+            reqwest::Url::parse(s)
+                .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.has_host())
         },
     )
-    .then_some(s)
 }
 
 fn headers(d: &mut Decoder, n: &Node, p: &str) -> Option<BTreeMap<String, HeaderValue>> {
@@ -181,24 +200,7 @@ fn headers(d: &mut Decoder, n: &Node, p: &str) -> Option<BTreeMap<String, Header
 fn endpoint(d: &mut Decoder, n: &Node, p: &str) -> Option<NotifyEndpoint> {
     let m = d.map(n, p, ENDPOINT_KEYS)?;
     let name = m.req(d, "name", "ci", |d, n, p| d.nonempty(n, p));
-    let url = m.req(d, "url", "https://ci.lan/hooks/registry", |d, n, p| {
-        let s = d.nonempty(n, p)?;
-        let ok = reqwest::Url::parse(&s)
-            .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.has_host());
-        check(
-            d,
-            n,
-            if ok {
-                Ok(())
-            } else {
-                Err((
-                    format!("{p} {s:?} is not an http(s) URL"),
-                    "write e.g. https://ci.lan/hooks/registry".into(),
-                ))
-            },
-        )
-        .then_some(s)
-    });
+    let url = m.req(d, "url", "https://ci.lan/hooks/registry", url);
     let headers = m.opt(d, "headers", headers).unwrap_or_default();
     let timeout = m.opt(d, "timeout", duration);
     let threshold = m
