@@ -64,6 +64,14 @@ impl Endpoint {
     }
 }
 
+/// A Prometheus series: name, type, help, and its value for an endpoint.
+type Metric = (
+    &'static str,
+    &'static str,
+    &'static str,
+    fn(&Endpoint) -> u64,
+);
+
 /// The notifier: an [`EventSink`] that sends to every endpoint.
 pub struct Notifier {
     endpoints: Vec<Arc<Endpoint>>,
@@ -169,7 +177,7 @@ impl Notifier {
 
     /// Prometheus counters per endpoint.
     pub fn render(&self, out: &mut String) {
-        let metrics: [(&str, &str, &str, fn(&Endpoint) -> u64); 4] = [
+        let metrics: [Metric; 4] = [
             (
                 "labreg_notifications_sent_total",
                 "counter",
