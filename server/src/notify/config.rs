@@ -41,13 +41,25 @@ pub struct Endpoint {
     pub url: String,
     /// Header name → values, as registry:2 writes them (`Authorization:
     /// [Bearer x]`); a single string is accepted too.
-    pub headers: serde_json::Map<String, Value>,
+    pub headers: Headers,
     /// A Go duration; a bare number is nanoseconds, as in registry:2.
     pub timeout: Option<Value>,
     pub threshold: Option<i64>,
     pub backoff: Option<Value>,
     pub ignoredmediatypes: Vec<String>,
     pub ignore: Ignore,
+}
+
+/// Header values as written: Debug shows the names only (a value may be
+/// a token).
+#[derive(Clone, Deserialize, Default)]
+#[serde(transparent)]
+pub struct Headers(pub serde_json::Map<String, Value>);
+
+impl fmt::Debug for Headers {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.0.keys()).finish()
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]
@@ -177,7 +189,7 @@ fn endpoint(i: usize, e: &Endpoint) -> Result<EndpointSettings, ConfigError> {
             )
         })?;
     let mut headers = HeaderMap::new();
-    for (name, values) in &e.headers {
+    for (name, values) in &e.headers.0 {
         let key = at(&format!("headers.{name}"));
         let hn =
             HeaderName::from_bytes(name.as_bytes()).map_err(|e| invalid(&key, e.to_string()))?;
@@ -293,6 +305,11 @@ mod tests {
         assert_eq!(e.headers["authorization"], "Bearer abc");
         assert!(!format!("{e:?}").contains("abc"), "{e:?}");
         assert_eq!(e.ignored_actions, ["pull"]);
+        let raw: Notifications = serde_saphyr::from_str(
+            "endpoints:\n  - name: a\n    url: http://h/\n    headers: {Authorization: [Bearer abc]}\n",
+        )
+        .unwrap();
+        assert!(!format!("{raw:?}").contains("abc"), "{raw:?}");
         assert_eq!(
             s.queue_dir,
             PathBuf::from("/srv/registry/labreg/notifications")
