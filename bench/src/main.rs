@@ -54,6 +54,10 @@ struct Args {
     /// Size of each concurrent pusher's layer, in MiB.
     #[arg(long, default_value_t = 256)]
     concurrent_mib: usize,
+    /// Rounds that include the large layer and the concurrent pushers (the
+    /// first ones; default: all).
+    #[arg(long)]
+    heavy_runs: Option<usize>,
     /// Seconds of manifest GETs per connection count.
     #[arg(long, default_value_t = 5)]
     gets_seconds: u64,
@@ -93,6 +97,7 @@ async fn run_open(
     peer: &Peer,
     args: &Args,
     layers: &Layers,
+    heavy: bool,
     out: &mut Samples,
     s3: Option<&peers::S3>,
 ) -> anyhow::Result<()> {
@@ -104,17 +109,22 @@ async fn run_open(
     reg.reset_peak_rss();
     let t = c.push_monolithic("big/mono", data.clone(), d).await?;
     put("push_mono", mb_s(data.len(), t));
-    let t = c.push_chunked("big/chunked", data.clone(), d, 8 << 20).await?;
+    let t = c
+        .push_chunked("big/chunked", data.clone(), d, 8 << 20)
+        .await?;
     put("push_chunked", mb_s(data.len(), t));
     put("rss", reg.peak_rss_mib());
-    put("pull", mb_s(data.len(), c.pull("big/mono", d, data.len()).await?));
+    put(
+        "pull",
+        mb_s(data.len(), c.pull("big/mono", d, data.len()).await?),
+    );
     put("blobs", c.blobs_parallel(50, 10).await?);
     c.push_small_image("small/app", "v1", 1).await?;
     let dur = Duration::from_secs(args.gets_seconds);
     let (rps, p99) = c.manifest_gets("small/app", "v1", 16, dur).await?;
     put("get16_open", rps);
     put("get16_open_p99", p99.as_secs_f64() * 1000.0);
-    if let Some((data, d)) = &layers.large {
+    if let Some((data, d)) = layers.large.as_ref().filter(|_| heavy) {
         reg.reset_peak_rss();
         let t = c.push_monolithic("large/layer", data.clone(), d).await?;
         put("push_large", mb_s(data.len(), t));
@@ -122,9 +132,11 @@ async fn run_open(
         let t = c.pull("large/layer", d, data.len()).await?;
         put("pull_large", mb_s(data.len(), t));
     }
-    if let Some((data, d)) = &layers.each {
+    if let Some((data, d)) = layers.each.as_ref().filter(|_| heavy) {
         reg.reset_peak_rss();
-        let rate = c.concurrent_pushes(args.concurrent, data.clone(), d).await?;
+        let rate = c
+            .concurrent_pushes(args.concurrent, data.clone(), d)
+            .await?;
         put("push_concurrent", rate);
         put("rss_concurrent", reg.peak_rss_mib());
     }
@@ -204,7 +216,17 @@ fn credentials(args: &Args) -> anyhow::Result<Credentials> {
     rand::fill(&mut salt[..]);
     let salt = base64::engine::general_purpose::STANDARD_NO_PAD.encode(salt);
     let mut child = std::process::Command::new("argon2")
-        .args([salt.as_str(), "-id", "-t", "2", "-k", "19456", "-p", "1", "-e"])
+        .args([
+            salt.as_str(),
+            "-id",
+            "-t",
+            "2",
+            "-k",
+            "19456",
+            "-p",
+            "1",
+            "-e",
+        ])
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .spawn()
@@ -262,14 +284,15 @@ async fn main() -> anyhow::Result<()> {
         eprintln!("round {}/{} (load {:.2})", run + 1, args.runs, load());
         for peer in &all {
             eprintln!("  {}", peer.name);
-            run_open(peer, &args, &layers, &mut samples, s3.as_ref()).await?;
+            let heavy = run < args.heavy_runs.unwrap_or(args.runs);
+            run_open(peer, &args, &layers, heavy, &mut samples, s3.as_ref()).await?;
             run_auth(peer, &args, &creds, &mut samples, s3.as_ref()).await?;
         }
     }
     loads.push(load());
     let names: Vec<&str> = all.iter().map(|p| p.name.as_str()).collect();
     println!(
-        "Storage: {}. Big layer {} MiB, large layer {} MiB, {} concurrent pushers of {} MiB; htpasswd bcrypt cost {} (angos: Argon2id); {} rounds (registries in turn), median (min–max).",
+        "Storage: {}. Big layer {} MiB, large layer {} MiB, {} concurrent pushers of {} MiB (in {} of the rounds); htpasswd bcrypt cost {} (angos: Argon2id); {} rounds (registries in turn), median (min–max).",
         if s3.is_some() {
             "S3 (Garage on loopback, blob GETs through the registry)"
         } else {
@@ -279,6 +302,7 @@ async fn main() -> anyhow::Result<()> {
         args.large_mib,
         args.concurrent,
         args.concurrent_mib,
+        args.heavy_runs.unwrap_or(args.runs).min(args.runs),
         args.cost,
         args.runs
     );

@@ -239,7 +239,9 @@ impl Client {
         let tasks: Vec<_> = (0..n)
             .map(|i| {
                 let (c, data, d) = (self.clone(), data.clone(), d.to_string());
-                tokio::spawn(async move { c.push_monolithic(&format!("conc/r{i}"), data, &d).await })
+                tokio::spawn(
+                    async move { c.push_monolithic(&format!("conc/r{i}"), data, &d).await },
+                )
             })
             .collect();
         for t in tasks {

@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use futures_util::{StreamExt, TryStreamExt};
 
 use super::change::{Change, ChangeAction, Context};
@@ -232,7 +232,7 @@ impl Registry {
             .driver
             .writer(&paths::upload_data(name, id), true)
             .await?;
-        if let Err(e) = copy_into(&mut writer, hasher.as_mut(), &mut body).await {
+        if let Err(e) = copy_into(&mut writer, &mut hasher, &mut body).await {
             writer.cancel().await?;
             return Err(e);
         }
@@ -300,22 +300,80 @@ impl Registry {
 /// connection. Beyond this the connection is closed.
 const DRAIN_LIMIT: u64 = 256 << 20;
 
-async fn copy_into(
-    writer: &mut Box<dyn FileWriter>,
-    mut hasher: Option<&mut Hasher>,
-    body: &mut ByteStream,
-) -> Result<()> {
-    while let Some(chunk) = body.next().await {
-        let chunk = chunk.map_err(RegistryError::Body)?;
-        if let Some(h) = hasher.as_deref_mut() {
-            h.update(&chunk);
-        }
-        if let Err(e) = writer.write(chunk).await {
-            drain(body).await;
-            return Err(e.into());
-        }
+/// Body bytes gathered before they are hashed and handed to the writer.
+/// Hashing a batch runs on the blocking pool while the next one arrives, so
+/// receiving, hashing and the driver's write overlap on separate cores.
+const BATCH: usize = 1 << 20;
+
+type Hashing = tokio::task::JoinHandle<Hasher>;
+
+/// Waits for the batch being hashed, if any, and puts the hasher back.
+async fn hashed(hasher: &mut Option<Hasher>, hashing: &mut Option<Hashing>) -> Result<()> {
+    if let Some(h) = hashing.take() {
+        let h = h.await.map_err(|e| {
+            crate::storage::StorageError::io("upload hash", std::io::Error::other(e))
+        })?;
+        *hasher = Some(h);
     }
     Ok(())
+}
+
+/// Hashes `batch` (a full one on the blocking pool, a short tail inline)
+/// and hands it to the writer.
+async fn hand_over(
+    writer: &mut Box<dyn FileWriter>,
+    hasher: &mut Option<Hasher>,
+    hashing: &mut Option<Hashing>,
+    batch: Bytes,
+) -> Result<()> {
+    hashed(hasher, hashing).await?;
+    if let Some(mut h) = hasher.take() {
+        if batch.len() >= BATCH {
+            let b = batch.clone();
+            *hashing = Some(tokio::task::spawn_blocking(move || {
+                h.update(&b);
+                h
+            }));
+        } else {
+            h.update(&batch);
+            *hasher = Some(h);
+        }
+    }
+    writer.write(batch).await?;
+    Ok(())
+}
+
+async fn copy_into(
+    writer: &mut Box<dyn FileWriter>,
+    hasher: &mut Option<Hasher>,
+    body: &mut ByteStream,
+) -> Result<()> {
+    let mut buf = BytesMut::new();
+    let mut hashing = None;
+    let mut result = Ok(());
+    while let Some(chunk) = body.next().await {
+        let chunk = match chunk {
+            Ok(c) => c,
+            Err(e) => {
+                result = Err(RegistryError::Body(e));
+                break;
+            }
+        };
+        buf.extend_from_slice(&chunk);
+        if buf.len() >= BATCH {
+            result = hand_over(writer, hasher, &mut hashing, buf.split().freeze()).await;
+            if result.is_err() {
+                drain(body).await;
+                break;
+            }
+        }
+    }
+    if result.is_ok() && !buf.is_empty() {
+        result = hand_over(writer, hasher, &mut hashing, buf.split().freeze()).await;
+    }
+    // The hasher comes back whatever happened; a failed upload drops it.
+    hashed(hasher, &mut hashing).await?;
+    result
 }
 
 async fn drain(body: &mut ByteStream) {
