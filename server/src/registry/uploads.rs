@@ -389,7 +389,7 @@ async fn drain(body: &mut ByteStream) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::registry::Options;
+    use crate::registry::{BlobService, Options};
     use crate::storage::fs::FilesystemDriver;
 
     #[tokio::test]
@@ -425,5 +425,49 @@ mod tests {
             reg.upload_status(&cx, &ab, &old.id).await,
             Err(RegistryError::UploadUnknown)
         ));
+    }
+
+    /// Bodies of several batches, split at odd sizes and in two requests,
+    /// hash (on the blocking pool) to the digest of the whole, and a wrong
+    /// digest is still refused.
+    #[tokio::test]
+    async fn batched_hashing_matches_the_content() {
+        let dir = tempfile::tempdir().unwrap();
+        let reg = Registry::new(
+            Arc::new(FilesystemDriver::new(dir.path())),
+            Options::default(),
+        );
+        let ab = RepoName::parse("a/b").unwrap();
+        let cx = Context::new(crate::auth::Principal::Anonymous);
+        let data: Vec<u8> = (0..3 * BATCH + 12_345)
+            .map(|i| (i * 7 % 251) as u8)
+            .collect();
+        let body = |part: &[u8]| -> crate::storage::ByteStream {
+            let chunks: Vec<std::io::Result<Bytes>> = part
+                .chunks(65_521)
+                .map(|c| Ok(Bytes::copy_from_slice(c)))
+                .collect();
+            Box::pin(futures_util::stream::iter(chunks))
+        };
+        let (first, second) = data.split_at(BATCH + 77);
+        let up = reg.start_upload(&cx, &ab).await.unwrap();
+        reg.append_upload(&cx, &ab, &up.id, None, body(first))
+            .await
+            .unwrap();
+        let d = Digest::sha256_of(&data);
+        reg.finish_upload(&cx, &ab, &up.id, &d, None, Some(body(second)))
+            .await
+            .unwrap();
+        assert_eq!(
+            reg.blob_size(&cx, &ab, &d).await.unwrap(),
+            data.len() as u64
+        );
+
+        let up = reg.start_upload(&cx, &ab).await.unwrap();
+        let wrong = Digest::sha256_of(b"something else");
+        let refused = reg
+            .finish_upload(&cx, &ab, &up.id, &wrong, None, Some(body(&data)))
+            .await;
+        assert!(refused.is_err(), "a wrong digest is refused");
     }
 }

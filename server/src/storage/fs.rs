@@ -412,4 +412,35 @@ mod tests {
         w.cancel().await.unwrap();
         assert_eq!(read_all(&d, "/u/data", 0, None).await, b"abc");
     }
+
+    /// Reads across several read-ahead chunks, from offsets inside a chunk
+    /// and with lengths ending inside one, give exactly the file's bytes.
+    #[tokio::test]
+    async fn reads_across_chunks() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = FilesystemDriver::new(dir.path());
+        let data: Vec<u8> = (0..2 * READ_CHUNK + 4099)
+            .map(|i| (i % 253) as u8)
+            .collect();
+        d.put_content("/big", Bytes::from(data.clone()))
+            .await
+            .unwrap();
+        assert_eq!(read_all(&d, "/big", 0, None).await, data);
+        let (off, len) = (READ_CHUNK - 3, READ_CHUNK + 10);
+        assert_eq!(
+            read_all(&d, "/big", off as u64, Some(len as u64)).await,
+            &data[off..off + len]
+        );
+        assert_eq!(
+            read_all(&d, "/big", 5, Some(2 * READ_CHUNK as u64)).await,
+            &data[5..5 + 2 * READ_CHUNK]
+        );
+        assert_eq!(read_all(&d, "/big", 7, None).await, &data[7..]);
+        assert!(
+            read_all(&d, "/big", data.len() as u64, None)
+                .await
+                .is_empty()
+        );
+        assert!(matches!(d.reader("/missing", 0, None).await, Err(e) if e.is_not_found()));
+    }
 }
