@@ -392,15 +392,25 @@ mod tests {
     use crate::registry::{BlobService, Options};
     use crate::storage::fs::FilesystemDriver;
 
-    #[tokio::test]
-    async fn purging_removes_only_stale_uploads() {
+    /// A registry on a fresh folder, repository a/b, an anonymous context.
+    fn setup() -> (tempfile::TempDir, Registry, RepoName, Context) {
         let dir = tempfile::tempdir().unwrap();
         let reg = Registry::new(
             Arc::new(FilesystemDriver::new(dir.path())),
             Options::default(),
         );
         let ab = RepoName::parse("a/b").unwrap();
-        let cx = Context::new(crate::auth::Principal::Anonymous);
+        (
+            dir,
+            reg,
+            ab,
+            Context::new(crate::auth::Principal::Anonymous),
+        )
+    }
+
+    #[tokio::test]
+    async fn purging_removes_only_stale_uploads() {
+        let (_dir, reg, ab, cx) = setup();
         let old = reg.start_upload(&cx, &ab).await.unwrap();
         let body: crate::storage::ByteStream =
             Box::pin(futures_util::stream::iter([Ok(Bytes::from_static(b"abc"))]));
@@ -432,13 +442,7 @@ mod tests {
     /// digest is still refused.
     #[tokio::test]
     async fn batched_hashing_matches_the_content() {
-        let dir = tempfile::tempdir().unwrap();
-        let reg = Registry::new(
-            Arc::new(FilesystemDriver::new(dir.path())),
-            Options::default(),
-        );
-        let ab = RepoName::parse("a/b").unwrap();
-        let cx = Context::new(crate::auth::Principal::Anonymous);
+        let (_dir, reg, ab, cx) = setup();
         let data: Vec<u8> = (0..3 * BATCH + 12_345)
             .map(|i| (i * 7 % 251) as u8)
             .collect();
