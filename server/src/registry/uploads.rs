@@ -302,8 +302,13 @@ const DRAIN_LIMIT: u64 = 256 << 20;
 
 /// Body bytes gathered before they are hashed and handed to the writer.
 /// Hashing a batch runs on the blocking pool while the next one arrives, so
-/// receiving, hashing and the driver's write overlap on separate cores.
-const BATCH: usize = 1 << 20;
+/// receiving, hashing and the driver's write overlap on separate cores. An
+/// upload holds at most two batches (one filling, one hashed and written),
+/// allocated at their full size once so that the allocator reuses them.
+const BATCH: usize = 512 << 10;
+/// Room for the body chunk that completes a batch (hyper's are at most the
+/// 64 KiB of its read buffer), so that a batch never reallocates.
+const BATCH_CAPACITY: usize = BATCH + (64 << 10);
 
 type Hashing = tokio::task::JoinHandle<Hasher>;
 
@@ -348,7 +353,7 @@ async fn copy_into(
     hasher: &mut Option<Hasher>,
     body: &mut ByteStream,
 ) -> Result<()> {
-    let mut buf = BytesMut::new();
+    let mut buf = BytesMut::with_capacity(BATCH_CAPACITY);
     let mut hashing = None;
     let mut result = Ok(());
     while let Some(chunk) = body.next().await {
@@ -361,7 +366,9 @@ async fn copy_into(
         };
         buf.extend_from_slice(&chunk);
         if buf.len() >= BATCH {
-            result = hand_over(writer, hasher, &mut hashing, buf.split().freeze()).await;
+            let batch = buf.split().freeze();
+            buf.reserve(BATCH_CAPACITY);
+            result = hand_over(writer, hasher, &mut hashing, batch).await;
             if result.is_err() {
                 drain(body).await;
                 break;

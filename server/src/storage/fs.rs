@@ -17,8 +17,9 @@ use futures_util::stream;
 
 use super::{ByteStream, FileInfo, FileWriter, Result, StorageDriver, StorageError, check_path};
 
-/// Bytes buffered by a writer before they go to the file in one system call.
-const WRITE_BUFFER: usize = 1 << 20;
+/// Bytes buffered by a writer before they go to the file in one system call
+/// (the upload path hands over batches of this size, written without a copy).
+const WRITE_BUFFER: usize = 512 << 10;
 /// Read size when streaming a file out: one blocking-pool hop per MiB.
 const READ_CHUNK: usize = 1 << 20;
 
