@@ -126,6 +126,19 @@ async fn mirrors_docker_registry_with_htpasswd_and_tls_then_serves_stale() {
         .unwrap();
     assert_eq!(r.status(), 200);
     assert_eq!(r.headers()["docker-content-digest"], pushed.as_str());
+    // The same with the prefix in the path too, as containerd asks when
+    // hosts.toml has `override_path` (labctl node-trust's mirror entries).
+    let r = client()
+        .get(format!(
+            "{}/v2/docker.io/library/nginx/manifests/1.27?ns=docker.io",
+            reg.url
+        ))
+        .header("accept", INDEX_ACCEPT)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["docker-content-digest"], pushed.as_str());
     // Without ns, the same path is a local repository, which is empty.
     let r = client()
         .get(format!("{}/v2/library/nginx/manifests/1.27", reg.url))

@@ -33,6 +33,7 @@ pub const REGISTRY_KEYS: &[&str] = &[
     "expose",
     "pullSecrets",
     "access",
+    "mirrors",
 ];
 pub const USER_KEYS: &[&str] = &["password"];
 pub const STORAGE_KEYS: &[&str] = &["filesystem", "s3"];
@@ -151,7 +152,11 @@ pub fn lab(d: &mut Decoder, root: &Node) -> Option<Lab> {
             bucket: m.req(d, "bucket", "container-repo", bucket)?,
         })
     });
-    let nodes = f.opt(d, "nodes", super::nodes::nodes);
+    let mirrored: Vec<String> = registry
+        .as_ref()
+        .map(|r| r.mirrors.iter().map(|m| m.name.clone()).collect())
+        .unwrap_or_default();
+    let nodes = f.opt(d, "nodes", |d, n, p| super::nodes::nodes(d, n, p, &mirrored));
     if f.get("nodes").is_some() && nodes.is_none() {
         return None;
     }
@@ -298,6 +303,7 @@ pub fn all_key_lists() -> Vec<(&'static str, &'static [&'static str])> {
         ("PullSecret", PULL_SECRET_KEYS),
         ("AccessRule", ACCESS_KEYS),
         ("Minio", MINIO_KEYS),
+        ("Mirror", super::mirrors::MIRROR_KEYS),
         ("Nodes", super::nodes::NODES_KEYS),
         ("NodePaths", super::nodes::NODE_PATHS_KEYS),
     ]

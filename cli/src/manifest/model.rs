@@ -122,6 +122,12 @@ pub struct Registry {
     /// Per-user access rules. Without any, every user may pull and push.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub access: Vec<AccessRule>,
+    /// Upstream registries labreg caches, each under the prefix of its
+    /// name (`docker.io/nginx`); everything else takes pushes as before.
+    /// A name alone (`docker.io`) is an anonymous upstream at its usual URL.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(with = "Vec<super::mirrors::MirrorEntry>")]
+    pub mirrors: Vec<super::mirrors::Mirror>,
 }
 
 #[derive(Clone, Debug, Serialize, JsonSchema)]
@@ -221,7 +227,9 @@ pub struct PullSecret {
 #[derive(Clone, Debug, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct AccessRule {
-    /// Users the rule applies to.
+    /// Users the rule applies to: names of registry.users, `anonymous`
+    /// (no credentials, e.g. nodes pulling through a mirror) or `*` (any
+    /// signed-in user).
     pub users: Vec<String>,
     /// Repository names or globs, e.g. `team/*`. Default: all.
     #[serde(default = "default_repositories")]
@@ -350,6 +358,7 @@ impl Lab {
             refs.push(&s3.access_key);
             refs.push(&s3.secret_key);
         }
+        refs.extend(self.registry.mirrors.iter().filter_map(|m| m.password.as_ref()));
         refs
     }
 }

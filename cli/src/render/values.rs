@@ -42,6 +42,8 @@ pub struct Values {
     pub tls: Option<(String, String)>,
     /// The htpasswd file, one `user:$2y$...` line per user.
     pub htpasswd: String,
+    /// Each mirror's upstream password, by its key in the mirrors Secret.
+    pub mirror_passwords: BTreeMap<String, String>,
 }
 
 /// HMAC-SHA256 of length-prefixed parts.
@@ -112,6 +114,15 @@ pub fn load(
             generated(store, ids, MINIO_PASSWORD, writes)?,
         )),
     };
+    let mut mirror_passwords = BTreeMap::new();
+    for m in &reg.mirrors {
+        if let Some(p) = &m.password {
+            mirror_passwords.insert(
+                super::context::mirror_secret_key(&m.name),
+                text(store, ids, &p.name)?,
+            );
+        }
+    }
     let http_secret = generated(store, ids, HTTP_SECRET, writes)?;
     let hmac_key = generated(store, ids, HMAC_KEY, writes)?.into_bytes();
     let htpasswd = htpasswd(store, ids, &passwords, &hmac_key, writes)?;
@@ -123,6 +134,7 @@ pub fn load(
         minio,
         tls,
         htpasswd,
+        mirror_passwords,
     })
 }
 
