@@ -5,6 +5,7 @@
 //!
 //! Run it with `scripts/bench.sh`; it is a benchmark, not a test.
 
+mod mirror;
 mod peers;
 mod soak;
 mod work;
@@ -22,7 +23,7 @@ use sha2::{Digest, Sha256};
 use work::Client;
 
 #[derive(Parser)]
-struct Args {
+pub struct Args {
     /// The labreg binary (a release build).
     #[arg(long)]
     labreg: PathBuf,
@@ -52,10 +53,15 @@ struct Args {
     /// loopback (started by scripts/s3-server.sh).
     #[arg(long, value_parser = ["filesystem", "s3"], default_value = "filesystem")]
     storage: String,
+    /// Instead of the comparison: the big layer pulled through labreg's
+    /// mirror and registry:2's proxy, first and cached, against the upstream
+    /// directly.
+    #[arg(long)]
+    mirror: bool,
 }
 
 /// metric → peer → samples
-type Samples = BTreeMap<&'static str, BTreeMap<&'static str, Vec<f64>>>;
+pub type Samples = BTreeMap<&'static str, BTreeMap<&'static str, Vec<f64>>>;
 
 const METRICS: &[(&str, &str, bool)] = &[
     // (key, label, higher is better)
@@ -213,6 +219,23 @@ async fn main() -> anyhow::Result<()> {
     let sha = sha256_limit(&data);
     let write = write_limit(&args.work, &data)?;
     let data = Bytes::from(data);
+    if args.mirror {
+        let auth = format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode("bench:bench-password")
+        );
+        let mut samples = Samples::new();
+        for run in 0..args.runs {
+            eprintln!("run {}/{}", run + 1, args.runs);
+            mirror::run(&args, &htpasswd, &auth, (&data, &d), &mut samples).await?;
+        }
+        println!(
+            "Mirror: a {} MiB layer; upstream a labreg on loopback; mirrors with htpasswd; {} runs, median (min–max).\n",
+            args.size_mib, args.runs
+        );
+        table(mirror::METRICS, &samples);
+        return Ok(());
+    }
     let s3 = match args.storage.as_str() {
         "s3" => Some(peers::S3::start(&args.work)?),
         _ => None,
@@ -242,7 +265,6 @@ async fn main() -> anyhow::Result<()> {
             .await?;
         }
     }
-    let (l, r) = (Peer::Labreg.name(), Peer::Distribution.name());
     println!(
         "Storage: {}. Big layer: {} MiB; htpasswd bcrypt cost {}; {} runs, median (min–max).\n",
         if s3.is_some() {
@@ -254,9 +276,21 @@ async fn main() -> anyhow::Result<()> {
         args.cost,
         args.runs
     );
+    table(METRICS, &samples);
+    println!("| limit: SHA-256, one core (MB/s) | {} | | |", fmt(sha));
+    println!(
+        "| limit: sequential write + fsync to the work folder (MB/s) | {} | | |",
+        fmt(write)
+    );
+    Ok(())
+}
+
+/// The figures as a markdown table, labreg beside registry:2.
+fn table(metrics: &[(&str, &str, bool)], samples: &Samples) {
+    let (l, r) = (Peer::Labreg.name(), Peer::Distribution.name());
     println!("| figure | labreg | registry:2 | labreg / registry:2 |");
     println!("| --- | --- | --- | --- |");
-    for (key, label, _) in METRICS {
+    for (key, label, _) in metrics {
         let Some(by) = samples.get(key) else { continue };
         let (Some(lv), Some(rv)) = (by.get(l), by.get(r)) else {
             let (name, v) = by.iter().next().expect("a sample");
@@ -282,10 +316,4 @@ async fn main() -> anyhow::Result<()> {
             lm / rm
         );
     }
-    println!("| limit: SHA-256, one core (MB/s) | {} | | |", fmt(sha));
-    println!(
-        "| limit: sequential write + fsync to the work folder (MB/s) | {} | | |",
-        fmt(write)
-    );
-    Ok(())
 }

@@ -104,6 +104,20 @@ pub async fn start(
     auth: &str,
     s3: Option<&S3>,
 ) -> anyhow::Result<Running> {
+    start_with(peer, labreg_bin, work, Some(htpasswd), auth, s3, "").await
+}
+
+/// Like `start`, with `extra` YAML appended to the config (a `proxy:` or
+/// `labreg:` section); without `htpasswd`, open to anyone.
+pub async fn start_with(
+    peer: Peer,
+    labreg_bin: &Path,
+    work: &Path,
+    htpasswd: Option<&Path>,
+    auth: &str,
+    s3: Option<&S3>,
+    extra: &str,
+) -> anyhow::Result<Running> {
     let port = free_port();
     let root = work.join(format!(
         "{}-{port}",
@@ -121,8 +135,11 @@ pub async fn start(
     std::fs::write(
         &config,
         format!(
-            "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n{storage}  delete:\n    enabled: true\n  maintenance:\n    uploadpurging:\n      enabled: false\nhttp:\n  addr: 127.0.0.1:{port}\nauth:\n  htpasswd:\n    realm: bench\n    path: {}\n",
-            htpasswd.display()
+            "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n{storage}  delete:\n    enabled: true\n  maintenance:\n    uploadpurging:\n      enabled: false\nhttp:\n  addr: 127.0.0.1:{port}\n{}{extra}",
+            htpasswd.map_or(String::new(), |h| format!(
+                "auth:\n  htpasswd:\n    realm: bench\n    path: {}\n",
+                h.display()
+            ))
         ),
     )?;
     let program: PathBuf = match peer {

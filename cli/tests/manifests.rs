@@ -373,8 +373,7 @@ fn cases() -> Vec<Case> {
         ),
         c(
             "registry.mirrors: a URL without scheme, a name with a path",
-            base_manifest()
-                + "  mirrors:\n    - {name: ghcr.io/me, url: ghcr.io}\n",
+            base_manifest() + "  mirrors:\n    - {name: ghcr.io/me, url: ghcr.io}\n",
             &[
                 "34:14: error: registry.mirrors[0].name \"ghcr.io/me\" is not a registry name",
                 "34:31: error: registry.mirrors[0].url \"ghcr.io\" is not an http(s) URL",
@@ -494,7 +493,10 @@ fn nodes_mirror_what_the_registry_mirrors() {
     assert_eq!(v0["registry"]["access"][0]["users"][0], "anonymous");
     let v: serde_json::Value = serde_saphyr::from_str(&stdout).unwrap();
     assert_eq!(v["registry"]["mirrors"][0]["name"], "docker.io", "{stdout}");
-    assert_eq!(v["registry"]["mirrors"][1]["url"], "https://ghcr.example.com");
+    assert_eq!(
+        v["registry"]["mirrors"][1]["url"],
+        "https://ghcr.example.com"
+    );
     assert_eq!(
         v["nodes"]["mirror"],
         serde_json::json!(["docker.io", "ghcr.io"]),

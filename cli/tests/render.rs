@@ -316,7 +316,10 @@ fn bad_input_is_named_and_leaves_apps_as_it_was() {
     let saved = std::fs::read_to_string(&manifest).unwrap();
     std::fs::write(
         &manifest,
-        saved.replace("host: reg.lab.internal\n", "host: reg.lab.internal\n  image: registry:2\n"),
+        saved.replace(
+            "host: reg.lab.internal\n",
+            "host: reg.lab.internal\n  image: registry:2\n",
+        ),
     )
     .unwrap();
     fails(&[

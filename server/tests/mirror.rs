@@ -9,9 +9,9 @@ use std::path::Path;
 
 use common::oci::{layout_digest, make_layout};
 use common::pki::Ca;
+use common::process::run_labreg;
 use common::token_front::TokenFront;
 use common::tools::{Distribution, run, skopeo_copy, try_run};
-use common::process::run_labreg;
 use common::{TestRegistry, client, digest};
 
 const INDEX_ACCEPT: &str = "application/vnd.oci.image.index.v1+json";
@@ -40,6 +40,22 @@ async fn push_all(layout: &Path, tag: &str, dest: &str) {
         &["copy", "--all", "--dest-tls-verify=false", &src, dest],
     )
     .await;
+}
+
+/// A plain labreg upstream holding a two-platform index as `name:tag`
+/// (layout in `d/img`); the index's digest.
+async fn upstream_with_index(
+    d: &Path,
+    name: &str,
+    tag: &str,
+    content: &str,
+) -> (TestRegistry, String) {
+    let upstream = TestRegistry::start("").await;
+    let platforms = [("linux", "amd64"), ("linux", "arm64")];
+    let pushed = make_layout(&d.join("img"), tag, &platforms, content);
+    let dest = format!("docker://{}/{name}:{tag}", upstream.host());
+    push_all(&d.join("img"), tag, &dest).await;
+    (upstream, pushed)
 }
 
 fn blob_file(root: &Path, d: &str) -> std::path::PathBuf {
@@ -161,7 +177,14 @@ async fn mirrors_docker_registry_with_htpasswd_and_tls_then_serves_stale() {
     let tags = |path: &'static str| {
         let url = format!("{}{path}", reg.url);
         async move {
-            let v: serde_json::Value = client().get(url).send().await.unwrap().json().await.unwrap();
+            let v: serde_json::Value = client()
+                .get(url)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
             v["tags"].clone()
         }
     };
@@ -254,20 +277,8 @@ async fn bearer_upstream_one_fetch_for_sixteen_clients_and_no_tampered_bytes() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     // The upstream: a second labreg, behind the token front.
-    let upstream = TestRegistry::start("").await;
+    let (upstream, pushed) = upstream_with_index(d, "team/app", "v1", "app").await;
     let front = TokenFront::start(&upstream.url, "robot", "robot-pw").await;
-    let pushed = make_layout(
-        &d.join("img"),
-        "v1",
-        &[("linux", "amd64"), ("linux", "arm64")],
-        "app",
-    );
-    push_all(
-        &d.join("img"),
-        "v1",
-        &format!("docker://{}/team/app:v1", upstream.host()),
-    )
-    .await;
     // 64 MiB in CI; `LABREG_TEST_MIRROR_MIB=256` runs the figure
     // (same code path).
     let mib: u32 = std::env::var("LABREG_TEST_MIRROR_MIB")
@@ -303,7 +314,10 @@ async fn bearer_upstream_one_fetch_for_sixteen_clients_and_no_tampered_bytes() {
     let url = format!("{}/v2/tok.example/team/app/blobs/{big_digest}", reg.url);
     let r = client().head(&url).send().await.unwrap();
     assert_eq!(r.status(), 200);
-    assert_eq!(r.headers()["content-length"], big.len().to_string().as_str());
+    assert_eq!(
+        r.headers()["content-length"],
+        big.len().to_string().as_str()
+    );
     assert!(!blob_file(&reg.root, &big_digest).exists());
     assert!(
         !front
@@ -377,19 +391,7 @@ async fn bearer_upstream_one_fetch_for_sixteen_clients_and_no_tampered_bytes() {
 async fn podman_pulls_a_multi_arch_index_through_the_mirror() {
     let work = tempfile::tempdir().unwrap();
     let d = work.path();
-    let upstream = TestRegistry::start("").await;
-    let pushed = make_layout(
-        &d.join("img"),
-        "1.27",
-        &[("linux", "amd64"), ("linux", "arm64")],
-        "podman",
-    );
-    push_all(
-        &d.join("img"),
-        "1.27",
-        &format!("docker://{}/library/nginx:1.27", upstream.host()),
-    )
-    .await;
+    let (upstream, pushed) = upstream_with_index(d, "library/nginx", "1.27", "podman").await;
     let ca = Ca::new("podman mirror CA");
     let (crt, key) = ca.server(&["127.0.0.1"]).write(d);
     let certs = ca.write_cert_dir(&d.join("certs"));
@@ -427,7 +429,9 @@ async fn podman_pulls_a_multi_arch_index_through_the_mirror() {
     let arch = podman(&["image", "inspect", "--format", "{{.Architecture}}", &image]).await;
     assert_eq!(arch.trim(), "arm64");
     // The index and the arm64 image are cached under docker.io/library/nginx.
-    let cached = reg.root.join("docker/registry/v2/repositories/docker.io/library/nginx/_manifests/revisions/sha256");
+    let cached = reg.root.join(
+        "docker/registry/v2/repositories/docker.io/library/nginx/_manifests/revisions/sha256",
+    );
     assert!(
         cached.join(pushed.trim_start_matches("sha256:")).is_dir(),
         "{}",

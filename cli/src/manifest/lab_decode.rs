@@ -156,7 +156,9 @@ pub fn lab(d: &mut Decoder, root: &Node) -> Option<Lab> {
         .as_ref()
         .map(|r| r.mirrors.iter().map(|m| m.name.clone()).collect())
         .unwrap_or_default();
-    let nodes = f.opt(d, "nodes", |d, n, p| super::nodes::nodes(d, n, p, &mirrored));
+    let nodes = f.opt(d, "nodes", |d, n, p| {
+        super::nodes::nodes(d, n, p, &mirrored)
+    });
     if f.get("nodes").is_some() && nodes.is_none() {
         return None;
     }

@@ -358,7 +358,12 @@ impl Lab {
             refs.push(&s3.access_key);
             refs.push(&s3.secret_key);
         }
-        refs.extend(self.registry.mirrors.iter().filter_map(|m| m.password.as_ref()));
+        refs.extend(
+            self.registry
+                .mirrors
+                .iter()
+                .filter_map(|m| m.password.as_ref()),
+        );
         refs
     }
 }

@@ -224,9 +224,11 @@ async fn flight(
     if let Some(s) = fills.inflight.lock().unwrap().get(digest) {
         return Ok(s.clone());
     }
-    let (spool, file) = Spool::create()
-        .await
-        .map_err(|e| RegistryError::Unsupported(format!("cannot make a spool file for a mirrored blob in the temp folder: {e}")))?;
+    let (spool, file) = Spool::create().await.map_err(|e| {
+        RegistryError::Unsupported(format!(
+            "cannot make a spool file for a mirrored blob in the temp folder: {e}"
+        ))
+    })?;
     let mut inflight = fills.inflight.lock().unwrap();
     if let Some(s) = inflight.get(digest) {
         return Ok(s.clone());

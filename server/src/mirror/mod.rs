@@ -211,9 +211,14 @@ impl BlobService for Mirror {
         match self.route(cx, repo)? {
             Some((i, r)) => {
                 let up = &self.upstreams[i];
-                match fetch::open(cx, &self.store, &self.fills, up, &r, digest, offset, len).await? {
+                match fetch::open(cx, &self.store, &self.fills, up, &r, digest, offset, len).await?
+                {
                     Some(stream) => Ok(BlobContent::Bytes(stream)),
-                    None => self.inner.open_blob(cx, &r.local, digest, offset, len).await,
+                    None => {
+                        self.inner
+                            .open_blob(cx, &r.local, digest, offset, len)
+                            .await
+                    }
                 }
             }
             None => self.inner.open_blob(cx, repo, digest, offset, len).await,

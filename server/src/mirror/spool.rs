@@ -62,7 +62,11 @@ impl Spool {
             .wait_for(|p| !matches!(p, Progress::Starting))
             .await
             .map(|p| p.clone());
-        p.unwrap_or(Progress::Failed(None, String::new(), "the fill ended".into()))
+        p.unwrap_or(Progress::Failed(
+            None,
+            String::new(),
+            "the fill ended".into(),
+        ))
     }
 
     /// `len` bytes from `offset`, as they arrive.
@@ -108,7 +112,9 @@ impl Spool {
             };
             let want = (readable.min(st.end) - st.pos).min(1 << 20) as usize;
             if want == 0 {
-                return Err(io::Error::other("the upstream sent fewer bytes than announced"));
+                return Err(io::Error::other(
+                    "the upstream sent fewer bytes than announced",
+                ));
             }
             if st.file.is_none() {
                 let mut f = tokio::fs::File::open(&st.spool.path).await?;

@@ -105,7 +105,10 @@ fn prepare(args: &Args, lab: &LabPath, given: &LabPath) -> anyhow::Result<Prepar
     let tls_key = rundir.write("tls.key", leaf.key_pem.as_bytes())?;
     let htpasswd = rundir.write("htpasswd", files.vals.htpasswd.as_bytes())?;
     for (key, password) in &files.vals.mirror_passwords {
-        rundir.write(&format!("{}{key}", runtime::MIRROR_FILE), password.as_bytes())?;
+        rundir.write(
+            &format!("{}{key}", runtime::MIRROR_FILE),
+            password.as_bytes(),
+        )?;
     }
     let local = LocalFiles {
         rundir: &rundir.path,
