@@ -16,6 +16,8 @@ use time::OffsetDateTime;
 pub struct Labreg {
     pub addr: std::net::SocketAddr,
     pub dir: tempfile::TempDir,
+    // For the node-trust mirror test's metrics; the verify tests do not read it.
+    #[allow(dead_code)]
     state: std::sync::Arc<labreg::api::AppState>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
 }
@@ -71,6 +73,7 @@ impl Labreg {
 
     /// The mirrors' Prometheus lines (`labreg_mirror_*`), as
     /// `http.debug.prometheus` serves them.
+    #[allow(dead_code)]
     pub fn mirror_metrics(&self) -> String {
         let mut out = String::new();
         for u in &self.state.upstreams {

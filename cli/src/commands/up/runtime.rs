@@ -229,4 +229,33 @@ auth:
         assert!(changes[0].contains("instead of s3"), "{changes:?}");
         assert_eq!(changes.len(), 4);
     }
+
+    /// A mirror's password file, mounted from its Secret in the cluster,
+    /// is the runtime folder's copy here; anonymous mirrors stay as they are.
+    #[test]
+    fn local_config_reads_mirror_passwords_from_the_runtime_folder() {
+        let rendered = format!(
+            "{RENDERED}labreg:\n  mirrors:\n    - {{prefix: docker.io/, url: https://registry-1.docker.io}}\n    - {{prefix: ghcr.io/, url: https://ghcr.io, username: me, password_file: /etc/labreg/mirrors/ghcr.io}}\n"
+        );
+        let files = LocalFiles {
+            rundir: Path::new("/dev/shm/x"),
+            addr: "127.0.0.1:5123",
+            storage: Path::new("/lab/.lab/registry"),
+            tls_crt: Path::new("/dev/shm/x/tls.crt"),
+            tls_key: Path::new("/dev/shm/x/tls.key"),
+            htpasswd: Path::new("/dev/shm/x/htpasswd"),
+        };
+        let (text, changes) = local_config(&rendered, &files).unwrap();
+        let v: Value = serde_json::from_str(&text).unwrap();
+        let m = &v["labreg"]["mirrors"];
+        assert!(m[0].get("password_file").is_none());
+        assert_eq!(m[1]["password_file"], "/dev/shm/x/mirror-ghcr.io");
+        assert_eq!(m[1]["username"], "me");
+        assert!(
+            changes
+                .iter()
+                .any(|c| c.contains("ghcr.io/'s password in /dev/shm/x/mirror-ghcr.io")),
+            "{changes:?}"
+        );
+    }
 }
