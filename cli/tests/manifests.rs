@@ -345,12 +345,40 @@ fn cases() -> Vec<Case> {
         c(
             "nodes: a relative host folder and a mirror URL",
             base_manifest()
-                + "nodes:\n  paths: {certsD: etc/containerd/certs.d}\n  mirror: [docker.io, https://ghcr.io]\n",
+                + "  mirrors: [docker.io]\nnodes:\n  paths: {certsD: etc/containerd/certs.d}\n  mirror: [docker.io, https://ghcr.io]\n",
             &[
-                "34:19: error: nodes.paths.certsD \"etc/containerd/certs.d\" must be an absolute folder",
-                "35:23: error: nodes.mirror[1] \"https://ghcr.io\" is not a registry name",
+                "35:19: error: nodes.paths.certsD \"etc/containerd/certs.d\" must be an absolute folder",
+                "36:23: error: nodes.mirror[1] \"https://ghcr.io\" is not a registry name",
             ],
             Some("e.g. docker.io or ghcr.io"),
+        ),
+        c(
+            "nodes: a mirror labreg does not mirror",
+            base_manifest() + "nodes:\n  mirror: [ghcr.io]\n",
+            &[
+                "34:12: error: nodes.mirror[0] \"ghcr.io\" is not in registry.mirrors: labreg would not mirror it",
+            ],
+            Some("add ghcr.io to registry.mirrors, or remove it here"),
+        ),
+        c(
+            "registry.mirrors: a password without its user, a ttl that is no duration, a name twice",
+            base_manifest()
+                + "  mirrors:\n    - {name: ghcr.io, password: secret:registry/admin}\n    - {name: quay.io, ttl: forever}\n    - docker.io\n    - docker.io\n",
+            &[
+                "34:33: error: registry.mirrors[0].password is set without registry.mirrors[0].username",
+                "35:28: error: registry.mirrors[1].ttl: \"forever\" is not a duration",
+                "37:7: error: registry.mirrors[3]: the upstream docker.io is listed twice",
+            ],
+            Some("add username:"),
+        ),
+        c(
+            "registry.mirrors: a URL without scheme, a name with a path",
+            base_manifest() + "  mirrors:\n    - {name: ghcr.io/me, url: ghcr.io}\n",
+            &[
+                "34:14: error: registry.mirrors[0].name \"ghcr.io/me\" is not a registry name",
+                "34:31: error: registry.mirrors[0].url \"ghcr.io\" is not an http(s) URL",
+            ],
+            Some("write it with its scheme"),
         ),
     ]
 }
@@ -453,6 +481,27 @@ fn the_base_manifest_is_valid_with_defaults_filled() {
     assert!(stdout.contains("tls: cluster-issuer"), "{stdout}");
     assert!(stdout.contains("namespace: kube-system"), "{stdout}");
     assert!(!stdout.contains("nodes:"), "{stdout}");
+}
+
+#[test]
+fn nodes_mirror_what_the_registry_mirrors() {
+    let stdout = show(
+        &(base_manifest()
+            + "  access:\n    - {users: [anonymous], repositories: [\"docker.io/*\"], actions: [pull]}\n  mirrors:\n    - docker.io\n    - {name: ghcr.io, url: https://ghcr.example.com}\nnodes: {runtime: containerd}\n"),
+    );
+    let v0: serde_json::Value = serde_saphyr::from_str(&stdout).unwrap();
+    assert_eq!(v0["registry"]["access"][0]["users"][0], "anonymous");
+    let v: serde_json::Value = serde_saphyr::from_str(&stdout).unwrap();
+    assert_eq!(v["registry"]["mirrors"][0]["name"], "docker.io", "{stdout}");
+    assert_eq!(
+        v["registry"]["mirrors"][1]["url"],
+        "https://ghcr.example.com"
+    );
+    assert_eq!(
+        v["nodes"]["mirror"],
+        serde_json::json!(["docker.io", "ghcr.io"]),
+        "{stdout}"
+    );
 }
 
 #[test]

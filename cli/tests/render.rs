@@ -7,7 +7,7 @@ mod common;
 use std::collections::BTreeMap;
 
 use common::render::{
-    ACCESS, ADMIN, CI, SECRET, files, lab, labs, minio_ingress, nodeport_self_signed, render,
+    ACCESS, ADMIN, CI, GHCR, SECRET, files, lab, labs, minio_ingress, nodeport_self_signed, render,
     secret, validate,
 };
 use common::{contains, needles};
@@ -37,7 +37,10 @@ fn snapshot_text(files: &BTreeMap<String, Vec<u8>>) -> String {
                 out.push_str(&format!("{indent}labctl.io/files-sha256: <sha256>\n"));
                 continue;
             }
-            if t.starts_with("labctl.io/sealed-hmac:") || t.starts_with("labctl.io/config-hmac:") {
+            if t.starts_with("labctl.io/sealed-hmac:")
+                || t.starts_with("labctl.io/config-hmac:")
+                || t.starts_with("labctl.io/mirrors-hmac:")
+            {
                 let key = t.split(':').next().unwrap();
                 out.push_str(&format!("{indent}{key}: <hmac>\n"));
                 continue;
@@ -177,6 +180,78 @@ fn no_plaintext_secret_under_apps() {
     assert!(leaks.is_empty(), "plaintext in apps/: {leaks:#?}");
 }
 
+/// Mirrors: the passwords sealed in their own Secret and mounted as files,
+/// the pods restarted when one changes, the nodes sent to labreg for
+/// exactly the mirrored upstreams.
+#[test]
+fn mirrors_are_sealed_mounted_and_given_to_the_nodes() {
+    let lab = lab(&nodeport_self_signed());
+    render(&lab);
+    let apps = files(&lab.root().join("apps"));
+    for (path, bytes) in &apps {
+        assert!(
+            !needles(GHCR.as_bytes()).iter().any(|n| contains(bytes, n)),
+            "the ghcr.io token in {path}"
+        );
+    }
+    let text = |p: &str| String::from_utf8(apps[p].clone()).unwrap();
+    let sealed = text("registry/sealedsecret-registry-mirrors.yaml");
+    assert!(sealed.contains("    \"ghcr.io\": "), "{sealed}");
+    let deployment = text("registry/deployment.yaml");
+    assert!(
+        deployment.contains("            - name: mirrors\n              mountPath: /etc/labreg/mirrors\n              readOnly: true\n"),
+        "{deployment}"
+    );
+    assert!(deployment.contains("secretName: registry-mirrors"));
+    let hmac = |d: &str| {
+        d.lines()
+            .find(|l| l.contains("labctl.io/mirrors-hmac:"))
+            .unwrap()
+            .to_string()
+    };
+    let before = hmac(&deployment);
+    let trust = text("node-trust/configmap.yaml");
+    let hosts: Vec<&str> = trust
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("# /etc/containerd/certs.d/"))
+        .filter(|l| l.ends_with("/hosts.toml"))
+        .collect();
+    assert_eq!(
+        hosts,
+        [
+            "reg.lab.internal:30500/hosts.toml",
+            "docker.io/hosts.toml",
+            "ghcr.io/hosts.toml"
+        ],
+        "{trust}"
+    );
+
+    // A new token: its Secret and the pods' annotation change, nothing else
+    // of the registry.
+    lab.cmd()
+        .args(["secrets", "set", "mirrors/ghcr"])
+        .write_stdin("Another-Token-77")
+        .assert()
+        .success();
+    render(&lab);
+    let after = files(&lab.root().join("apps"));
+    let changed: Vec<&String> = after
+        .iter()
+        .filter(|(p, b)| apps.get(*p) != Some(*b))
+        .map(|(p, _)| p)
+        .collect();
+    assert_eq!(
+        changed,
+        [
+            "registry/deployment.yaml",
+            "registry/sealedsecret-registry-mirrors.yaml"
+        ],
+        "{changed:?}"
+    );
+    let deployment = String::from_utf8(after["registry/deployment.yaml"].clone()).unwrap();
+    assert_ne!(hmac(&deployment), before);
+}
+
 #[test]
 fn bad_input_is_named_and_leaves_apps_as_it_was() {
     let lab = lab(&nodeport_self_signed());
@@ -234,6 +309,24 @@ fn bad_input_is_named_and_leaves_apps_as_it_was() {
     .unwrap();
     fails(&["registry/config.yml.tera", "http.adress"]);
     std::fs::remove_file(&config_tpl).unwrap();
+
+    // Mirrors on registry:2, which caches one upstream and then refuses
+    // every push.
+    let manifest = lab.root().join("lab.yaml");
+    let saved = std::fs::read_to_string(&manifest).unwrap();
+    std::fs::write(
+        &manifest,
+        saved.replace(
+            "host: reg.lab.internal\n",
+            "host: reg.lab.internal\n  image: registry:2\n",
+        ),
+    )
+    .unwrap();
+    fails(&[
+        "registry.mirrors needs labreg, and registry.image is registry:2",
+        "use image: labreg, or remove registry.mirrors",
+    ]);
+    std::fs::write(&manifest, saved).unwrap();
 
     lab.cmd().args(["render", "--check"]).assert().success();
 }

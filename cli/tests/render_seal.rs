@@ -49,7 +49,11 @@ fn every_rendered_value_opens_with_the_private_key_and_only_under_its_name() {
     let key = lab.dir.path().join("home/sealing-demo-key.pem");
     std::fs::write(&key, secret(&lab, "sealing/tls.key")).unwrap();
     let all = sealed(&lab.root().join("apps"));
-    assert_eq!(all.len(), 4, "config, htpasswd, tls, pull secret");
+    assert_eq!(
+        all.len(),
+        5,
+        "config, htpasswd, tls, pull secret, mirrors' passwords"
+    );
     let mut opened = std::collections::BTreeMap::new();
     for (path, label, data) in &all {
         let values: Vec<String> = data.iter().map(|(_, v)| v.clone()).collect();
@@ -75,6 +79,22 @@ fn every_rendered_value_opens_with_the_private_key_and_only_under_its_name() {
         config.contains("    - users: [\"admin\"]\n      repositories: [\"*\"]\n      actions: [\"pull\",\"push\",\"delete\"]\n"),
         "{config}"
     );
+    // The mirrors: labreg.mirrors, the password as a file of the sealed
+    // registry-mirrors Secret (which the Deployment mounts there).
+    assert!(
+        config.contains("  mirrors:\n    - prefix: \"docker.io/\"\n      url: \"https://registry-1.docker.io\"\n    - prefix: \"ghcr.io/\"\n      url: \"https://ghcr.io\"\n      username: \"me\"\n      password_file: \"/etc/labreg/mirrors/ghcr.io\"\n      ttl: \"24h\"\n      allow: [\"me/*\"]\n"),
+        "{config}"
+    );
+    assert!(!config.contains(common::render::GHCR), "{config}");
+    assert_eq!(
+        opened["registry/registry-mirrors:ghcr.io"],
+        common::render::GHCR
+    );
+    let loaded = labreg::config::Config::from_yaml(config, Vec::new()).unwrap();
+    let up = loaded.config.upstreams().unwrap();
+    assert_eq!(up.len(), 2);
+    assert_eq!(up[1].url.as_str(), "https://ghcr.io/");
+    assert_eq!(up[1].tag_ttl, std::time::Duration::from_secs(24 * 3600));
     assert!(opened["registry/registry-htpasswd:htpasswd"].starts_with("admin:$2y$10$"));
     assert_eq!(
         opened["registry/registry-tls:tls.key"],

@@ -107,7 +107,13 @@ pub async fn gc(args: GcArgs) -> anyhow::Result<()> {
 /// Returns whether the storage is sound.
 pub async fn check(args: CheckArgs) -> anyhow::Result<bool> {
     let registry = open(&args.config).await?;
-    let report = registry.check().await?;
+    let mirrored: Vec<String> = Config::load(Some(&args.config))?
+        .config
+        .upstreams()?
+        .into_iter()
+        .map(|u| u.prefix)
+        .collect();
+    let report = registry.check(&mirrored).await?;
     if args.output == Output::Json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
@@ -116,8 +122,17 @@ pub async fn check(args: CheckArgs) -> anyhow::Result<bool> {
         }
         if report.sound() {
             println!(
-                "sound: {} blobs verified, {} links followed",
-                report.blobs, report.links
+                "sound: {} blobs verified, {} links followed{}",
+                report.blobs,
+                report.links,
+                if report.not_cached > 0 {
+                    format!(
+                        " ({} references of mirrored manifests not pulled yet)",
+                        report.not_cached
+                    )
+                } else {
+                    String::new()
+                }
             );
         } else {
             println!(

@@ -9,6 +9,7 @@ use std::path::Path;
 
 use common::oci::{layout_digest, make_layout};
 use common::pki::Ca;
+use common::process::run_labreg;
 use common::token_front::TokenFront;
 use common::tools::{Distribution, run, skopeo_copy, try_run};
 use common::{TestRegistry, client, digest};
@@ -39,6 +40,22 @@ async fn push_all(layout: &Path, tag: &str, dest: &str) {
         &["copy", "--all", "--dest-tls-verify=false", &src, dest],
     )
     .await;
+}
+
+/// A plain labreg upstream holding a two-platform index as `name:tag`
+/// (layout in `d/img`); the index's digest.
+async fn upstream_with_index(
+    d: &Path,
+    name: &str,
+    tag: &str,
+    content: &str,
+) -> (TestRegistry, String) {
+    let upstream = TestRegistry::start("").await;
+    let platforms = [("linux", "amd64"), ("linux", "arm64")];
+    let pushed = make_layout(&d.join("img"), tag, &platforms, content);
+    let dest = format!("docker://{}/{name}:{tag}", upstream.host());
+    push_all(&d.join("img"), tag, &dest).await;
+    (upstream, pushed)
 }
 
 fn blob_file(root: &Path, d: &str) -> std::path::PathBuf {
@@ -95,6 +112,23 @@ async fn mirrors_docker_registry_with_htpasswd_and_tls_then_serves_stale() {
         ],
     )
     .await;
+    // A second tag, never pulled through labreg.
+    run(
+        "skopeo",
+        &[
+            "copy",
+            "--all",
+            "--src-creds",
+            "hub:hub-pw",
+            "--dest-creds",
+            "hub:hub-pw",
+            &format!("--src-cert-dir={}", certs.display()),
+            &format!("--dest-cert-dir={}", certs.display()),
+            &format!("docker://{}/library/nginx:1.27", up.host),
+            &format!("docker://{}/library/nginx:1.28", up.host),
+        ],
+    )
+    .await;
     std::fs::write(d.join("hub-password"), "hub-pw\n").unwrap();
     let reg = TestRegistry::start(&format!(
         "labreg:\n  mirrors:\n    - prefix: docker.io/\n      url: https://{}\n      username: hub\n      password_file: {}\n      ca: {}\n      ttl: 0s\n",
@@ -126,6 +160,42 @@ async fn mirrors_docker_registry_with_htpasswd_and_tls_then_serves_stale() {
         .unwrap();
     assert_eq!(r.status(), 200);
     assert_eq!(r.headers()["docker-content-digest"], pushed.as_str());
+    // The same with the prefix in the path too, as containerd asks when
+    // hosts.toml has `override_path` (labctl node-trust's mirror entries).
+    let r = client()
+        .get(format!(
+            "{}/v2/docker.io/library/nginx/manifests/1.27?ns=docker.io",
+            reg.url
+        ))
+        .header("accept", INDEX_ACCEPT)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["docker-content-digest"], pushed.as_str());
+    // The tag list is the upstream's (1.28 was never pulled here).
+    let tags = |path: &'static str| {
+        let url = format!("{}{path}", reg.url);
+        async move {
+            let v: serde_json::Value = client()
+                .get(url)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            v["tags"].clone()
+        }
+    };
+    assert_eq!(
+        tags("/v2/docker.io/nginx/tags/list").await,
+        serde_json::json!(["1.27", "1.28"])
+    );
+    assert_eq!(
+        tags("/v2/docker.io/library/nginx/tags/list?n=1").await,
+        serde_json::json!(["1.27"])
+    );
     // Without ns, the same path is a local repository, which is empty.
     let r = client()
         .get(format!("{}/v2/library/nginx/manifests/1.27", reg.url))
@@ -170,6 +240,11 @@ async fn mirrors_docker_registry_with_htpasswd_and_tls_then_serves_stale() {
     )
     .await;
     assert_eq!(by_digest, pushed);
+    // The tag list falls back to what is cached.
+    assert_eq!(
+        tags("/v2/docker.io/library/nginx/tags/list").await,
+        serde_json::json!(["1.27"])
+    );
     let r = client()
         .get(format!(
             "{}/v2/docker.io/library/redis/manifests/7",
@@ -202,22 +277,15 @@ async fn bearer_upstream_one_fetch_for_sixteen_clients_and_no_tampered_bytes() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     // The upstream: a second labreg, behind the token front.
-    let upstream = TestRegistry::start("").await;
+    let (upstream, pushed) = upstream_with_index(d, "team/app", "v1", "app").await;
     let front = TokenFront::start(&upstream.url, "robot", "robot-pw").await;
-    let pushed = make_layout(
-        &d.join("img"),
-        "v1",
-        &[("linux", "amd64"), ("linux", "arm64")],
-        "app",
-    );
-    push_all(
-        &d.join("img"),
-        "v1",
-        &format!("docker://{}/team/app:v1", upstream.host()),
-    )
-    .await;
-    // 64 MiB in CI (the figure is 256 MiB: same code path).
-    let big: Vec<u8> = (0..64u32 << 20)
+    // 64 MiB in CI; `LABREG_TEST_MIRROR_MIB=256` runs the figure
+    // (same code path).
+    let mib: u32 = std::env::var("LABREG_TEST_MIRROR_MIB")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(64);
+    let big: Vec<u8> = (0..mib << 20)
         .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
         .collect();
     let big_digest = common::images::push_blob(&upstream.url, "team/app", &big).await;
@@ -241,8 +309,37 @@ async fn bearer_upstream_one_fetch_for_sixteen_clients_and_no_tampered_bytes() {
     // One token for the repository's scope, reused for every request.
     assert_eq!(front.counters.lock().unwrap().token_requests, 1);
 
-    // 16 clients of one uncached blob: one upstream GET, identical bytes.
+    // A HEAD of the uncached blob is the upstream's answer: its size,
+    // nothing fetched or stored.
     let url = format!("{}/v2/tok.example/team/app/blobs/{big_digest}", reg.url);
+    let r = client().head(&url).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        r.headers()["content-length"],
+        big.len().to_string().as_str()
+    );
+    assert!(!blob_file(&reg.root, &big_digest).exists());
+    assert!(
+        !front
+            .counters
+            .lock()
+            .unwrap()
+            .blob_gets
+            .contains_key(&big_digest)
+    );
+    // A client gets the first bytes while the fill still runs (the blob
+    // is not stored yet), then goes away: the fill goes on.
+    let mut first = client().get(&url).send().await.unwrap();
+    assert_eq!(first.status(), 200);
+    let chunk = first.chunk().await.unwrap().expect("a first chunk");
+    assert_eq!(&chunk[..], &big[..chunk.len()]);
+    assert!(
+        !blob_file(&reg.root, &big_digest).exists(),
+        "streamed before stored"
+    );
+    drop(first);
+    // 16 clients of the same blob: still one upstream GET (the fill the
+    // first client started), identical bytes.
     let pulls = (0..16).map(|_| {
         let url = url.clone();
         tokio::spawn(async move {
@@ -260,13 +357,11 @@ async fn bearer_upstream_one_fetch_for_sixteen_clients_and_no_tampered_bytes() {
     *front.tamper.lock().unwrap() = Some(small_digest.clone());
     let small_url = format!("{}/v2/tok.example/team/app/blobs/{small_digest}", reg.url);
     for _ in 0..2 {
+        // Streamed while stored: the client gets all but the last byte, then
+        // the connection is cut when the digest check fails.
         let r = client().get(&small_url).send().await.unwrap();
-        assert_eq!(r.status(), 502);
-        let body = r.text().await.unwrap();
-        assert!(
-            body.contains(&front.url) && body.contains("not sha256:"),
-            "{body}"
-        );
+        assert_eq!(r.status(), 200);
+        assert!(r.bytes().await.is_err(), "a tampered blob served whole");
         assert!(!blob_file(&reg.root, &small_digest).exists());
     }
     assert_eq!(front.counters.lock().unwrap().blob_gets[&small_digest], 2);
@@ -286,4 +381,112 @@ async fn bearer_upstream_one_fetch_for_sixteen_clients_and_no_tampered_bytes() {
     front.stop();
     reg.stop().await;
     upstream.stop().await;
+}
+
+/// podman (its own storage in a temp dir, vfs) pulls a multi-arch index
+/// through a labreg that serves TLS (trusted with `--cert-dir`) and mirrors
+/// a plain labreg upstream under `docker.io/`: the index's digest, as
+/// pushed, and the platform image podman picked, stored under its name.
+#[tokio::test(flavor = "multi_thread")]
+async fn podman_pulls_a_multi_arch_index_through_the_mirror() {
+    let work = tempfile::tempdir().unwrap();
+    let d = work.path();
+    let (upstream, pushed) = upstream_with_index(d, "library/nginx", "1.27", "podman").await;
+    let ca = Ca::new("podman mirror CA");
+    let (crt, key) = ca.server(&["127.0.0.1"]).write(d);
+    let certs = ca.write_cert_dir(&d.join("certs"));
+    let mirrors = format!(
+        "labreg:\n  mirrors:\n    - prefix: docker.io/\n      url: {}\n",
+        upstream.url
+    );
+    let reg = TestRegistry::start(&format!(
+        "http:\n  tls:\n    certificate: {}\n    key: {}\n{mirrors}",
+        crt.display(),
+        key.display(),
+    ))
+    .await;
+    let image = format!("{}/docker.io/nginx:1.27", reg.host());
+    let (root, runroot) = (d.join("root"), d.join("run"));
+    let iso = [
+        "--root",
+        root.to_str().unwrap(),
+        "--runroot",
+        runroot.to_str().unwrap(),
+        "--storage-driver",
+        "vfs",
+    ];
+    let podman = |args: &[&str]| {
+        let all: Vec<String> = iso.iter().chain(args).map(|s| s.to_string()).collect();
+        async move {
+            let refs: Vec<&str> = all.iter().map(String::as_str).collect();
+            run("podman", &refs).await
+        }
+    };
+    let cert_dir = format!("--cert-dir={}", certs.display());
+    podman(&["pull", "--quiet", "--arch", "arm64", &cert_dir, &image]).await;
+    let got = podman(&["image", "inspect", "--format", "{{.Digest}}", &image]).await;
+    assert_eq!(got.trim(), pushed);
+    let arch = podman(&["image", "inspect", "--format", "{{.Architecture}}", &image]).await;
+    assert_eq!(arch.trim(), "arm64");
+    // The index and the arm64 image are cached under docker.io/library/nginx.
+    let cached = reg.root.join(
+        "docker/registry/v2/repositories/docker.io/library/nginx/_manifests/revisions/sha256",
+    );
+    assert!(
+        cached.join(pushed.trim_start_matches("sha256:")).is_dir(),
+        "{}",
+        cached.display()
+    );
+    upstream.stop().await;
+
+    // `labreg check`: the cached index whose amd64 image was never pulled
+    // is sound; garbage collection keeps what was cached, and the cache
+    // still serves it with the upstream gone.
+    let config = d.join("config.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: {}\n{mirrors}",
+            reg.root.display()
+        ),
+    )
+    .unwrap();
+    let config = config.to_str().unwrap();
+    let (code, out, err) = run_labreg(&["check", config], &[]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("sound:") && out.contains("references of mirrored manifests not pulled yet"),
+        "{out}"
+    );
+    let (code, out, err) = run_labreg(&["garbage-collect", "--grace", "0s", config], &[]);
+    assert_eq!(code, 0, "{out}{err}");
+    let (code, out, err) = run_labreg(&["check", config], &[]);
+    assert_eq!(code, 0, "after gc: {out}{err}");
+    let raw = run(
+        "skopeo",
+        &[
+            "inspect",
+            "--raw",
+            &format!("--cert-dir={}", certs.display()),
+            "--override-arch",
+            "arm64",
+            &format!("docker://{}/docker.io/nginx:1.27", reg.host()),
+        ],
+    )
+    .await;
+    assert_eq!(digest(raw.as_bytes()), pushed);
+    let out = d.join("after-gc");
+    run(
+        "skopeo",
+        &[
+            "copy",
+            &format!("--src-cert-dir={}", certs.display()),
+            "--override-arch",
+            "arm64",
+            &format!("docker://{}/docker.io/nginx:1.27", reg.host()),
+            &format!("oci:{}:x", out.display()),
+        ],
+    )
+    .await;
+    reg.stop().await;
 }

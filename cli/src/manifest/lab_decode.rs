@@ -34,6 +34,7 @@ pub const REGISTRY_KEYS: &[&str] = &[
     "pullSecrets",
     "access",
     "notifications",
+    "mirrors",
 ];
 pub const USER_KEYS: &[&str] = &["password"];
 pub const STORAGE_KEYS: &[&str] = &["filesystem", "s3"];
@@ -152,7 +153,13 @@ pub fn lab(d: &mut Decoder, root: &Node) -> Option<Lab> {
             bucket: m.req(d, "bucket", "container-repo", bucket)?,
         })
     });
-    let nodes = f.opt(d, "nodes", super::nodes::nodes);
+    let mirrored: Vec<String> = registry
+        .as_ref()
+        .map(|r| r.mirrors.iter().map(|m| m.name.clone()).collect())
+        .unwrap_or_default();
+    let nodes = f.opt(d, "nodes", |d, n, p| {
+        super::nodes::nodes(d, n, p, &mirrored)
+    });
     if f.get("nodes").is_some() && nodes.is_none() {
         return None;
     }
@@ -302,6 +309,7 @@ pub fn all_key_lists() -> Vec<(&'static str, &'static [&'static str])> {
         ("Notifications", super::notifications::NOTIFICATIONS_KEYS),
         ("NotifyEndpoint", super::notifications::ENDPOINT_KEYS),
         ("NotifyIgnore", super::notifications::IGNORE_KEYS),
+        ("Mirror", super::mirrors::MIRROR_KEYS),
         ("Nodes", super::nodes::NODES_KEYS),
         ("NodePaths", super::nodes::NODE_PATHS_KEYS),
     ]

@@ -8,6 +8,7 @@ pub mod cert_checks;
 pub mod checks;
 pub mod decode;
 pub mod lab_decode;
+pub mod mirrors;
 pub mod model;
 pub mod node;
 pub mod nodes;

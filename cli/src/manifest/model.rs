@@ -126,6 +126,12 @@ pub struct Registry {
     /// notifications, which labreg reads too).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub notifications: Option<super::notifications::Notifications>,
+    /// Upstream registries labreg caches, each under the prefix of its
+    /// name (`docker.io/nginx`); everything else takes pushes as before.
+    /// A name alone (`docker.io`) is an anonymous upstream at its usual URL.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(with = "Vec<super::mirrors::MirrorEntry>")]
+    pub mirrors: Vec<super::mirrors::Mirror>,
 }
 
 #[derive(Clone, Debug, Serialize, JsonSchema)]
@@ -225,7 +231,9 @@ pub struct PullSecret {
 #[derive(Clone, Debug, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct AccessRule {
-    /// Users the rule applies to.
+    /// Users the rule applies to: names of registry.users, `anonymous`
+    /// (no credentials, e.g. nodes pulling through a mirror) or `*` (any
+    /// signed-in user).
     pub users: Vec<String>,
     /// Repository names or globs, e.g. `team/*`. Default: all.
     #[serde(default = "default_repositories")]
@@ -364,6 +372,12 @@ impl Lab {
                 refs.push(r);
             }
         }
+        refs.extend(
+            self.registry
+                .mirrors
+                .iter()
+                .filter_map(|m| m.password.as_ref()),
+        );
         refs
     }
 }

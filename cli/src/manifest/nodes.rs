@@ -5,9 +5,9 @@
 use schemars::JsonSchema;
 use serde::Serialize;
 
-use super::checks;
 use super::decode::Decoder;
 use super::lab_decode::{image, label};
+use super::mirrors::upstream_name;
 use super::node::Node;
 
 /// `nodes.image: labreg` (the default): labreg's own image, which carries
@@ -49,6 +49,7 @@ pub struct Nodes {
     pub image: String,
     /// Upstream registries (e.g. `docker.io`, `ghcr.io`) the nodes pull
     /// through the lab's registry first, falling back to the upstream.
+    /// Default: every name of `registry.mirrors`; each must be one of them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub mirror: Vec<String>,
     /// k3s and rke2: also write their `registries.yaml`. Off by default:
@@ -228,31 +229,10 @@ fn abs_path(d: &mut Decoder, n: &Node, p: &str) -> Option<String> {
     Some(s.trim_end_matches('/').to_string())
 }
 
-/// An upstream registry name as image references write it: `docker.io`,
-/// `registry.k8s.io`, `10.0.0.5:5000`.
-fn upstream(d: &mut Decoder, n: &Node, p: &str) -> Option<String> {
-    let s = d.nonempty(n, p)?;
-    let (name, port) = match s.rsplit_once(':') {
-        Some((h, port)) if port.bytes().all(|b| b.is_ascii_digit()) && !port.is_empty() => {
-            (h, Some(port))
-        }
-        _ => (s.as_str(), None),
-    };
-    let ok = port.is_none_or(|p| p.parse::<u16>().is_ok_and(|v| v > 0))
-        && (name.parse::<std::net::IpAddr>().is_ok() || checks::dns_subdomain(p, name).is_ok());
-    if !ok || s.contains('/') {
-        d.report(
-            n.pos,
-            format!("{p} \"{s}\" is not a registry name"),
-            Some("write the name as image references start with it, e.g. docker.io or ghcr.io (no scheme, no path)".into()),
-        );
-        return None;
-    }
-    Some(s)
-}
-
-/// Decodes `nodes:`.
-pub fn nodes(d: &mut Decoder, n: &Node, p: &str) -> Option<Nodes> {
+/// Decodes `nodes:`; `mirrored` are the names of `registry.mirrors`, which
+/// `mirror` defaults to and must be among (a node sent to labreg for an
+/// upstream labreg does not mirror would find nothing there).
+pub fn nodes(d: &mut Decoder, n: &Node, p: &str, mirrored: &[String]) -> Option<Nodes> {
     let m = d.map(n, p, NODES_KEYS)?;
     let runtime = m.opt(d, "runtime", runtime);
     let namespace = m
@@ -267,11 +247,22 @@ pub fn nodes(d: &mut Decoder, n: &Node, p: &str) -> Option<Nodes> {
             let out: Vec<String> = items
                 .iter()
                 .enumerate()
-                .filter_map(|(i, it)| upstream(d, it, &format!("{p}[{i}]")))
+                .filter_map(|(i, it)| {
+                    let path = format!("{p}[{i}]");
+                    let name = upstream_name(d, it, &path)?;
+                    if !mirrored.contains(&name) {
+                        d.report(
+                            it.pos,
+                            format!("{path} \"{name}\" is not in registry.mirrors: labreg would not mirror it, so the nodes would find nothing there"),
+                            Some(format!("add {name} to registry.mirrors, or remove it here")),
+                        );
+                        return None;
+                    }
+                    Some(name)
+                })
                 .collect();
             (out.len() == items.len()).then_some(out)
-        })
-        .unwrap_or_default();
+        });
     let registries_yaml = m.opt(d, "registriesYaml", |d, n, p| {
         let b = d.boolean(n, p)?;
         Some((b, n.pos))
@@ -302,6 +293,10 @@ pub fn nodes(d: &mut Decoder, n: &Node, p: &str) -> Option<Nodes> {
             })
         })
         .unwrap_or_default();
+    if m.get("mirror").is_some() && mirror.is_none() {
+        return None;
+    }
+    let mirror = mirror.unwrap_or_else(|| mirrored.to_vec());
     let runtime = match (m.get("runtime"), runtime) {
         (Some(_), None) => return None,
         (_, r) => r.unwrap_or_else(default_runtime),

@@ -61,6 +61,10 @@ pub(super) fn registry(d: &mut Decoder, n: &Node, p: &str) -> Option<Registry> {
         .opt(d, "access", |d, n, p| access(d, n, p, &users))
         .unwrap_or_default();
     let notifications = m.opt(d, "notifications", super::notifications::notifications);
+    let mirrors = m.opt(d, "mirrors", super::mirrors::mirrors);
+    if m.get("mirrors").is_some() && mirrors.is_none() {
+        return None;
+    }
     Some(Registry {
         namespace,
         host: host?,
@@ -74,6 +78,7 @@ pub(super) fn registry(d: &mut Decoder, n: &Node, p: &str) -> Option<Registry> {
         pull_secrets: pull_secrets.into_iter().map(|p| p.0).collect(),
         access,
         notifications,
+        mirrors: mirrors.unwrap_or_default(),
     })
 }
 
@@ -308,11 +313,14 @@ fn access(
                 let Some(name) = d.nonempty(u, &format!("{p}[{j}]")) else {
                     continue;
                 };
-                if !users.contains_key(&name) {
+                // labreg's own words: anyone without credentials, and
+                // any signed-in user.
+                let special = name == "anonymous" || name == "*";
+                if !special && !users.contains_key(&name) {
                     d.report(
                         u.pos,
                         format!("user \"{name}\" is not in registry.users"),
-                        Some("add it to registry.users or fix the name".into()),
+                        Some("add it to registry.users or fix the name (or write anonymous, or * for any signed-in user)".into()),
                     );
                 }
                 names.push(name);

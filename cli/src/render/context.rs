@@ -16,6 +16,16 @@ pub const LABREG_IMAGE_REF: &str = concat!("ghcr.io/labctl/labreg:", env!("CARGO
 pub const MINIO_IMAGE: &str = "quay.io/minio/minio:RELEASE.2025-04-22T22-12-26Z";
 pub const MC_IMAGE: &str = "quay.io/minio/mc:RELEASE.2025-04-16T18-13-26Z";
 pub const TLS_SECRET: &str = "registry-tls";
+/// The Secret of the mirrors' upstream passwords, one key per mirror,
+/// mounted at [`MIRRORS_DIR`].
+pub const MIRRORS_SECRET: &str = "registry-mirrors";
+pub const MIRRORS_DIR: &str = "/etc/labreg/mirrors";
+
+/// The key of a mirror's password in [`MIRRORS_SECRET`] (Secret keys take
+/// no `:`, which a registry name with a port has).
+pub fn mirror_secret_key(name: &str) -> String {
+    name.replace(':', "_")
+}
 
 /// Whether the registry itself serves TLS (no ingress in front of it).
 pub fn serves_tls(lab: &Lab) -> bool {
@@ -71,6 +81,12 @@ pub struct RegistryCtx {
     pub replicas: u32,
     pub users: Vec<String>,
     pub access: Vec<AccessRule>,
+    /// `labreg.mirrors` entries, as config.yml writes them.
+    pub mirrors: Vec<MirrorCtx>,
+    /// Whether some mirror has a password (the mirrors Secret is mounted).
+    pub mirror_passwords: bool,
+    pub mirrors_secret: &'static str,
+    pub mirrors_dir: &'static str,
     pub realm: String,
     pub delete: bool,
     pub redirect: bool,
@@ -83,6 +99,23 @@ pub struct RegistryCtx {
     /// Keyed fingerprint of config.yml, once it is sealed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub config_hmac: Option<String>,
+    /// Keyed fingerprint of the mirrors' passwords (labreg reads them at
+    /// start, so a new one restarts the pods).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mirrors_hmac: Option<String>,
+}
+
+/// One `labreg.mirrors` entry of config.yml.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MirrorCtx {
+    pub prefix: String,
+    pub url: String,
+    pub username: Option<String>,
+    /// Where the mounted Secret puts the password.
+    pub password_file: Option<String>,
+    pub ttl: Option<String>,
+    pub allow: Vec<String>,
 }
 
 #[derive(Serialize)]
@@ -232,12 +265,33 @@ pub fn base(lab: &Lab) -> Result<Context, RenderError> {
         reg.image.clone()
     };
     let serves = serves_tls(lab);
+    if !reg.mirrors.is_empty() && reg.image != LABREG_IMAGE {
+        return Err(RenderError::Lab(format!(
+            "registry.mirrors needs labreg, and registry.image is {}\n  help: use image: labreg, or remove registry.mirrors (registry:2 caches one upstream and then refuses every push: you would need one registry:2 per upstream plus one for your own images); apps/ was not changed",
+            reg.image
+        )));
+    }
     if !reg.access.is_empty() && reg.image != LABREG_IMAGE {
         return Err(RenderError::Lab(format!(
             "registry.access needs labreg, and registry.image is {}\n  help: use image: labreg, or remove registry.access (registry:2 has no per-user rules)",
             reg.image
         )));
     }
+    let mirrors: Vec<MirrorCtx> = reg
+        .mirrors
+        .iter()
+        .map(|m| MirrorCtx {
+            prefix: format!("{}/", m.name),
+            url: m.url(),
+            username: m.username.clone(),
+            password_file: m
+                .password
+                .as_ref()
+                .map(|_| format!("{MIRRORS_DIR}/{}", mirror_secret_key(&m.name))),
+            ttl: m.ttl.clone(),
+            allow: m.allow.clone(),
+        })
+        .collect();
     let ingress = reg.expose.ingress.as_ref().map(|i| IngressCtx {
         class_name: i.class_name.clone(),
         cluster_issuer: i.cluster_issuer.clone(),
@@ -262,6 +316,10 @@ pub fn base(lab: &Lab) -> Result<Context, RenderError> {
             replicas: reg.replicas,
             users: reg.users.keys().cloned().collect(),
             access: reg.access.clone(),
+            mirror_passwords: mirrors.iter().any(|m| m.password_file.is_some()),
+            mirrors,
+            mirrors_secret: MIRRORS_SECRET,
+            mirrors_dir: MIRRORS_DIR,
             realm: format!("{} registry", lab.metadata.name),
             delete: reg.delete,
             redirect: reg.redirect,
@@ -280,6 +338,7 @@ pub fn base(lab: &Lab) -> Result<Context, RenderError> {
                 80
             },
             config_hmac: None,
+            mirrors_hmac: None,
         },
         minio: minio(lab)?,
         node_trust: None,

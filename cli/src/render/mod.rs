@@ -190,6 +190,8 @@ pub fn plan(i: &Inputs) -> Result<Plan, RenderError> {
         let (obj, hmac) = sealed::seal(spec, i.cert, &vals.hmac_key, i.apps)?;
         if spec.name == sealed::CONFIG_SECRET {
             config_hmac = hmac;
+        } else if spec.name == context::MIRRORS_SECRET {
+            r.ctx.registry.mirrors_hmac = Some(hmac);
         }
         r.object(
             "sealedsecret.yaml.tera",

@@ -82,6 +82,20 @@ pub fn specs(lab: &Lab, vals: &Values, config: String) -> Result<Vec<SecretSpec>
             &[("tls.crt", crt.as_bytes()), ("tls.key", key.as_bytes())],
         ));
     }
+    if !vals.mirror_passwords.is_empty() {
+        let data: Vec<(&str, &[u8])> = vals
+            .mirror_passwords
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_bytes()))
+            .collect();
+        out.push(spec(
+            "registry",
+            context::MIRRORS_SECRET,
+            ns,
+            "Opaque",
+            &data,
+        ));
+    }
     let addr = context::address(lab);
     for ps in &reg.pull_secrets {
         let user = match &ps.user {

@@ -45,6 +45,8 @@ pub struct Values {
     pub htpasswd: String,
     /// Each notification endpoint's headers, secret references read.
     pub notify_headers: Vec<BTreeMap<String, String>>,
+    /// Each mirror's upstream password, by its key in the mirrors Secret.
+    pub mirror_passwords: BTreeMap<String, String>,
 }
 
 /// HMAC-SHA256 of length-prefixed parts.
@@ -127,6 +129,15 @@ pub fn load(
         }
         notify_headers.push(headers);
     }
+    let mut mirror_passwords = BTreeMap::new();
+    for m in &reg.mirrors {
+        if let Some(p) = &m.password {
+            mirror_passwords.insert(
+                super::context::mirror_secret_key(&m.name),
+                text(store, ids, &p.name)?,
+            );
+        }
+    }
     let http_secret = generated(store, ids, HTTP_SECRET, writes)?;
     let hmac_key = generated(store, ids, HMAC_KEY, writes)?.into_bytes();
     let htpasswd = htpasswd(store, ids, &passwords, &hmac_key, writes)?;
@@ -139,6 +150,7 @@ pub fn load(
         tls,
         htpasswd,
         notify_headers,
+        mirror_passwords,
     })
 }
 

@@ -9,6 +9,7 @@ use base64::engine::general_purpose::{STANDARD, URL_SAFE};
 
 pub mod containerd;
 pub mod fake_kube;
+pub mod openssl;
 pub mod render;
 
 /// The demo identity of the example lab (public knowledge, never for real use).

@@ -12,6 +12,7 @@ pub const ADMIN: &str = "Render-Admin-Password-41x";
 pub const CI: &str = "Render-Ci-Password-93q";
 pub const ACCESS: &str = "Render-Access-Key-17b";
 pub const SECRET: &str = "Render-Secret-Key-58z";
+pub const GHCR: &str = "Render-Ghcr-Token-26m";
 
 fn manifest(registry: &str, extra: &str) -> String {
     format!(
@@ -47,8 +48,15 @@ pub fn nodeport_self_signed() -> String {
     - {namespace: default}
   access:
     - {users: [admin], actions: [pull, push, delete]}
+  mirrors:
+    - docker.io
+    - name: ghcr.io
+      username: me
+      password: secret:mirrors/ghcr
+      ttl: 24h
+      allow: [\"me/*\"]
 ",
-        "nodes:\n  runtime: containerd\n  mirror: [docker.io, ghcr.io]\n  systemTrust: true\n",
+        "nodes:\n  runtime: containerd\n  systemTrust: true\n",
     )
 }
 
@@ -74,7 +82,7 @@ pub fn minio_ingress() -> String {
     - {namespace: default}
     - {namespace: ci, name: registry-ci, user: ci}
 ",
-        "minio: {namespace: minio, bucket: container-repo}\nnodes: {runtime: k3s, registriesYaml: true, mirror: [docker.io]}\n",
+        "minio: {namespace: minio, bucket: container-repo}\nnodes: {runtime: k3s, registriesYaml: true}\n",
     )
 }
 
@@ -96,6 +104,7 @@ pub fn two_replicas() -> String {
   redirect: true
   expose:
     ingress: {className: traefik}
+  mirrors: [registry.k8s.io]
 ",
         "nodes: {runtime: cri-o, namespace: kube-system, image: reg.home.arpa/labctl:0.1.0}\n",
     )
@@ -117,6 +126,7 @@ pub fn lab(manifest: &str) -> TempLab {
         ("registry/ci", CI),
         ("minio/access-key", ACCESS),
         ("minio/secret-key", SECRET),
+        ("mirrors/ghcr", GHCR),
     ] {
         lab.cmd()
             .args(["secrets", "set", name])

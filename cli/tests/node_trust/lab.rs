@@ -23,7 +23,14 @@ pub fn node_port() -> u16 {
         .expect("a free port from 30000 to 32767")
 }
 
+/// With `mirror:` under nodes, the registry mirrors docker.io (which
+/// nodes.mirror must name).
 pub fn manifest(port: u16, nodes: &str) -> String {
+    let mirrors = if nodes.contains("mirror:") {
+        "  mirrors: [docker.io]\n"
+    } else {
+        ""
+    };
     format!(
         "apiVersion: labctl/v1alpha1
 kind: Lab
@@ -42,7 +49,7 @@ registry:
   expose:
     nodePort: {port}
     tls: self-signed
-nodes:
+{mirrors}nodes:
 {nodes}",
         crate::common::DEMO_RECIPIENT
     )

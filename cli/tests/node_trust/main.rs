@@ -9,6 +9,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 mod lab;
+mod mirror;
 mod pull;
 #[allow(dead_code)]
 #[path = "../verify/support.rs"]

@@ -16,6 +16,9 @@ use time::OffsetDateTime;
 pub struct Labreg {
     pub addr: std::net::SocketAddr,
     pub dir: tempfile::TempDir,
+    // For the node-trust mirror test's metrics; the verify tests do not read it.
+    #[allow(dead_code)]
+    state: std::sync::Arc<labreg::api::AppState>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
@@ -34,7 +37,7 @@ impl Labreg {
     /// port when given).
     pub async fn start_with(o: &DistOptions) -> Labreg {
         let dir = tempfile::tempdir().unwrap();
-        let yaml = config(dir.path(), 0, o);
+        let yaml = config(dir.path(), 0, o) + &o.labreg_extra;
         let port = o.port.unwrap_or(0);
         Self::boot_on(dir, &yaml, port).await
     }
@@ -52,7 +55,7 @@ impl Labreg {
             .unwrap();
         let addr = listener.local_addr().unwrap();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let app = server::router(state, Default::default(), false);
+        let app = server::router(state.clone(), Default::default(), false);
         tokio::spawn(async move {
             server::serve(listener, app, tls, async {
                 let _ = rx.await;
@@ -63,8 +66,20 @@ impl Labreg {
         Labreg {
             addr,
             dir,
+            state,
             stop: Some(tx),
         }
+    }
+
+    /// The mirrors' Prometheus lines (`labreg_mirror_*`), as
+    /// `http.debug.prometheus` serves them.
+    #[allow(dead_code)]
+    pub fn mirror_metrics(&self) -> String {
+        let mut out = String::new();
+        for u in &self.state.upstreams {
+            u.render(&mut out);
+        }
+        out
     }
 
     /// Upload sessions still open in the storage.
@@ -138,6 +153,8 @@ pub struct DistOptions {
     pub no_delete: bool,
     /// A port to listen on (else a free one).
     pub port: Option<u16>,
+    /// YAML added to labreg's config only (e.g. `labreg.mirrors`).
+    pub labreg_extra: String,
 }
 
 /// Debian's docker-registry on loopback.

@@ -9,6 +9,7 @@
 //! is a repository on disk), so GC and `labreg check` see it.
 
 mod fetch;
+mod spool;
 pub mod upstream;
 
 use std::sync::Arc;
@@ -104,7 +105,34 @@ impl ListingService for Mirror {
         last: Option<&str>,
         n: Option<usize>,
     ) -> Result<Page> {
-        self.inner.tags(cx, &self.local(cx, repo)?, last, n).await
+        let Some((_, r)) = self.route(cx, repo)? else {
+            return self.inner.tags(cx, repo, last, n).await;
+        };
+        // The upstream's list (a mirror shows what can be pulled, not only
+        // what was); the cached tags when the upstream does not answer.
+        let up = r.upstream;
+        match up.client.tags(&r.remote).await {
+            Ok(mut tags) => {
+                tags.sort();
+                tags.dedup();
+                Ok(crate::registry::catalog::paginate(tags, last, n, |a, b| {
+                    a < b
+                }))
+            }
+            Err(e) if e.is_not_found() => {
+                let _ = up.failure(&e);
+                Err(RegistryError::NameUnknown(format!(
+                    "{repo} (upstream {} answered: {e})",
+                    up.url()
+                )))
+            }
+            Err(e) => {
+                let _ = up.failure(&e);
+                tracing::warn!(upstream = up.url(), repository = %r.local, error = %e,
+                    "listing the cached tags, which may be stale: the upstream did not answer");
+                self.inner.tags(cx, &r.local, last, n).await
+            }
+        }
     }
 }
 
@@ -164,10 +192,10 @@ impl ManifestService for Mirror {
 #[async_trait]
 impl BlobService for Mirror {
     async fn blob_size(&self, cx: &Context, repo: &RepoName, digest: &Digest) -> Result<u64> {
+        // A HEAD of an uncached blob is the upstream's answer: nothing is
+        // fetched or stored until the bytes are asked for.
         match self.route(cx, repo)? {
-            Some((i, r)) => {
-                fetch::blob(cx, &self.store, &self.fills, &self.upstreams[i], &r, digest).await
-            }
+            Some((i, r)) => fetch::blob_size(cx, &self.store, &self.upstreams[i], &r, digest).await,
             None => self.inner.blob_size(cx, repo, digest).await,
         }
     }
@@ -180,8 +208,21 @@ impl BlobService for Mirror {
         offset: u64,
         len: u64,
     ) -> Result<BlobContent> {
-        let local = self.local(cx, repo)?;
-        self.inner.open_blob(cx, &local, digest, offset, len).await
+        match self.route(cx, repo)? {
+            Some((i, r)) => {
+                let up = &self.upstreams[i];
+                match fetch::open(cx, &self.store, &self.fills, up, &r, digest, offset, len).await?
+                {
+                    Some(stream) => Ok(BlobContent::Bytes(stream)),
+                    None => {
+                        self.inner
+                            .open_blob(cx, &r.local, digest, offset, len)
+                            .await
+                    }
+                }
+            }
+            None => self.inner.open_blob(cx, repo, digest, offset, len).await,
+        }
     }
 
     async fn delete_blob(&self, cx: &Context, repo: &RepoName, digest: &Digest) -> Result<Change> {

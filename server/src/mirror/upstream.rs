@@ -110,8 +110,19 @@ impl Upstream {
         cx: &Context,
         repo: &RepoName,
     ) -> Option<Result<Routed<'_>, RegistryError>> {
-        let remote = match &cx.namespace {
-            Some(ns) => (format!("{ns}/") == self.prefix).then(|| repo.as_str())?,
+        // containerd sends `ns` with the upstream's own repository name
+        // (`/v2/library/nginx?ns=docker.io`), or with the prefix already in
+        // the path when its hosts.toml says `override_path` (what labctl's
+        // node-trust writes: `/v2/docker.io/library/nginx?ns=docker.io`).
+        // registry:2's `proxy` (no prefix) mirrors every repository
+        // whatever the `ns`.
+        let ns = cx.namespace.as_ref().filter(|_| !self.prefix.is_empty());
+        let remote = match ns {
+            Some(ns) if format!("{ns}/") == self.prefix => repo
+                .as_str()
+                .strip_prefix(&self.prefix)
+                .unwrap_or(repo.as_str()),
+            Some(_) => return None,
             None => repo.as_str().strip_prefix(&self.prefix)?,
         };
         if remote.is_empty() {

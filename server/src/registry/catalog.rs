@@ -17,7 +17,8 @@ pub struct Page {
     pub more: bool,
 }
 
-fn paginate(
+/// One page of `items` (in order) after `last`, at most `n` long.
+pub(crate) fn paginate(
     items: Vec<String>,
     last: Option<&str>,
     n: Option<usize>,

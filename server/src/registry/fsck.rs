@@ -1,6 +1,11 @@
 //! `labreg check`: walks the storage, re-hashes every blob, and follows
 //! every link (layer links, manifest revisions, tags and their history) to
 //! report what is broken. It changes nothing.
+//!
+//! A mirrored repository (under a `labreg.mirrors` prefix, or every one
+//! with registry:2's `proxy`) holds what clients pulled: a cached manifest
+//! whose blobs or platform manifests nobody asked for yet is sound, and
+//! those references are counted as `not_cached`.
 
 use std::collections::HashSet;
 
@@ -26,6 +31,9 @@ pub struct Problem {
 pub struct CheckReport {
     pub blobs: usize,
     pub links: usize,
+    /// References of cached manifests (in mirrored repositories) whose
+    /// content was never pulled through: fetched when a client asks.
+    pub not_cached: usize,
     pub problems: Vec<Problem>,
 }
 
@@ -44,7 +52,9 @@ impl CheckReport {
 }
 
 impl Registry {
-    pub async fn check(&self) -> Result<CheckReport> {
+    /// Checks the storage; `mirrored` are the repository prefixes of the
+    /// mirrors (`docker.io/`; `""` for registry:2's `proxy`).
+    pub async fn check(&self, mirrored: &[String]) -> Result<CheckReport> {
         let mut report = CheckReport::default();
         let mut present: HashSet<Digest> = HashSet::new();
         let mut blobs = self.stored_blobs();
@@ -83,7 +93,8 @@ impl Registry {
                 }
                 Entry::RevisionLink { repo, digest } => {
                     if self.link_holds(&mut report, &path, stored.as_ref(), &digest) {
-                        self.check_manifest(&mut report, &present, &repo, &digest, &path)
+                        let cached = mirrored.iter().any(|p| repo.starts_with(p.as_str()));
+                        self.check_manifest(&mut report, &present, &repo, &digest, &path, cached)
                             .await?;
                     }
                 }
@@ -148,6 +159,7 @@ impl Registry {
         repo: &str,
         d: &Digest,
         path: &str,
+        cached: bool,
     ) -> Result<()> {
         if !present.contains(d) {
             report.problem(
@@ -170,7 +182,9 @@ impl Registry {
             .iter()
             .filter_map(|c| c.digest.parse::<Digest>().ok());
         for b in m.blobs.iter().cloned().chain(children) {
-            if !present.contains(&b) {
+            if !present.contains(&b) && cached {
+                report.not_cached += 1;
+            } else if !present.contains(&b) {
                 report.problem(
                     "missing-reference",
                     path,

@@ -16,7 +16,7 @@ pub mod service;
 
 mod blobs;
 mod cache;
-mod catalog;
+pub(crate) mod catalog;
 mod manifests;
 mod uploads;
 

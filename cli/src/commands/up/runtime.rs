@@ -87,8 +87,14 @@ pub fn remove(path: &Path) -> anyhow::Result<()> {
     std::fs::remove_dir_all(path).with_context(|| format!("cannot remove {}", path.display()))
 }
 
+/// The name of a mirror's password file in the runtime folder, before its
+/// key in the mirrors Secret.
+pub const MIRROR_FILE: &str = "mirror-";
+
 /// What the local config points at.
 pub struct LocalFiles<'a> {
+    /// The runtime folder (mirror passwords are there).
+    pub rundir: &'a Path,
     pub addr: &'a str,
     pub storage: &'a Path,
     pub tls_crt: &'a Path,
@@ -151,6 +157,29 @@ pub fn local_config(rendered: &str, f: &LocalFiles) -> Result<(String, Vec<Strin
         h.insert("path".into(), json!(f.htpasswd.display().to_string()));
         changes.push(format!("auth.htpasswd.path: {}", f.htpasswd.display()));
     }
+    let mirrors = tree
+        .pointer_mut("/labreg/mirrors")
+        .and_then(Value::as_array_mut)
+        .into_iter()
+        .flatten();
+    let in_cluster = format!("{}/", crate::render::context::MIRRORS_DIR);
+    for m in mirrors {
+        let Some(key) = m
+            .get("password_file")
+            .and_then(Value::as_str)
+            .and_then(|f| f.strip_prefix(&in_cluster))
+            .map(str::to_string)
+        else {
+            continue;
+        };
+        let local = f.rundir.join(format!("{MIRROR_FILE}{key}"));
+        m["password_file"] = json!(local.display().to_string());
+        changes.push(format!(
+            "labreg.mirrors: {}'s password in {}",
+            m["prefix"].as_str().unwrap_or_default(),
+            local.display()
+        ));
+    }
     let text = serde_json::to_string_pretty(&tree).expect("a JSON value prints");
     regconfig::validate("the local config.yml", &text)?;
     Ok((text, changes))
@@ -176,6 +205,7 @@ auth:
     #[test]
     fn local_config_keeps_everything_but_place() {
         let files = LocalFiles {
+            rundir: Path::new("/dev/shm/x"),
             addr: "127.0.0.1:5123",
             storage: Path::new("/lab/.lab/registry"),
             tls_crt: Path::new("/dev/shm/x/tls.crt"),
@@ -198,5 +228,34 @@ auth:
         assert_eq!(v["auth"]["htpasswd"]["realm"], "r");
         assert!(changes[0].contains("instead of s3"), "{changes:?}");
         assert_eq!(changes.len(), 4);
+    }
+
+    /// A mirror's password file, mounted from its Secret in the cluster,
+    /// is the runtime folder's copy here; anonymous mirrors stay as they are.
+    #[test]
+    fn local_config_reads_mirror_passwords_from_the_runtime_folder() {
+        let rendered = format!(
+            "{RENDERED}labreg:\n  mirrors:\n    - {{prefix: docker.io/, url: https://registry-1.docker.io}}\n    - {{prefix: ghcr.io/, url: https://ghcr.io, username: me, password_file: /etc/labreg/mirrors/ghcr.io}}\n"
+        );
+        let files = LocalFiles {
+            rundir: Path::new("/dev/shm/x"),
+            addr: "127.0.0.1:5123",
+            storage: Path::new("/lab/.lab/registry"),
+            tls_crt: Path::new("/dev/shm/x/tls.crt"),
+            tls_key: Path::new("/dev/shm/x/tls.key"),
+            htpasswd: Path::new("/dev/shm/x/htpasswd"),
+        };
+        let (text, changes) = local_config(&rendered, &files).unwrap();
+        let v: Value = serde_json::from_str(&text).unwrap();
+        let m = &v["labreg"]["mirrors"];
+        assert!(m[0].get("password_file").is_none());
+        assert_eq!(m[1]["password_file"], "/dev/shm/x/mirror-ghcr.io");
+        assert_eq!(m[1]["username"], "me");
+        assert!(
+            changes
+                .iter()
+                .any(|c| c.contains("ghcr.io/'s password in /dev/shm/x/mirror-ghcr.io")),
+            "{changes:?}"
+        );
     }
 }

@@ -104,7 +104,14 @@ fn prepare(args: &Args, lab: &LabPath, given: &LabPath) -> anyhow::Result<Prepar
     let tls_crt = rundir.write("tls.crt", chain.as_bytes())?;
     let tls_key = rundir.write("tls.key", leaf.key_pem.as_bytes())?;
     let htpasswd = rundir.write("htpasswd", files.vals.htpasswd.as_bytes())?;
+    for (key, password) in &files.vals.mirror_passwords {
+        rundir.write(
+            &format!("{}{key}", runtime::MIRROR_FILE),
+            password.as_bytes(),
+        )?;
+    }
     let local = LocalFiles {
+        rundir: &rundir.path,
         addr: &addr,
         storage: &storage,
         tls_crt: &tls_crt,

@@ -1,0 +1,67 @@
+//! Certificates made by `openssl req`, as the seeds make theirs.
+
+use std::path::Path;
+
+use super::{run_ok, tool};
+
+/// A CA and a server certificate for 127.0.0.1 and localhost, made by
+/// `openssl req` as the seeds make theirs.
+pub fn ca_and_leaf(d: &Path, ca: &Path, crt: &Path, key: &Path) {
+    let ca_key = d.join("ca.key");
+    run_ok(
+        tool("openssl")
+            .args([
+                "req",
+                "-x509",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+                "-nodes",
+                "-days",
+                "2",
+                "-subj",
+                "/CN=image test CA",
+            ])
+            .arg("-keyout")
+            .arg(&ca_key)
+            .arg("-out")
+            .arg(ca),
+    );
+    let csr = d.join("tls.csr");
+    run_ok(
+        tool("openssl")
+            .args([
+                "req",
+                "-new",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+                "-nodes",
+                "-subj",
+                "/CN=localhost",
+            ])
+            .arg("-keyout")
+            .arg(key)
+            .arg("-out")
+            .arg(&csr),
+    );
+    let ext = d.join("san.ext");
+    std::fs::write(&ext, "subjectAltName=IP:127.0.0.1,DNS:localhost\n").unwrap();
+    run_ok(
+        tool("openssl")
+            .args(["x509", "-req", "-days", "2"])
+            .arg("-in")
+            .arg(&csr)
+            .arg("-CA")
+            .arg(ca)
+            .arg("-CAkey")
+            .arg(&ca_key)
+            .arg("-CAcreateserial")
+            .arg("-extfile")
+            .arg(&ext)
+            .arg("-out")
+            .arg(crt),
+    );
+}

@@ -1,0 +1,158 @@
+//! containerd as a node pulls `docker.io/library/...` through labreg's
+//! mirror. The upstream standing in for Docker Hub (no internet here) is
+//! Debian's docker-registry on loopback with htpasswd and TLS from a CA
+//! `openssl req` made; labreg serves TLS with the lab's certificate and
+//! mirrors it under `docker.io/`. containerd reads either the hosts.toml
+//! node-trust wrote from lab.yaml (`override_path`, the prefix in the
+//! path) or the plain one of containerd's docs (labreg's root, and the
+//! `?ns=docker.io` query alone selects the mirror).
+
+use std::path::Path;
+
+use crate::common::containerd::Containerd;
+use crate::lab::{kubelet_volume, new_lab, node_port, sync};
+use crate::support::{DistOptions, Distribution, Labreg};
+
+const HUB_USER: &str = "hub";
+const HUB_PASSWORD: &str = "Hub-Upstream-Pw-52k";
+
+/// Pushes a one-layer image to the upstream as `library/app:TAG` for each
+/// tag; the manifest digest.
+fn push_upstream(dir: &Path, certs: &Path, up: u16, tags: &[&str]) -> String {
+    let img = crate::up_support::image(dir, "from the upstream");
+    let mut digest = String::new();
+    for tag in tags {
+        let file = dir.join(format!("digest-{tag}"));
+        crate::up_support::skopeo(&[
+            "copy",
+            "--quiet",
+            "--dest-creds",
+            &format!("{HUB_USER}:{HUB_PASSWORD}"),
+            "--dest-cert-dir",
+            &certs.display().to_string(),
+            "--digestfile",
+            &file.display().to_string(),
+            &format!("oci:{}:demo", img.display()),
+            &format!("docker://127.0.0.1:{up}/library/app:{tag}"),
+        ]);
+        digest = std::fs::read_to_string(file).unwrap().trim().to_string();
+    }
+    digest
+}
+
+fn counter(metrics: &str, name: &str) -> u64 {
+    metrics
+        .lines()
+        .find(|l| l.starts_with(name))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in:\n{metrics}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn containerd_pulls_docker_io_through_the_mirror() {
+    let port = node_port();
+    let lab = new_lab(port, "  runtime: containerd\n  mirror: [docker.io]\n");
+    let t = lab.dir.path();
+    let addr = format!("127.0.0.1:{port}");
+
+    // The upstream: docker-registry, htpasswd and openssl-made TLS.
+    let up_dir = t.join("upstream");
+    let certs = up_dir.join("certs");
+    std::fs::create_dir_all(&certs).unwrap();
+    let (ca, crt, key) = (
+        certs.join("ca.crt"),
+        up_dir.join("tls.crt"),
+        up_dir.join("tls.key"),
+    );
+    crate::common::openssl::ca_and_leaf(&up_dir, &ca, &crt, &key);
+    let read = |p: &Path| std::fs::read_to_string(p).unwrap();
+    let up = Distribution::start(DistOptions {
+        user: Some((HUB_USER, HUB_PASSWORD)),
+        tls: Some((read(&crt), read(&key))),
+        ..Default::default()
+    })
+    .await;
+    let pushed = push_upstream(&t.join("img"), &certs, up.port, &["1", "2"]);
+
+    // labreg: the lab's certificate, docker.io/ mirroring the upstream
+    // with its password in a file, as the rendered config mounts it.
+    let cert = read(&lab.root().join("certs/127.0.0.1.crt"));
+    let out = lab
+        .cmd()
+        .args(["secrets", "get", "certs/127.0.0.1.key"])
+        .output()
+        .unwrap();
+    let password_file = t.join("hub-password");
+    std::fs::write(&password_file, HUB_PASSWORD).unwrap();
+    let reg = Labreg::start_with(&DistOptions {
+        tls: Some((cert, String::from_utf8(out.stdout).unwrap())),
+        port: Some(port),
+        labreg_extra: format!(
+            "labreg:\n  mirrors:\n    - prefix: docker.io/\n      url: https://127.0.0.1:{}\n      username: {HUB_USER}\n      password_file: {}\n      ca: {}\n",
+            up.port,
+            password_file.display(),
+            ca.display()
+        ),
+        ..Default::default()
+    })
+    .await;
+
+    // The node's files, as the DaemonSet writes them from lab.yaml.
+    let host = t.join("node");
+    let vol = t.join("volume");
+    kubelet_volume(&lab, &vol, 1);
+    let s = sync(&lab, &vol, &host);
+    assert_eq!(s.code, 0, "{}", s.stdout);
+    let certs_d = host.join("etc/containerd/certs.d");
+    let written = std::fs::read_to_string(certs_d.join("docker.io/hosts.toml")).unwrap();
+    assert!(
+        written.contains(&format!("[host.\"https://{addr}/v2/docker.io\"]")),
+        "{written}"
+    );
+
+    let ctrd = Containerd::start();
+    // Through node-trust's hosts.toml: /v2/docker.io/library/app/...?ns=docker.io
+    let (ok, out) = ctrd.pull(&certs_d, "nobody:none", "docker.io/library/app:1");
+    assert!(ok, "{out}\n{}", ctrd.log());
+    assert_eq!(ctrd.image_digest("docker.io/library/app:1"), pushed);
+
+    // Through containerd's documented form: labreg's root as the mirror,
+    // so only `?ns=docker.io` tells labreg which upstream
+    // (/v2/library/app/manifests/2?ns=docker.io).
+    let plain = t.join("hosts-plain");
+    std::fs::create_dir_all(plain.join("docker.io")).unwrap();
+    std::fs::write(
+        plain.join("docker.io/hosts.toml"),
+        format!(
+            "server = \"https://registry-1.docker.io\"\n\n[host.\"https://{addr}\"]\n  capabilities = [\"pull\", \"resolve\"]\n  ca = \"{}\"\n",
+            lab.root().join("certs/ca.crt").display()
+        ),
+    )
+    .unwrap();
+    let (ok, out) = ctrd.pull(&plain, "nobody:none", "docker.io/library/app:2");
+    assert!(ok, "{out}\n{}", ctrd.log());
+    assert_eq!(ctrd.image_digest("docker.io/library/app:2"), pushed);
+
+    // labreg's mirror served both (the real registry-1.docker.io is not
+    // reachable from here), cached under docker.io/, nothing under a
+    // local library/.
+    let metrics = reg.mirror_metrics();
+    let name = |n: &str| format!("{n}{{upstream=\"https://127.0.0.1:{}\"}}", up.port);
+    assert!(
+        counter(&metrics, &name("labreg_mirror_misses_total")) >= 2,
+        "{metrics}"
+    );
+    assert!(
+        counter(&metrics, &name("labreg_mirror_upstream_bytes_total")) > 0,
+        "{metrics}"
+    );
+    assert_eq!(
+        counter(&metrics, &name("labreg_mirror_upstream_errors_total")),
+        0
+    );
+    let repos = reg.dir.path().join("data/docker/registry/v2/repositories");
+    assert!(repos.join("docker.io/library/app/_manifests").is_dir());
+    assert!(!repos.join("library").exists());
+    up.stop().await;
+}
