@@ -14,7 +14,6 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use base64::Engine;
 use bytes::Bytes;
 use clap::Parser;
 use peers::Peer;
@@ -101,17 +100,14 @@ async fn run_peer(
     out: &mut Samples,
     s3: Option<&peers::S3>,
 ) -> anyhow::Result<()> {
-    let auth = format!(
-        "Basic {}",
-        base64::engine::general_purpose::STANDARD.encode("bench:bench-password")
-    );
+    let auth = work::basic_auth();
     let reg = peers::start(peer, &args.labreg, dir, htpasswd, &auth, s3).await?;
     let name = peer.name();
     let mut put =
         |k: &'static str, v: f64| out.entry(k).or_default().entry(name).or_default().push(v);
     put("ready", reg.start_to_answer.as_secs_f64() * 1000.0);
     put("start", reg.start_to_ready.as_secs_f64() * 1000.0);
-    let c = Client::new(&reg.base, &auth);
+    let c = Client::new(&reg.base);
     put(
         "push_mono",
         mb_s(
@@ -198,10 +194,7 @@ async fn main() -> anyhow::Result<()> {
         .status()?;
     anyhow::ensure!(status.success(), "htpasswd failed: run scripts/setup.sh");
     if let Some(minutes) = args.soak_minutes {
-        let auth = format!(
-            "Basic {}",
-            base64::engine::general_purpose::STANDARD.encode("bench:bench-password")
-        );
+        let auth = work::basic_auth();
         return soak::run(&args.labreg, &args.work, &htpasswd, &auth, minutes, 16).await;
     }
     let data: Vec<u8> = {

@@ -36,7 +36,7 @@ pub async fn run(
     let (ok, failed) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
     let mut tasks = Vec::new();
     for w in 0..clients {
-        let c = Client::new(&reg.base, auth);
+        let c = Client::new(&reg.base);
         let (ok, failed) = (ok.clone(), failed.clone());
         tasks.push(tokio::spawn(async move {
             let mut i = 0usize;

@@ -4,69 +4,48 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, bail};
+use anyhow::{Context, bail, ensure};
 use bytes::Bytes;
 use futures_util::StreamExt;
+use labreg_oci::Credentials;
 use sha2::{Digest, Sha256};
 
 pub fn digest(data: &[u8]) -> String {
     format!("sha256:{:x}", Sha256::digest(data))
 }
 
+/// The user every peer is started with (htpasswd, bcrypt).
+pub fn credentials() -> Credentials {
+    Credentials {
+        username: "bench".into(),
+        password: "bench-password".into(),
+    }
+}
+
+/// `Basic ...` for the bench user, for readiness checks.
+pub fn basic_auth() -> String {
+    credentials().basic_header()
+}
+
+/// A client of one registry: the workspace's OCI client (`labreg-oci`),
+/// timed. Clones share one connection pool and the learned auth.
 #[derive(Clone)]
 pub struct Client {
-    http: reqwest::Client,
-    base: String,
-    auth: String,
+    oci: Arc<labreg_oci::Client>,
 }
 
 const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 
 impl Client {
-    pub fn new(base: &str, auth: &str) -> Client {
+    pub fn new(base: &str) -> Client {
+        let http = reqwest::Client::builder()
+            .pool_max_idle_per_host(64)
+            .build()
+            .unwrap();
+        let base = base.parse().expect("registry URL");
         Client {
-            http: reqwest::Client::builder()
-                .pool_max_idle_per_host(64)
-                .build()
-                .unwrap(),
-            base: base.to_string(),
-            auth: auth.to_string(),
+            oci: Arc::new(labreg_oci::Client::new(base, http, Some(credentials()))),
         }
-    }
-
-    fn req(&self, method: reqwest::Method, path_or_url: &str) -> reqwest::RequestBuilder {
-        let url = if path_or_url.starts_with("http") {
-            path_or_url.to_string()
-        } else {
-            format!("{}{path_or_url}", self.base)
-        };
-        self.http
-            .request(method, url)
-            .header("authorization", &self.auth)
-    }
-
-    fn absolute(&self, location: &str) -> String {
-        if location.starts_with("http") {
-            location.to_string()
-        } else {
-            format!("{}{location}", self.base)
-        }
-    }
-
-    async fn start_upload(&self, repo: &str) -> anyhow::Result<String> {
-        let resp = self
-            .req(reqwest::Method::POST, &format!("/v2/{repo}/blobs/uploads/"))
-            .send()
-            .await?;
-        if resp.status() != 202 {
-            bail!("POST upload: {}", resp.status());
-        }
-        Ok(self.absolute(resp.headers()["location"].to_str()?))
-    }
-
-    fn with_digest(location: &str, d: &str) -> String {
-        let sep = if location.contains('?') { '&' } else { '?' };
-        format!("{location}{sep}digest={d}")
     }
 
     /// POST, then PUT with the whole blob.
@@ -77,15 +56,8 @@ impl Client {
         d: &str,
     ) -> anyhow::Result<Duration> {
         let t = Instant::now();
-        let loc = self.start_upload(repo).await?;
-        let resp = self
-            .req(reqwest::Method::PUT, &Self::with_digest(&loc, d))
-            .body(data)
-            .send()
-            .await?;
-        if resp.status() != 201 {
-            bail!("PUT blob: {}", resp.status());
-        }
+        let stored = self.oci.push_blob(repo, data).await?;
+        ensure!(stored == d, "pushed {d}, stored {stored}");
         Ok(t.elapsed())
     }
 
@@ -98,44 +70,15 @@ impl Client {
         chunk: usize,
     ) -> anyhow::Result<Duration> {
         let t = Instant::now();
-        let mut loc = self.start_upload(repo).await?;
-        let mut start = 0;
-        while start < data.len() {
-            let end = (start + chunk).min(data.len());
-            let resp = self
-                .req(reqwest::Method::PATCH, &loc)
-                .header("content-range", format!("{start}-{}", end - 1))
-                .header("content-type", "application/octet-stream")
-                .body(data.slice(start..end))
-                .send()
-                .await?;
-            if resp.status() != 202 {
-                bail!("PATCH: {}", resp.status());
-            }
-            loc = self.absolute(resp.headers()["location"].to_str()?);
-            start = end;
-        }
-        let resp = self
-            .req(reqwest::Method::PUT, &Self::with_digest(&loc, d))
-            .send()
-            .await?;
-        if resp.status() != 201 {
-            bail!("PUT: {}", resp.status());
-        }
+        let stored = self.oci.push_blob_chunked(repo, data, chunk).await?;
+        ensure!(stored == d, "pushed {d}, stored {stored}");
         Ok(t.elapsed())
     }
 
     pub async fn pull(&self, repo: &str, d: &str, size: usize) -> anyhow::Result<Duration> {
         let t = Instant::now();
-        let resp = self
-            .req(reqwest::Method::GET, &format!("/v2/{repo}/blobs/{d}"))
-            .send()
-            .await?;
-        if resp.status() != 200 {
-            bail!("GET blob: {}", resp.status());
-        }
+        let mut body = self.oci.get_blob(repo, d).await?.stream;
         let mut n = 0;
-        let mut body = resp.bytes_stream();
         while let Some(chunk) = body.next().await {
             n += chunk?.len();
         }
@@ -162,15 +105,8 @@ impl Client {
         let m = serde_json::json!({"schemaVersion": 2, "mediaType": OCI_MANIFEST,
             "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": cd, "size": config.len()},
             "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": ld, "size": layer.len()}]});
-        let resp = self
-            .req(reqwest::Method::PUT, &format!("/v2/{repo}/manifests/{tag}"))
-            .header("content-type", OCI_MANIFEST)
-            .body(serde_json::to_vec(&m)?)
-            .send()
-            .await?;
-        if resp.status() != 201 {
-            bail!("PUT manifest: {}", resp.status());
-        }
+        let body = Bytes::from(serde_json::to_vec(&m)?);
+        self.oci.put_manifest(repo, tag, OCI_MANIFEST, body).await?;
         Ok(())
     }
 
@@ -210,21 +146,14 @@ impl Client {
         let deadline = Instant::now() + dur;
         let mut tasks = Vec::new();
         for _ in 0..conns {
-            let c = Client::new(&self.base, &self.auth);
-            let path = format!("/v2/{repo}/manifests/{tag}");
+            // A client (and connection) of its own per task.
+            let c = Client::new(self.oci.base().as_str());
+            let (repo, tag) = (repo.to_string(), tag.to_string());
             tasks.push(tokio::spawn(async move {
                 let mut lat = Vec::new();
                 while Instant::now() < deadline {
                     let t = Instant::now();
-                    let resp = c
-                        .req(reqwest::Method::GET, &path)
-                        .header("accept", OCI_MANIFEST)
-                        .send()
-                        .await?;
-                    if resp.status() != 200 {
-                        bail!("GET manifest: {}", resp.status());
-                    }
-                    resp.bytes().await?;
+                    c.oci.get_manifest(&repo, &tag).await?;
                     lat.push(t.elapsed());
                 }
                 anyhow::Ok(lat)
