@@ -130,14 +130,25 @@ impl Client {
         struct Tags {
             tags: Option<Vec<String>>,
         }
+        let path = format!("/v2/{repo}/tags/list");
+        self.pages(path, &pull(repo), |t: Tags| t.tags.unwrap_or_default())
+            .await
+    }
+
+    /// GETs `path` and every page its `Link: <...>; rel="next"` names,
+    /// collecting what `items` takes out of each page.
+    pub(crate) async fn pages<P: serde::de::DeserializeOwned>(
+        &self,
+        mut path: String,
+        scope: &str,
+        items: impl Fn(P) -> Vec<String>,
+    ) -> Result<Vec<String>, OciError> {
         let mut out = Vec::new();
-        let mut path = format!("/v2/{repo}/tags/list");
         loop {
-            let resp = self.send(Method::GET, &path, &pull(repo), None).await?;
+            let resp = self.send(Method::GET, &path, scope, None).await?;
             let next = next_link(&resp);
             let url = resp.url().to_string();
-            let page: Tags = resp.json_body(&url).await?;
-            out.extend(page.tags.unwrap_or_default());
+            out.extend(items(resp.json_body(&url).await?));
             match next {
                 Some(n) => path = n,
                 None => return Ok(out),
@@ -331,13 +342,13 @@ pub(crate) async fn check(resp: Response) -> Result<Response, OciError> {
     }
 }
 
-pub(crate) fn content_length(resp: &Response) -> Option<u64> {
+fn content_length(resp: &Response) -> Option<u64> {
     resp.headers()
         .get(CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok()?.parse().ok())
 }
 
-pub(crate) fn meta(resp: &Response) -> ManifestMeta {
+fn meta(resp: &Response) -> ManifestMeta {
     let h = resp.headers();
     let s = |k| {
         h.get(k)
@@ -351,7 +362,7 @@ pub(crate) fn meta(resp: &Response) -> ManifestMeta {
 }
 
 /// The path of `Link: </v2/...>; rel="next"`.
-pub(crate) fn next_link(resp: &Response) -> Option<String> {
+fn next_link(resp: &Response) -> Option<String> {
     let link = resp.headers().get("link")?.to_str().ok()?;
     let start = link.find('<')? + 1;
     let end = link[start..].find('>')? + start;

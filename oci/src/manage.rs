@@ -5,7 +5,7 @@ use reqwest::Method;
 use serde::Deserialize;
 
 use crate::auth::JsonBody;
-use crate::client::{Client, Request, next_link};
+use crate::client::{Client, Request};
 use crate::error::OciError;
 
 /// One entry of an image index, as the referrers API lists them.
@@ -21,10 +21,6 @@ pub struct Descriptor {
     pub annotations: std::collections::BTreeMap<String, String>,
 }
 
-fn delete(repo: &str) -> String {
-    format!("repository:{repo}:delete")
-}
-
 impl Client {
     /// Every repository (`/v2/_catalog`), following `Link` pages of `n`.
     pub async fn catalog(&self, n: usize) -> Result<Vec<String>, OciError> {
@@ -32,22 +28,11 @@ impl Client {
         struct Page {
             repositories: Option<Vec<String>>,
         }
-        let mut out = Vec::new();
-        let mut path = format!("/v2/_catalog?n={n}");
-        loop {
-            let url = self.url(&path)?;
-            let resp = self
-                .execute(Request::new(Method::GET, url, "registry:catalog:*"))
-                .await?;
-            let next = next_link(&resp);
-            let url = resp.url().to_string();
-            let page: Page = resp.json_body(&url).await?;
-            out.extend(page.repositories.unwrap_or_default());
-            match next {
-                Some(n) => path = n,
-                None => return Ok(out),
-            }
-        }
+        let path = format!("/v2/_catalog?n={n}");
+        self.pages(path, "registry:catalog:*", |p: Page| {
+            p.repositories.unwrap_or_default()
+        })
+        .await
     }
 
     /// The manifests that refer to `digest` (`/v2/<repo>/referrers/<digest>`),
@@ -78,17 +63,17 @@ impl Client {
 
     /// Deletes a manifest by digest, or a tag (registries that allow it).
     pub async fn delete_manifest(&self, repo: &str, reference: &str) -> Result<(), OciError> {
-        let scope = delete(repo);
-        let url = self.url(&format!("/v2/{repo}/manifests/{reference}"))?;
-        self.execute(Request::new(Method::DELETE, url, &scope))
-            .await
-            .map(drop)
+        self.delete(repo, &format!("manifests/{reference}")).await
     }
 
     /// Deletes a blob from a repository.
     pub async fn delete_blob(&self, repo: &str, digest: &str) -> Result<(), OciError> {
-        let scope = delete(repo);
-        let url = self.url(&format!("/v2/{repo}/blobs/{digest}"))?;
+        self.delete(repo, &format!("blobs/{digest}")).await
+    }
+
+    async fn delete(&self, repo: &str, what: &str) -> Result<(), OciError> {
+        let scope = format!("repository:{repo}:delete");
+        let url = self.url(&format!("/v2/{repo}/{what}"))?;
         self.execute(Request::new(Method::DELETE, url, &scope))
             .await
             .map(drop)

@@ -216,13 +216,7 @@ impl Client {
 
     /// The session a POST or PATCH answered (its `Location`).
     fn session(&self, repo: &str, resp: &Response, want: StatusCode) -> Result<Upload, OciError> {
-        let url = resp.url().to_string();
-        if resp.status() != want {
-            return Err(OciError::Protocol {
-                url,
-                message: format!("answered {}, not {want}", resp.status()),
-            });
-        }
+        let url = expect(resp, want)?;
         let loc = resp
             .headers()
             .get(LOCATION)
@@ -250,13 +244,7 @@ fn range_end(resp: &Response) -> Option<u64> {
 /// The digest a success answer stored: its `Docker-Content-Digest`, which
 /// must be the one sent when present.
 fn stored(resp: &Response, want: StatusCode, sent: &str) -> Result<String, OciError> {
-    let url = resp.url().to_string();
-    if resp.status() != want {
-        return Err(OciError::Protocol {
-            url,
-            message: format!("answered {}, not {want}", resp.status()),
-        });
-    }
+    let url = expect(resp, want)?;
     let header = resp
         .headers()
         .get(DIGEST_HEADER)
@@ -267,5 +255,19 @@ fn stored(resp: &Response, want: StatusCode, sent: &str) -> Result<String, OciEr
             message: format!("the registry stored {d}, but {sent} was sent"),
         }),
         _ => Ok(sent.to_string()),
+    }
+}
+
+/// The answer's URL when its status is `want` (another success status is
+/// not what the protocol says).
+fn expect(resp: &Response, want: StatusCode) -> Result<String, OciError> {
+    let url = resp.url().to_string();
+    if resp.status() == want {
+        Ok(url)
+    } else {
+        Err(OciError::Protocol {
+            url,
+            message: format!("answered {}, not {want}", resp.status()),
+        })
     }
 }

@@ -1,6 +1,6 @@
 //! labreg as a pull-through cache, against real upstreams on loopback:
 //! Debian's docker-registry with Apache htpasswd and TLS, a second labreg
-//! behind a Bearer-token front (tests/common/token_front.rs), and registry:2's
+//! behind a Bearer-token front (testkit/src/server/token_front.rs), and registry:2's
 //! own `proxy:` mode side by side with labreg's.
 
 mod common;

@@ -51,14 +51,7 @@ pub fn labctl(dir: &Path) -> assert_cmd::Command {
     c
 }
 
-/// A port nothing listens on now (a server started on it checks again).
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+pub use crate::free_port;
 
 /// A real tool the test needs; a missing one fails the test loudly.
 pub fn tool(name: &str) -> Command {
