@@ -230,14 +230,7 @@ async fn chunked_streamed_and_cancelled_uploads() {
         resp.headers()["location"],
         format!("/v2/chunked/blobs/{d}").as_str()
     );
-    let got = c
-        .get(format!("{}/v2/chunked/blobs/{d}", reg.url))
-        .send()
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap();
+    let got = common::body_of(c.get(format!("{}/v2/chunked/blobs/{d}", reg.url))).await;
     assert_eq!(got.as_ref(), &data[..]);
     // The upload is gone once complete.
     let resp = c.get(format!("{}{loc}", reg.url)).send().await.unwrap();
@@ -457,13 +450,7 @@ async fn manifests_tags_and_negotiation() {
         "v1",
         OCI_MANIFEST,
         &serde_json::from_slice(
-            &c.get(format!("{}/v2/team/app/manifests/{d2}", reg.url))
-                .send()
-                .await
-                .unwrap()
-                .bytes()
-                .await
-                .unwrap(),
+            &common::body_of(c.get(format!("{}/v2/team/app/manifests/{d2}", reg.url))).await,
         )
         .unwrap(),
     )
@@ -637,14 +624,7 @@ async fn deletes_need_the_switch() {
         .await
         .unwrap();
     assert_eq!(resp.status(), StatusCode::ACCEPTED);
-    let tags: Value = c
-        .get(format!("{}/v2/del/app/tags/list", reg.url))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let tags: Value = common::json_of(c.get(format!("{}/v2/del/app/tags/list", reg.url))).await;
     assert_eq!(tags["tags"], json!(["v1", "v2"]));
     // By digest: the manifest and every tag on it.
     let resp = c
@@ -659,14 +639,7 @@ async fn deletes_need_the_switch() {
         .await
         .unwrap();
     assert_eq!(error_code(resp).await, "MANIFEST_UNKNOWN");
-    let tags: Value = c
-        .get(format!("{}/v2/del/app/tags/list", reg.url))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let tags: Value = common::json_of(c.get(format!("{}/v2/del/app/tags/list", reg.url))).await;
     assert_eq!(tags["tags"], json!([]));
     let resp = c
         .delete(format!("{}/v2/del/app/manifests/{d}", reg.url))
@@ -1047,14 +1020,8 @@ async fn concurrent_pushes_of_one_blob_and_one_tag() {
         .unwrap()
         .to_string();
     assert!(pushed.contains(&current));
-    let body = c
-        .get(format!("{}/v2/race/app/blobs/{}", reg.url, digest(&shared)))
-        .send()
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap();
+    let body =
+        common::body_of(c.get(format!("{}/v2/race/app/blobs/{}", reg.url, digest(&shared)))).await;
     assert_eq!(digest(&body), digest(&shared));
     for d in &pushed {
         let resp = c

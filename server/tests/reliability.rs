@@ -161,14 +161,7 @@ async fn a_full_disk_fails_pushes_cleanly_and_recovers() {
         "the refused chunk was rolled back"
     );
     // What was stored before is intact.
-    let got = c
-        .get(format!("{}/v2/disk/app/blobs/{kept}", reg.url))
-        .send()
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap();
+    let got = common::body_of(c.get(format!("{}/v2/disk/app/blobs/{kept}", reg.url))).await;
     assert_eq!(digest(&got), kept);
     assert_eq!(common::store::verify(&root), Vec::<String>::new());
     // Space freed: the same push succeeds, chunked continues from its offset.

@@ -259,18 +259,12 @@ async fn sigterm_lets_an_upload_in_flight_finish_and_it_resumes_after_restart() 
         .await
         .unwrap();
     assert_eq!(resp.status(), StatusCode::CREATED);
-    let got = c
-        .get(format!(
-            "http://{}/v2/slow/app/blobs/{}",
-            reg.host,
-            digest(&all)
-        ))
-        .send()
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap();
+    let got = common::body_of(c.get(format!(
+        "http://{}/v2/slow/app/blobs/{}",
+        reg.host,
+        digest(&all)
+    )))
+    .await;
     assert_eq!(digest(&got), digest(&all));
     assert!(reg.terminate().await.success());
 }

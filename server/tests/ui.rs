@@ -226,15 +226,12 @@ async fn browser_end_to_end() {
     }
 
     // What the browser did, seen from the API: latest is gone, v1 stays.
-    let tags: Value = client()
-        .get(format!("{}/v2/team/app/tags/list", reg.url))
-        .header("authorization", basic("admin", "admin-pw"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let tags: Value = common::json_of(
+        client()
+            .get(format!("{}/v2/team/app/tags/list", reg.url))
+            .header("authorization", basic("admin", "admin-pw")),
+    )
+    .await;
     assert_eq!(tags["tags"], json!(["v1"]));
     reg.stop().await;
 }

@@ -142,6 +142,14 @@ impl TempLab {
             .env("LABCTL_AGE_KEY_FILE", &self.key_file);
         c
     }
+    /// `labctl secrets set NAME` with `value` on stdin, which must succeed.
+    pub fn set_secret(&self, name: &str, value: impl Into<Vec<u8>>) {
+        self.cmd()
+            .args(["secrets", "set", name])
+            .write_stdin(value)
+            .assert()
+            .success();
+    }
 }
 
 /// The forms in which `plain` must never appear.
@@ -165,4 +173,39 @@ pub fn needles(plain: &[u8]) -> Vec<Vec<u8>> {
 
 pub fn contains(hay: &[u8], needle: &[u8]) -> bool {
     hay.windows(needle.len()).any(|w| w == needle)
+}
+
+/// Runs a labctl command that must succeed; a failure fails the test with
+/// the command and its stderr.
+pub trait Succeeds {
+    fn succeeds(&mut self) -> std::process::Output;
+}
+
+impl Succeeds for assert_cmd::Command {
+    fn succeeds(&mut self) -> std::process::Output {
+        let out = self.output().expect("labctl runs");
+        assert!(
+            out.status.success(),
+            "{self:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out
+    }
+}
+
+/// What Debian's `age -d -i IDENTITY FILE` decrypts (independent of labctl).
+pub fn age_decrypt(
+    identity: impl AsRef<std::ffi::OsStr>,
+    file: impl AsRef<std::ffi::OsStr>,
+) -> String {
+    run_ok(tool("age").arg("-d").arg("-i").arg(identity).arg(file))
+}
+
+/// A new identity made by Debian's `age-keygen` in `path`; returns its
+/// recipient (`age-keygen -y`).
+pub fn age_keygen(path: &Path) -> String {
+    run_ok(tool("age-keygen").arg("-o").arg(path));
+    run_ok(tool("age-keygen").arg("-y").arg(path))
+        .trim()
+        .to_string()
 }

@@ -171,3 +171,14 @@ pub async fn assert_error(resp: reqwest::Response, status: u16, code: &str, caus
     let message = body["errors"][0]["message"].as_str().unwrap_or_default();
     assert!(message.contains(cause), "{cause:?} not in {body}");
 }
+
+/// Sends `req` and reads the whole body, whatever the status (tests check
+/// the bytes against a digest).
+pub async fn body_of(req: reqwest::RequestBuilder) -> bytes::Bytes {
+    req.send().await.unwrap().bytes().await.unwrap()
+}
+
+/// Sends `req` and reads the body as JSON.
+pub async fn json_of<T: serde::de::DeserializeOwned>(req: reqwest::RequestBuilder) -> T {
+    req.send().await.unwrap().json().await.unwrap()
+}
