@@ -115,23 +115,20 @@ async fn mirrors_docker_registry_with_htpasswd_and_tls_then_serves_stale() {
     .await;
     assert_eq!(got, pushed);
     // containerd's mirror request: the upstream's own name and ?ns=.
-    let r = client()
-        .get(format!(
-            "{}/v2/library/nginx/manifests/1.27?ns=docker.io",
-            reg.url
-        ))
-        .header("accept", INDEX_ACCEPT)
-        .send()
-        .await
-        .unwrap();
+    let r = common::send(
+        client()
+            .get(format!(
+                "{}/v2/library/nginx/manifests/1.27?ns=docker.io",
+                reg.url
+            ))
+            .header("accept", INDEX_ACCEPT),
+    )
+    .await;
     assert_eq!(r.status(), 200);
     assert_eq!(r.headers()["docker-content-digest"], pushed.as_str());
     // Without ns, the same path is a local repository, which is empty.
-    let r = client()
-        .get(format!("{}/v2/library/nginx/manifests/1.27", reg.url))
-        .send()
-        .await
-        .unwrap();
+    let r =
+        common::send(client().get(format!("{}/v2/library/nginx/manifests/1.27", reg.url))).await;
     assert_eq!(r.status(), 404);
 
     // Mirrored repositories refuse pushes; others take them.
@@ -170,14 +167,11 @@ async fn mirrors_docker_registry_with_htpasswd_and_tls_then_serves_stale() {
     )
     .await;
     assert_eq!(by_digest, pushed);
-    let r = client()
-        .get(format!(
-            "{}/v2/docker.io/library/redis/manifests/7",
-            reg.url
-        ))
-        .send()
-        .await
-        .unwrap();
+    let r = common::send(client().get(format!(
+        "{}/v2/docker.io/library/redis/manifests/7",
+        reg.url
+    )))
+    .await;
     assert_eq!(r.status(), 502);
     let body = r.text().await.unwrap();
     assert!(
@@ -246,7 +240,7 @@ async fn bearer_upstream_one_fetch_for_sixteen_clients_and_no_tampered_bytes() {
     let pulls = (0..16).map(|_| {
         let url = url.clone();
         tokio::spawn(async move {
-            let r = client().get(&url).send().await.unwrap();
+            let r = common::send(client().get(&url)).await;
             assert_eq!(r.status(), 200);
             digest(&r.bytes().await.unwrap())
         })
@@ -260,7 +254,7 @@ async fn bearer_upstream_one_fetch_for_sixteen_clients_and_no_tampered_bytes() {
     *front.tamper.lock().unwrap() = Some(small_digest.clone());
     let small_url = format!("{}/v2/tok.example/team/app/blobs/{small_digest}", reg.url);
     for _ in 0..2 {
-        let r = client().get(&small_url).send().await.unwrap();
+        let r = common::send(client().get(&small_url)).await;
         assert_eq!(r.status(), 502);
         let body = r.text().await.unwrap();
         assert!(
@@ -271,16 +265,13 @@ async fn bearer_upstream_one_fetch_for_sixteen_clients_and_no_tampered_bytes() {
     }
     assert_eq!(front.counters.lock().unwrap().blob_gets[&small_digest], 2);
     *front.tamper.lock().unwrap() = None;
-    let r = client().get(&small_url).send().await.unwrap();
+    let r = common::send(client().get(&small_url)).await;
     assert_eq!(r.status(), 200);
     assert_eq!(digest(&r.bytes().await.unwrap()), small_digest);
 
     // Outside the allow list: refused with the reason.
-    let r = client()
-        .get(format!("{}/v2/tok.example/other/x/manifests/v1", reg.url))
-        .send()
-        .await
-        .unwrap();
+    let r = common::send(client().get(format!("{}/v2/tok.example/other/x/manifests/v1", reg.url)))
+        .await;
     assert_eq!(r.status(), 403);
     assert!(r.text().await.unwrap().contains("allow list"));
     front.stop();

@@ -182,3 +182,8 @@ pub async fn body_of(req: reqwest::RequestBuilder) -> bytes::Bytes {
 pub async fn json_of<T: serde::de::DeserializeOwned>(req: reqwest::RequestBuilder) -> T {
     req.send().await.unwrap().json().await.unwrap()
 }
+
+/// Sends `req`; a request that gets no answer at all fails the test.
+pub async fn send(req: reqwest::RequestBuilder) -> reqwest::Response {
+    req.send().await.expect("the registry answers")
+}
