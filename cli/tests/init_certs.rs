@@ -235,8 +235,7 @@ fn certs_write_trust_files_for_a_node_port() {
     );
     let lab = TempLab::new(&manifest);
     let sysroot = lab.dir.path().join("sysroot");
-    let out = lab
-        .cmd()
+    lab.cmd()
         .args(["certs", "--write-trust"])
         .arg(&sysroot)
         .succeeds();

@@ -86,8 +86,7 @@ fn a_key_from_age_keygen_is_a_labctl_identity() {
 #[test]
 fn openssl_verifies_the_server_certificate_and_shows_the_sans() {
     let lab = TempLab::new(&base_manifest());
-    let out = lab
-        .cmd()
+    lab.cmd()
         .args([
             "certs",
             "--san",

@@ -9,7 +9,7 @@ use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE};
 use std::path::{Path, PathBuf};
 
-use common::{age_keygen, contains, labctl, needles, run_ok, tool};
+use common::{age_keygen, contains, labctl, needles};
 
 const ADMIN: &str = "Known-Admin-Password-7f3a";
 const ACCESS: &str = "Known-Access-Key-91c2e";
