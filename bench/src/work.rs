@@ -4,48 +4,73 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, bail, ensure};
+use anyhow::{Context, bail};
 use bytes::Bytes;
 use futures_util::StreamExt;
-use labreg_oci::Credentials;
 use sha2::{Digest, Sha256};
 
 pub fn digest(data: &[u8]) -> String {
     format!("sha256:{:x}", Sha256::digest(data))
 }
 
-/// The user every peer is started with (htpasswd, bcrypt).
-pub fn credentials() -> Credentials {
-    Credentials {
-        username: "bench".into(),
-        password: "bench-password".into(),
-    }
-}
-
-/// `Basic ...` for the bench user, for readiness checks.
-pub fn basic_auth() -> String {
-    credentials().basic_header()
-}
-
-/// A client of one registry: the workspace's OCI client (`labreg-oci`),
-/// timed. Clones share one connection pool and the learned auth.
 #[derive(Clone)]
 pub struct Client {
-    oci: Arc<labreg_oci::Client>,
+    http: reqwest::Client,
+    base: String,
+    auth: String,
 }
 
 const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 
 impl Client {
-    pub fn new(base: &str) -> Client {
-        let http = reqwest::Client::builder()
-            .pool_max_idle_per_host(64)
-            .build()
-            .unwrap();
-        let base = base.parse().expect("registry URL");
+    pub fn new(base: &str, auth: &str) -> Client {
         Client {
-            oci: Arc::new(labreg_oci::Client::new(base, http, Some(credentials()))),
+            http: reqwest::Client::builder()
+                .pool_max_idle_per_host(64)
+                .build()
+                .unwrap(),
+            base: base.to_string(),
+            auth: auth.to_string(),
         }
+    }
+
+    fn req(&self, method: reqwest::Method, path_or_url: &str) -> reqwest::RequestBuilder {
+        let url = if path_or_url.starts_with("http") {
+            path_or_url.to_string()
+        } else {
+            format!("{}{path_or_url}", self.base)
+        };
+        let req = self.http.request(method, url);
+        // An empty header means a registry without authentication.
+        if self.auth.is_empty() {
+            req
+        } else {
+            req.header("authorization", &self.auth)
+        }
+    }
+
+    fn absolute(&self, location: &str) -> String {
+        if location.starts_with("http") {
+            location.to_string()
+        } else {
+            format!("{}{location}", self.base)
+        }
+    }
+
+    async fn start_upload(&self, repo: &str) -> anyhow::Result<String> {
+        let resp = self
+            .req(reqwest::Method::POST, &format!("/v2/{repo}/blobs/uploads/"))
+            .send()
+            .await?;
+        if resp.status() != 202 {
+            bail!("POST upload: {}", resp.status());
+        }
+        Ok(self.absolute(resp.headers()["location"].to_str()?))
+    }
+
+    fn with_digest(location: &str, d: &str) -> String {
+        let sep = if location.contains('?') { '&' } else { '?' };
+        format!("{location}{sep}digest={d}")
     }
 
     /// POST, then PUT with the whole blob.
@@ -56,8 +81,15 @@ impl Client {
         d: &str,
     ) -> anyhow::Result<Duration> {
         let t = Instant::now();
-        let stored = self.oci.push_blob(repo, data).await?;
-        ensure!(stored == d, "pushed {d}, stored {stored}");
+        let loc = self.start_upload(repo).await?;
+        let resp = self
+            .req(reqwest::Method::PUT, &Self::with_digest(&loc, d))
+            .body(data)
+            .send()
+            .await?;
+        if resp.status() != 201 {
+            bail!("PUT blob: {}", resp.status());
+        }
         Ok(t.elapsed())
     }
 
@@ -70,15 +102,44 @@ impl Client {
         chunk: usize,
     ) -> anyhow::Result<Duration> {
         let t = Instant::now();
-        let stored = self.oci.push_blob_chunked(repo, data, chunk).await?;
-        ensure!(stored == d, "pushed {d}, stored {stored}");
+        let mut loc = self.start_upload(repo).await?;
+        let mut start = 0;
+        while start < data.len() {
+            let end = (start + chunk).min(data.len());
+            let resp = self
+                .req(reqwest::Method::PATCH, &loc)
+                .header("content-range", format!("{start}-{}", end - 1))
+                .header("content-type", "application/octet-stream")
+                .body(data.slice(start..end))
+                .send()
+                .await?;
+            if resp.status() != 202 {
+                bail!("PATCH: {}", resp.status());
+            }
+            loc = self.absolute(resp.headers()["location"].to_str()?);
+            start = end;
+        }
+        let resp = self
+            .req(reqwest::Method::PUT, &Self::with_digest(&loc, d))
+            .send()
+            .await?;
+        if resp.status() != 201 {
+            bail!("PUT: {}", resp.status());
+        }
         Ok(t.elapsed())
     }
 
     pub async fn pull(&self, repo: &str, d: &str, size: usize) -> anyhow::Result<Duration> {
         let t = Instant::now();
-        let mut body = self.oci.get_blob(repo, d).await?.stream;
+        let resp = self
+            .req(reqwest::Method::GET, &format!("/v2/{repo}/blobs/{d}"))
+            .send()
+            .await?;
+        if resp.status() != 200 {
+            bail!("GET blob: {}", resp.status());
+        }
         let mut n = 0;
+        let mut body = resp.bytes_stream();
         while let Some(chunk) = body.next().await {
             n += chunk?.len();
         }
@@ -105,8 +166,15 @@ impl Client {
         let m = serde_json::json!({"schemaVersion": 2, "mediaType": OCI_MANIFEST,
             "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": cd, "size": config.len()},
             "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": ld, "size": layer.len()}]});
-        let body = Bytes::from(serde_json::to_vec(&m)?);
-        self.oci.put_manifest(repo, tag, OCI_MANIFEST, body).await?;
+        let resp = self
+            .req(reqwest::Method::PUT, &format!("/v2/{repo}/manifests/{tag}"))
+            .header("content-type", OCI_MANIFEST)
+            .body(serde_json::to_vec(&m)?)
+            .send()
+            .await?;
+        if resp.status() != 201 {
+            bail!("PUT manifest: {}", resp.status());
+        }
         Ok(())
     }
 
@@ -134,7 +202,55 @@ impl Client {
         Ok(images as f64 / t.elapsed().as_secs_f64())
     }
 
-    /// Authenticated manifest GETs by `conns` concurrent clients for `dur`:
+    /// `batches` batches of `n` distinct small blobs (64 KiB), each batch
+    /// pushed in parallel (POST, then PUT): blobs/s.
+    pub async fn blobs_parallel(&self, n: usize, batches: usize) -> anyhow::Result<f64> {
+        let mut total = Duration::ZERO;
+        for b in 0..batches {
+            let blobs: Vec<(Bytes, String)> = (0..n)
+                .map(|i| {
+                    let mut v = vec![0u8; 64 * 1024];
+                    rand::fill(&mut v[..]);
+                    v[..8].copy_from_slice(&((b * n + i) as u64).to_le_bytes());
+                    let d = digest(&v);
+                    (Bytes::from(v), d)
+                })
+                .collect();
+            let t = Instant::now();
+            let tasks: Vec<_> = blobs
+                .into_iter()
+                .map(|(data, d)| {
+                    let c = self.clone();
+                    tokio::spawn(async move { c.push_monolithic("small/blobs", data, &d).await })
+                })
+                .collect();
+            for t in tasks {
+                t.await.context("client task")??;
+            }
+            total += t.elapsed();
+        }
+        Ok((n * batches) as f64 / total.as_secs_f64())
+    }
+
+    /// `n` concurrent monolithic pushes of `data` to `n` repositories:
+    /// aggregate MB/s.
+    pub async fn concurrent_pushes(&self, n: usize, data: Bytes, d: &str) -> anyhow::Result<f64> {
+        let t = Instant::now();
+        let tasks: Vec<_> = (0..n)
+            .map(|i| {
+                let (c, data, d) = (self.clone(), data.clone(), d.to_string());
+                tokio::spawn(
+                    async move { c.push_monolithic(&format!("conc/r{i}"), data, &d).await },
+                )
+            })
+            .collect();
+        for t in tasks {
+            t.await.context("client task")??;
+        }
+        Ok((n * data.len()) as f64 / 1e6 / t.elapsed().as_secs_f64())
+    }
+
+    /// Manifest GETs by `conns` concurrent clients for `dur`:
     /// (requests per second, p99 latency).
     pub async fn manifest_gets(
         &self,
@@ -146,14 +262,21 @@ impl Client {
         let deadline = Instant::now() + dur;
         let mut tasks = Vec::new();
         for _ in 0..conns {
-            // A client (and connection) of its own per task.
-            let c = Client::new(self.oci.base().as_str());
-            let (repo, tag) = (repo.to_string(), tag.to_string());
+            let c = Client::new(&self.base, &self.auth);
+            let path = format!("/v2/{repo}/manifests/{tag}");
             tasks.push(tokio::spawn(async move {
                 let mut lat = Vec::new();
                 while Instant::now() < deadline {
                     let t = Instant::now();
-                    c.oci.get_manifest(&repo, &tag).await?;
+                    let resp = c
+                        .req(reqwest::Method::GET, &path)
+                        .header("accept", OCI_MANIFEST)
+                        .send()
+                        .await?;
+                    if resp.status() != 200 {
+                        bail!("GET manifest: {}", resp.status());
+                    }
+                    resp.bytes().await?;
                     lat.push(t.elapsed());
                 }
                 anyhow::Ok(lat)
