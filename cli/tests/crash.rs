@@ -26,11 +26,7 @@ fn render_interrupted_between_renames_is_completed_by_the_next_render() {
         ("registry/ci", "Crash-Ci-Password-1"),
         ("registry/admin", "Crash-Admin-Password-2"),
     ] {
-        lab.cmd()
-            .args(["secrets", "set", name])
-            .write_stdin(value)
-            .assert()
-            .success();
+        lab.set_secret(name, value);
     }
     let out = lab.cmd().arg("render").env(HOOK, "1").output().unwrap();
     assert!(!out.status.success(), "the hook aborted render");

@@ -1,5 +1,5 @@
 //! `labctl diff` against a fake API server that speaks the Kubernetes wire
-//! protocol (tests/common/fake_kube.rs; no real API server can run here),
+//! protocol (testkit/src/cli/fake_kube/; no real API server can run here),
 //! and `labctl diff --against git`.
 //!
 //! One lab serves every case: the nodeport lab of the render tests, plus a

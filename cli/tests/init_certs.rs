@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{TempLab, base_manifest, labctl, run_ok, tool};
+use common::{Succeeds, TempLab, base_manifest, labctl, run_ok, tool};
 
 #[test]
 fn init_creates_a_lab_and_an_identity_outside_it_then_reuses_it() {
@@ -122,16 +122,7 @@ fn crt(lab: &TempLab) -> std::path::PathBuf {
 #[test]
 fn certs_are_kept_then_renewed_with_the_same_ca() {
     let lab = TempLab::new(&base_manifest());
-    let out = lab
-        .cmd()
-        .args(["certs", "--san", "10.1.2.3"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = lab.cmd().args(["certs", "--san", "10.1.2.3"]).succeeds();
     let stdout = String::from_utf8(out.stdout).unwrap();
     for want in [
         "cp ./certs/ca.crt /etc/docker/certs.d/docker.registry.example.com/ca.crt",
@@ -244,17 +235,10 @@ fn certs_write_trust_files_for_a_node_port() {
     );
     let lab = TempLab::new(&manifest);
     let sysroot = lab.dir.path().join("sysroot");
-    let out = lab
-        .cmd()
+    lab.cmd()
         .args(["certs", "--write-trust"])
         .arg(&sysroot)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+        .succeeds();
     let ca = std::fs::read_to_string(lab.root().join("certs/ca.crt")).unwrap();
     let addr = "docker.registry.example.com:30500";
     for p in [

@@ -5,29 +5,21 @@ mod common;
 
 use std::process::Stdio;
 
-use common::{DEMO_RECIPIENT, TempLab, base_manifest, run_ok, run_stdin, tool};
+use common::{
+    DEMO_RECIPIENT, Succeeds, TempLab, age_decrypt, base_manifest, run_ok, run_stdin, tool,
+};
 
 #[test]
 fn age_decrypts_what_labctl_wrote() {
     let lab = TempLab::new(&base_manifest());
-    lab.cmd()
-        .args(["secrets", "set", "registry/admin"])
-        .write_stdin("s3cret value\n")
-        .assert()
-        .success();
+    lab.set_secret("registry/admin", "s3cret value\n");
     let file = lab.root().join("secrets/registry/admin.age");
     let text = std::fs::read_to_string(&file).unwrap();
     assert!(
         text.starts_with("-----BEGIN AGE ENCRYPTED FILE-----"),
         "armored: {text}"
     );
-    let plain = run_ok(
-        tool("age")
-            .arg("-d")
-            .arg("-i")
-            .arg(&lab.key_file)
-            .arg(&file),
-    );
+    let plain = age_decrypt(&lab.key_file, &file);
     assert_eq!(
         plain, "s3cret value",
         "one trailing newline of stdin is dropped"
@@ -52,13 +44,7 @@ fn labctl_decrypts_what_age_wrote() {
         let out = lab
             .cmd()
             .args(["secrets", "get", "minio/secret-key"])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+            .succeeds();
         assert_eq!(out.stdout, b"from-age\x01bytes", "armor={armor}");
     }
 }
@@ -83,13 +69,7 @@ fn a_key_from_age_keygen_is_a_labctl_identity() {
         .write_stdin("v")
         .assert()
         .success();
-    let plain = run_ok(
-        tool("age")
-            .arg("-d")
-            .arg("-i")
-            .arg(&key)
-            .arg(lab.root().join("secrets/x.age")),
-    );
+    let plain = age_decrypt(&key, lab.root().join("secrets/x.age"));
     assert_eq!(plain, "v");
     // LABCTL_AGE_KEY holds the key itself.
     let key_text = std::fs::read_to_string(&key).unwrap();
@@ -106,8 +86,7 @@ fn a_key_from_age_keygen_is_a_labctl_identity() {
 #[test]
 fn openssl_verifies_the_server_certificate_and_shows_the_sans() {
     let lab = TempLab::new(&base_manifest());
-    let out = lab
-        .cmd()
+    lab.cmd()
         .args([
             "certs",
             "--san",
@@ -117,13 +96,7 @@ fn openssl_verifies_the_server_certificate_and_shows_the_sans() {
             "--san",
             "fd00::5",
         ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+        .succeeds();
     let root = lab.root();
     let ca = root.join("certs/ca.crt");
     let crt = root.join("certs/docker.registry.example.com.crt");
@@ -152,13 +125,7 @@ fn openssl_verifies_the_server_certificate_and_shows_the_sans() {
     // The keys exist only as age files, and openssl can read them once decrypted by age.
     for name in ["certs/ca.key", "certs/docker.registry.example.com.key"] {
         let file = root.join(format!("secrets/{name}.age"));
-        let pem = run_ok(
-            tool("age")
-                .arg("-d")
-                .arg("-i")
-                .arg(&lab.key_file)
-                .arg(&file),
-        );
+        let pem = age_decrypt(&lab.key_file, &file);
         let (code, _, err) = run_stdin(tool("openssl").args(["pkey", "-noout", "-check"]), &pem);
         assert_eq!(code, 0, "{name} is a valid private key: {err}");
     }

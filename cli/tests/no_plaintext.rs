@@ -9,7 +9,7 @@ use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE};
 use std::path::{Path, PathBuf};
 
-use common::{contains, labctl, needles, run_ok, tool};
+use common::{age_keygen, contains, labctl, needles};
 
 const ADMIN: &str = "Known-Admin-Password-7f3a";
 const ACCESS: &str = "Known-Access-Key-91c2e";
@@ -81,18 +81,7 @@ fn no_plaintext_secret_is_written_to_any_file() {
 
     // A second recipient, then rekey; then remove a secret.
     let other = t.join("other-key.txt");
-    assert!(
-        tool("age-keygen")
-            .arg("-o")
-            .arg(&other)
-            .output()
-            .unwrap()
-            .status
-            .success()
-    );
-    let other_recipient = run_ok(tool("age-keygen").arg("-y").arg(&other))
-        .trim()
-        .to_string();
+    let other_recipient = age_keygen(&other);
     let manifest = std::fs::read_to_string(t.join("lab/lab.yaml")).unwrap();
     let manifest = manifest.replacen(
         "  recipients:\n",

@@ -118,11 +118,7 @@ fn one_password_changes_only_what_depends_on_it() {
     render(&lab);
     let apps = lab.root().join("apps");
     let before = files(&apps);
-    lab.cmd()
-        .args(["secrets", "set", "registry/ci"])
-        .write_stdin("A-New-Ci-Password-0")
-        .assert()
-        .success();
+    lab.set_secret("registry/ci", "A-New-Ci-Password-0");
     render(&lab);
     let after = files(&apps);
     let changed: Vec<_> = after

@@ -7,6 +7,7 @@ mod common;
 
 use std::path::Path;
 
+use common::Succeeds;
 use common::render::{ADMIN, files, lab, nodeport_self_signed, python, render, secret, unseal};
 
 /// A SealedSecret's file, its strict label, and its (key, sealed value)s.
@@ -108,16 +109,11 @@ fn every_rendered_value_opens_with_the_private_key_and_only_under_its_name() {
     let line = &opened["registry/registry-htpasswd:htpasswd"];
     let file = lab.dir.path().join("home/htpasswd");
     std::fs::write(&file, line).unwrap();
-    let ok = common::tool("htpasswd")
-        .args(["-vb"])
-        .arg(&file)
-        .args(["admin", ADMIN])
-        .output()
-        .unwrap();
-    assert!(
-        ok.status.success(),
-        "htpasswd -v: {}",
-        String::from_utf8_lossy(&ok.stderr)
+    common::run_ok(
+        common::tool("htpasswd")
+            .args(["-vb"])
+            .arg(&file)
+            .args(["admin", ADMIN]),
     );
 }
 
@@ -148,13 +144,7 @@ fn three_scopes_open_where_they_should() {
                 scope,
             ])
             .write_stdin("a value")
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+            .succeeds();
         let value = String::from_utf8(out.stdout).unwrap().trim().to_string();
         assert_eq!(
             unseal(&key, opens, std::slice::from_ref(&value)),

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{TempLab, base_manifest, run_ok, tool};
+use common::{TempLab, age_decrypt, age_keygen, base_manifest, run_ok, tool};
 
 fn files_under(dir: &std::path::Path) -> Vec<(String, Vec<u8>)> {
     let mut out = Vec::new();
@@ -28,16 +28,8 @@ fn files_under(dir: &std::path::Path) -> Vec<(String, Vec<u8>)> {
 #[test]
 fn set_get_list_rm() {
     let lab = TempLab::new(&base_manifest());
-    lab.cmd()
-        .args(["secrets", "set", "registry/admin"])
-        .write_stdin("pw-1\r\n")
-        .assert()
-        .success();
-    lab.cmd()
-        .args(["secrets", "set", "a/b/c.d_e-f"])
-        .write_stdin("line1\nline2\n\n")
-        .assert()
-        .success();
+    lab.set_secret("registry/admin", "pw-1\r\n");
+    lab.set_secret("a/b/c.d_e-f", "line1\nline2\n\n");
     let out = lab
         .cmd()
         .args(["secrets", "set", "gen", "--generate", "--length", "48"])
@@ -77,11 +69,7 @@ fn set_get_list_rm() {
     );
 
     // Overwrite, then remove: rm warns that lab.yaml still refers to it.
-    lab.cmd()
-        .args(["secrets", "set", "registry/admin"])
-        .write_stdin("pw-2")
-        .assert()
-        .success();
+    lab.set_secret("registry/admin", "pw-2");
     assert_eq!(
         lab.cmd()
             .args(["secrets", "get", "registry/admin"])
@@ -130,11 +118,7 @@ fn an_empty_value_is_refused() {
 #[test]
 fn wrong_identity_and_corrupted_files_are_named() {
     let lab = TempLab::new(&base_manifest());
-    lab.cmd()
-        .args(["secrets", "set", "registry/admin"])
-        .write_stdin("pw")
-        .assert()
-        .success();
+    lab.set_secret("registry/admin", "pw");
     let other = lab.dir.path().join("home/other.txt");
     assert!(
         tool("age-keygen")
@@ -196,25 +180,10 @@ fn wrong_identity_and_corrupted_files_are_named() {
 fn rekey_reencrypts_to_new_recipients() {
     let lab = TempLab::new(&base_manifest());
     for (n, v) in [("a", "va"), ("b/c", "vbc")] {
-        lab.cmd()
-            .args(["secrets", "set", n])
-            .write_stdin(v)
-            .assert()
-            .success();
+        lab.set_secret(n, v);
     }
     let new_key = lab.dir.path().join("home/new.txt");
-    assert!(
-        tool("age-keygen")
-            .arg("-o")
-            .arg(&new_key)
-            .output()
-            .unwrap()
-            .status
-            .success()
-    );
-    let new_recipient = run_ok(tool("age-keygen").arg("-y").arg(&new_key))
-        .trim()
-        .to_string();
+    let new_recipient = age_keygen(&new_key);
     let manifest = base_manifest().replace(
         &format!("    - {}\n", common::DEMO_RECIPIENT),
         &format!("    - {}\n    - {new_recipient}\n", common::DEMO_RECIPIENT),
@@ -226,13 +195,7 @@ fn rekey_reencrypts_to_new_recipients() {
         String::from_utf8_lossy(&out.stderr).contains("re-encrypted 2 secrets to 2 recipients")
     );
     // The new recipient's owner can now read them with the real age.
-    let plain = run_ok(
-        tool("age")
-            .arg("-d")
-            .arg("-i")
-            .arg(&new_key)
-            .arg(lab.root().join("secrets/b/c.age")),
-    );
+    let plain = age_decrypt(&new_key, lab.root().join("secrets/b/c.age"));
     assert_eq!(plain, "vbc");
 }
 
@@ -240,26 +203,11 @@ fn rekey_reencrypts_to_new_recipients() {
 fn a_failed_rekey_changes_nothing() {
     let lab = TempLab::new(&base_manifest());
     for (n, v) in [("a", "va"), ("b", "vb"), ("z", "vz")] {
-        lab.cmd()
-            .args(["secrets", "set", n])
-            .write_stdin(v)
-            .assert()
-            .success();
+        lab.set_secret(n, v);
     }
     // "b" is encrypted to someone else only: rekey cannot read it.
     let other = lab.dir.path().join("home/other.txt");
-    assert!(
-        tool("age-keygen")
-            .arg("-o")
-            .arg(&other)
-            .output()
-            .unwrap()
-            .status
-            .success()
-    );
-    let other_recipient = run_ok(tool("age-keygen").arg("-y").arg(&other))
-        .trim()
-        .to_string();
+    let other_recipient = age_keygen(&other);
     run_ok(
         tool("age")
             .args(["-e", "-a", "-r", &other_recipient, "-o"])
@@ -305,11 +253,7 @@ fn secret_names_cannot_escape_the_store() {
 fn secrets_commands_work_while_the_rest_of_lab_yaml_is_unfinished() {
     let lab =
         TempLab::new(&base_manifest().replace("host: docker.registry.example.com", "host: TODO!"));
-    lab.cmd()
-        .args(["secrets", "set", "a"])
-        .write_stdin("v")
-        .assert()
-        .success();
+    lab.set_secret("a", "v");
     let lab = TempLab::new(&base_manifest().replace(common::DEMO_RECIPIENT, "age1nope"));
     let out = lab
         .cmd()

@@ -139,8 +139,10 @@ impl TokenCache {
             if let Some(s) = service {
                 q.append_pair("service", s);
             }
-            if !scope.is_empty() {
-                q.append_pair("scope", scope);
+            // Several scopes (a mount reads one repository and writes
+            // another) are several `scope` parameters.
+            for s in scope.split_whitespace() {
+                q.append_pair("scope", s);
             }
         }
         let mut req = http.get(url.clone());

@@ -20,7 +20,7 @@ application/vnd.oci.image.manifest.v1+json, \
 application/vnd.docker.distribution.manifest.list.v2+json, \
 application/vnd.docker.distribution.manifest.v2+json";
 
-const DIGEST_HEADER: &str = "docker-content-digest";
+pub(crate) const DIGEST_HEADER: &str = "docker-content-digest";
 
 /// What a manifest HEAD or GET says about it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -130,14 +130,25 @@ impl Client {
         struct Tags {
             tags: Option<Vec<String>>,
         }
+        let path = format!("/v2/{repo}/tags/list");
+        self.pages(path, &pull(repo), |t: Tags| t.tags.unwrap_or_default())
+            .await
+    }
+
+    /// GETs `path` and every page its `Link: <...>; rel="next"` names,
+    /// collecting what `items` takes out of each page.
+    pub(crate) async fn pages<P: serde::de::DeserializeOwned>(
+        &self,
+        mut path: String,
+        scope: &str,
+        items: impl Fn(P) -> Vec<String>,
+    ) -> Result<Vec<String>, OciError> {
         let mut out = Vec::new();
-        let mut path = format!("/v2/{repo}/tags/list");
         loop {
-            let resp = self.send(Method::GET, &path, &pull(repo), None).await?;
+            let resp = self.send(Method::GET, &path, scope, None).await?;
             let next = next_link(&resp);
             let url = resp.url().to_string();
-            let page: Tags = resp.json_body(&url).await?;
-            out.extend(page.tags.unwrap_or_default());
+            out.extend(items(resp.json_body(&url).await?));
             match next {
                 Some(n) => path = n,
                 None => return Ok(out),
@@ -154,25 +165,61 @@ impl Client {
         scope: &str,
         accept: Option<&str>,
     ) -> Result<Response, OciError> {
-        let url = self.base.join(path).map_err(|e| OciError::Protocol {
+        let mut req = Request::new(method, self.url(path)?, scope);
+        req.accept = accept;
+        self.execute(req).await
+    }
+
+    /// `path` (or an absolute URL, as a `Location` may be) on the registry.
+    pub(crate) fn url(&self, path: &str) -> Result<Url, OciError> {
+        self.base.join(path).map_err(|e| OciError::Protocol {
             url: format!("{}{path}", self.base),
             message: e.to_string(),
-        })?;
+        })
+    }
+
+    /// Sends `req` with the auth the registry wants; after a 401, learns the
+    /// challenge and tries once more (a streamed body cannot be sent twice:
+    /// open an upload first, which learns the challenge, then stream).
+    pub(crate) async fn execute(&self, mut req: Request<'_>) -> Result<Response, OciError> {
+        let url = req.url.clone();
         let mut fetched_token = false;
         for _ in 0..2 {
             let known = self.challenge.lock().unwrap().clone();
             let auth = match &known {
-                Some(c) => self.authorization(c, scope, false).await?,
+                Some(c) => self.authorization(c, req.scope, false).await?,
                 None => None,
             };
-            let mut req = self.http.request(method.clone(), url.clone());
-            if let Some(a) = accept {
-                req = req.header(ACCEPT, a);
+            let Some(body) = req.body.take_for_send() else {
+                return Err(OciError::Auth {
+                    url: url.to_string(),
+                    message: "the registry asked for credentials after a streamed body was sent; open the upload first".into(),
+                });
+            };
+            let mut builder = self.http.request(req.method.clone(), url.clone());
+            if let Some(a) = req.accept {
+                builder = builder.header(ACCEPT, a);
+            }
+            if let Some(t) = &req.content_type {
+                builder = builder.header(CONTENT_TYPE, t.as_str());
+            }
+            for (k, v) in &req.headers {
+                builder = builder.header(*k, v.as_str());
             }
             if let Some(a) = &auth {
-                req = req.header(AUTHORIZATION, a);
+                builder = builder.header(AUTHORIZATION, a);
             }
-            let resp = req
+            builder = match body {
+                Some(b) => builder.body(b),
+                None if req.method == Method::PUT
+                    || req.method == Method::POST
+                    || req.method == Method::PATCH =>
+                {
+                    builder.header(CONTENT_LENGTH, "0")
+                }
+                None => builder,
+            };
+            let resp = builder
                 .send()
                 .await
                 .map_err(|e| OciError::transport(url.as_str(), e))?;
@@ -191,7 +238,7 @@ impl Client {
             if known.as_ref() == Some(&challenge) && auth.is_some() {
                 if let Challenge::Bearer { .. } = challenge {
                     // The token may have been revoked early: one fresh one.
-                    self.authorization(&challenge, scope, true).await?;
+                    self.authorization(&challenge, req.scope, true).await?;
                     fetched_token = true;
                     continue;
                 }
@@ -241,7 +288,52 @@ fn pull(repo: &str) -> String {
     format!("repository:{repo}:pull")
 }
 
-async fn check(resp: Response) -> Result<Response, OciError> {
+/// One request as `execute` sends it.
+pub(crate) struct Request<'a> {
+    pub method: Method,
+    pub url: Url,
+    /// The token scope it needs (Bearer), e.g. `repository:x:pull,push`.
+    pub scope: &'a str,
+    pub accept: Option<&'a str>,
+    pub content_type: Option<String>,
+    pub headers: Vec<(&'static str, String)>,
+    pub body: Payload,
+}
+
+impl<'a> Request<'a> {
+    pub fn new(method: Method, url: Url, scope: &'a str) -> Request<'a> {
+        Request {
+            method,
+            url,
+            scope,
+            accept: None,
+            content_type: None,
+            headers: Vec::new(),
+            body: Payload::Empty,
+        }
+    }
+}
+
+/// A request body: bytes can be sent again after a 401, a stream once.
+pub(crate) enum Payload {
+    Empty,
+    Bytes(Bytes),
+    Stream(Option<reqwest::Body>),
+}
+
+impl Payload {
+    /// The body for the next attempt: `Some(None)` for no body, `None` when
+    /// a stream was already sent.
+    fn take_for_send(&mut self) -> Option<Option<reqwest::Body>> {
+        match self {
+            Payload::Empty => Some(None),
+            Payload::Bytes(b) => Some(Some(reqwest::Body::from(b.clone()))),
+            Payload::Stream(s) => s.take().map(Some),
+        }
+    }
+}
+
+pub(crate) async fn check(resp: Response) -> Result<Response, OciError> {
     if resp.status().is_success() {
         Ok(resp)
     } else {

@@ -10,7 +10,7 @@ use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
 use tracing_subscriber::registry::LookupSpan;
 
-use crate::config::Config;
+use crate::config::sections::LogSettings;
 
 /// Adds `log.fields` to each line the inner format writes.
 struct WithFields<F> {
@@ -60,12 +60,12 @@ where
 
 /// Installs the global subscriber. `LABREG_LOG` (an env-filter directive)
 /// overrides the level for debugging.
-pub fn init(config: &Config) {
-    let level = config.log_level_name().unwrap_or_else(|| "info".into());
-    let filter = EnvFilter::try_from_env("LABREG_LOG").unwrap_or_else(|_| EnvFilter::new(level));
-    let fields: Map<String, Value> = config.log.fields.clone().into_iter().collect();
+pub fn init(settings: &LogSettings) {
+    let filter =
+        EnvFilter::try_from_env("LABREG_LOG").unwrap_or_else(|_| EnvFilter::new(settings.level));
+    let fields: Map<String, Value> = settings.fields.clone().into_iter().collect();
     let ansi = std::io::stderr().is_terminal();
-    let json = config.log.formatter.as_deref().is_some_and(|f| f != "text");
+    let json = settings.json;
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(ansi && fields.is_empty())

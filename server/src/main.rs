@@ -136,10 +136,10 @@ fn log_storage(config: &Config) -> anyhow::Result<()> {
 async fn serve(config_path: Option<PathBuf>) -> anyhow::Result<()> {
     let loaded = Config::load(config_path.as_deref())?;
     let config = &loaded.config;
-    labreg::logging::init(config);
+    let settings = Settings::resolve(config)?;
+    labreg::logging::init(&settings.log);
     log_storage(config)?;
     log_config_notes(&loaded);
-    let settings = Settings::resolve(config)?;
     let addr = settings.serve.addr;
     let state = server::build_state(config)?;
     server::check_storage(&state).await?;

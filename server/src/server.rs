@@ -4,7 +4,6 @@
 
 use std::future::Future;
 use std::io;
-use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -22,6 +21,7 @@ use tower::ServiceExt;
 
 use crate::api::{self, AppState, UploadSigner};
 use crate::auth::{Access, Htpasswd, Principal, htpasswd::HtpasswdError};
+use crate::config::sections::TlsSettings;
 use crate::config::settings::PurgeSettings;
 use crate::config::{Config, ConfigError, DriverConfig, Settings};
 use crate::events::{EventSink, Events};
@@ -83,9 +83,9 @@ pub fn build_state_with(
 ) -> Result<Arc<AppState>, StartError> {
     let settings = Settings::resolve(config)?;
     let driver = storage_driver(config)?;
-    let access = match &config.auth.htpasswd {
+    let access = match &settings.auth.htpasswd {
         Some(h) => Access::new(
-            Some(Htpasswd::open(Path::new(&h.path))?),
+            Some(Htpasswd::open(&h.path)?),
             h.realm.clone(),
             config.labreg.access.clone(),
         ),
@@ -132,11 +132,7 @@ pub fn build_state_with(
         upstreams,
         notifier,
         ui: config.labreg.ui.enabled.then(|| {
-            let cert = config
-                .http
-                .tls
-                .as_ref()
-                .map(|t| t.certificate.clone().into());
+            let cert = settings.tls.as_ref().map(|t| t.certificate.clone());
             Arc::new(crate::ui::Ui::new(cert))
         }),
     }))
@@ -145,15 +141,12 @@ pub fn build_state_with(
 /// The TLS config of `http.tls`, if any, with its certificate reloader
 /// running for as long as the runtime does.
 pub fn tls_config(config: &Config) -> Result<Option<Arc<rustls::ServerConfig>>, StartError> {
-    let Some(t) = &config.http.tls else {
+    let Some(t) = TlsSettings::resolve(config)? else {
         return Ok(None);
     };
-    let cert = Arc::new(ReloadingCert::open(
-        Path::new(&t.certificate),
-        Path::new(&t.key),
-    )?);
+    let cert = Arc::new(ReloadingCert::open(&t.certificate, &t.key)?);
     tls::spawn_reloader(cert.clone());
-    Ok(Some(tls::server_config(cert, t.minimumtls.as_deref())))
+    Ok(Some(tls::server_config(cert, t.minimum)))
 }
 
 /// The HTTP application for a state: metrics always, the access log when

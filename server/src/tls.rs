@@ -15,6 +15,8 @@ use rustls::sign::CertifiedKey;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
+use crate::config::sections::MinTls;
+
 /// How often the certificate files are checked for changes.
 pub const RELOAD_INTERVAL: Duration = Duration::from_secs(1);
 
@@ -136,10 +138,10 @@ impl ResolvesServerCert for ReloadingCert {
 }
 
 /// The rustls server config: HTTP/2 and HTTP/1.1, TLS 1.2+ (or 1.3 only).
-pub fn server_config(cert: Arc<ReloadingCert>, minimum: Option<&str>) -> Arc<ServerConfig> {
+pub fn server_config(cert: Arc<ReloadingCert>, minimum: MinTls) -> Arc<ServerConfig> {
     let versions: &[&rustls::SupportedProtocolVersion] = match minimum {
-        Some("tls1.3") => &[&rustls::version::TLS13],
-        _ => &[&rustls::version::TLS13, &rustls::version::TLS12],
+        MinTls::Tls13 => &[&rustls::version::TLS13],
+        MinTls::Tls12 => &[&rustls::version::TLS13, &rustls::version::TLS12],
     };
     let mut config = ServerConfig::builder_with_provider(provider())
         .with_protocol_versions(versions)

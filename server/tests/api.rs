@@ -43,13 +43,13 @@ async fn put_manifest(
     media_type: &str,
     body: &Value,
 ) -> Response {
-    client()
-        .put(format!("{}/v2/{name}/manifests/{reference}", reg.url))
-        .header("content-type", media_type)
-        .body(serde_json::to_vec(body).unwrap())
-        .send()
-        .await
-        .unwrap()
+    common::send(
+        client()
+            .put(format!("{}/v2/{name}/manifests/{reference}", reg.url))
+            .header("content-type", media_type)
+            .body(serde_json::to_vec(body).unwrap()),
+    )
+    .await
 }
 
 /// Pushes a small image (config + one layer) and returns its manifest.
@@ -73,28 +73,16 @@ async fn push_image(reg: &TestRegistry, name: &str, tag: &str, seed: &str) -> (S
 async fn base_endpoint_and_headers() {
     let reg =
         TestRegistry::start("http:\n  headers:\n    X-Content-Type-Options: [nosniff]\n").await;
-    let resp = client()
-        .get(format!("{}/v2/", reg.url))
-        .send()
-        .await
-        .unwrap();
+    let resp = common::send(client().get(format!("{}/v2/", reg.url))).await;
     assert_eq!(resp.status(), StatusCode::OK);
     assert_eq!(
         resp.headers()["docker-distribution-api-version"],
         "registry/2.0"
     );
     assert_eq!(resp.headers()["x-content-type-options"], "nosniff");
-    let resp = client()
-        .get(format!("{}/v2/nothing/here/x", reg.url))
-        .send()
-        .await
-        .unwrap();
+    let resp = common::send(client().get(format!("{}/v2/nothing/here/x", reg.url))).await;
     assert_eq!(resp.status(), StatusCode::NOT_FOUND);
-    let resp = client()
-        .post(format!("{}/v2/", reg.url))
-        .send()
-        .await
-        .unwrap();
+    let resp = common::send(client().post(format!("{}/v2/", reg.url))).await;
     assert_eq!(resp.status(), StatusCode::METHOD_NOT_ALLOWED);
     assert_eq!(error_code(resp).await, "UNSUPPORTED");
 }
@@ -105,44 +93,25 @@ async fn blob_pull_with_ranges() {
     let data: Vec<u8> = (0..=255u8).cycle().take(10_000).collect();
     let d = push_blob(&reg, "lib/range", &data).await;
     let url = format!("{}/v2/lib/range/blobs/{d}", reg.url);
-    let resp = client().get(&url).send().await.unwrap();
+    let resp = common::send(client().get(&url)).await;
     assert_eq!(resp.status(), StatusCode::OK);
     assert_eq!(resp.headers()["content-length"], "10000");
     assert_eq!(resp.headers()["docker-content-digest"], d.as_str());
     assert_eq!(resp.bytes().await.unwrap().as_ref(), &data[..]);
-    let resp = client().head(&url).send().await.unwrap();
+    let resp = common::send(client().head(&url)).await;
     assert_eq!(resp.status(), StatusCode::OK);
     assert_eq!(resp.headers()["content-length"], "10000");
-    let resp = client()
-        .get(&url)
-        .header("range", "bytes=100-199")
-        .send()
-        .await
-        .unwrap();
+    let resp = common::send(client().get(&url).header("range", "bytes=100-199")).await;
     assert_eq!(resp.status(), StatusCode::PARTIAL_CONTENT);
     assert_eq!(resp.headers()["content-range"], "bytes 100-199/10000");
     assert_eq!(resp.bytes().await.unwrap().as_ref(), &data[100..200]);
-    let resp = client()
-        .get(&url)
-        .header("range", "bytes=-10")
-        .send()
-        .await
-        .unwrap();
+    let resp = common::send(client().get(&url).header("range", "bytes=-10")).await;
     assert_eq!(resp.bytes().await.unwrap().as_ref(), &data[9990..]);
-    let resp = client()
-        .get(&url)
-        .header("range", "bytes=10000-")
-        .send()
-        .await
-        .unwrap();
+    let resp = common::send(client().get(&url).header("range", "bytes=10000-")).await;
     assert_eq!(resp.status(), StatusCode::RANGE_NOT_SATISFIABLE);
     assert_eq!(resp.headers()["content-range"], "bytes */10000");
     // The blob is linked to lib/range only.
-    let resp = client()
-        .get(format!("{}/v2/other/blobs/{d}", reg.url))
-        .send()
-        .await
-        .unwrap();
+    let resp = common::send(client().get(format!("{}/v2/other/blobs/{d}", reg.url))).await;
     assert_eq!(resp.status(), StatusCode::NOT_FOUND);
     assert_eq!(error_code(resp).await, "BLOB_UNKNOWN");
     // The layout is distribution's.
@@ -171,11 +140,7 @@ async fn chunked_streamed_and_cancelled_uploads() {
     let c = client();
     let data: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
     let d = digest(&data);
-    let resp = c
-        .post(format!("{}/v2/chunked/blobs/uploads/", reg.url))
-        .send()
-        .await
-        .unwrap();
+    let resp = common::send(c.post(format!("{}/v2/chunked/blobs/uploads/", reg.url))).await;
     assert_eq!(resp.status(), StatusCode::ACCEPTED);
     assert_eq!(resp.headers()["range"], "0-0");
     let id = resp.headers()["docker-upload-uuid"]
@@ -186,17 +151,16 @@ async fn chunked_streamed_and_cancelled_uploads() {
     let chunk = 1_000_000;
     for (i, part) in data.chunks(chunk).enumerate() {
         let start = i * chunk;
-        let resp = c
-            .patch(format!("{}{loc}", reg.url))
-            .header(
-                "content-range",
-                format!("{start}-{}", start + part.len() - 1),
-            )
-            .header("content-type", "application/octet-stream")
-            .body(part.to_vec())
-            .send()
-            .await
-            .unwrap();
+        let resp = common::send(
+            c.patch(format!("{}{loc}", reg.url))
+                .header(
+                    "content-range",
+                    format!("{start}-{}", start + part.len() - 1),
+                )
+                .header("content-type", "application/octet-stream")
+                .body(part.to_vec()),
+        )
+        .await;
         assert_eq!(resp.status(), StatusCode::ACCEPTED);
         assert_eq!(
             resp.headers()["range"],
@@ -205,98 +169,64 @@ async fn chunked_streamed_and_cancelled_uploads() {
         loc = resp.headers()["location"].to_str().unwrap().to_string();
         if i == 0 {
             // A chunk that does not continue the upload: 416 with the offset.
-            let resp = c
-                .patch(format!("{}{loc}", reg.url))
-                .header("content-range", "5-9")
-                .body(vec![0u8; 5])
-                .send()
-                .await
-                .unwrap();
+            let resp = common::send(
+                c.patch(format!("{}{loc}", reg.url))
+                    .header("content-range", "5-9")
+                    .body(vec![0u8; 5]),
+            )
+            .await;
             assert_eq!(resp.status(), StatusCode::RANGE_NOT_SATISFIABLE);
             assert_eq!(resp.headers()["range"], "0-999999");
         }
     }
-    let resp = c.get(format!("{}{loc}", reg.url)).send().await.unwrap();
+    let resp = common::send(c.get(format!("{}{loc}", reg.url))).await;
     assert_eq!(resp.status(), StatusCode::NO_CONTENT);
     assert_eq!(resp.headers()["range"], "0-2999999");
     assert_eq!(resp.headers()["docker-upload-uuid"], id.as_str());
-    let resp = c
-        .put(format!("{}{loc}?digest={d}", reg.url))
-        .send()
-        .await
-        .unwrap();
+    let resp = common::send(c.put(format!("{}{loc}?digest={d}", reg.url))).await;
     assert_eq!(resp.status(), StatusCode::CREATED);
     assert_eq!(
         resp.headers()["location"],
         format!("/v2/chunked/blobs/{d}").as_str()
     );
-    let got = c
-        .get(format!("{}/v2/chunked/blobs/{d}", reg.url))
-        .send()
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap();
+    let got = common::body_of(c.get(format!("{}/v2/chunked/blobs/{d}", reg.url))).await;
     assert_eq!(got.as_ref(), &data[..]);
     // The upload is gone once complete.
-    let resp = c.get(format!("{}{loc}", reg.url)).send().await.unwrap();
+    let resp = common::send(c.get(format!("{}{loc}", reg.url))).await;
     assert_eq!(error_code(resp).await, "BLOB_UPLOAD_UNKNOWN");
 
     // Streamed: one PATCH without Content-Range (what docker push does), then PUT.
-    let resp = c
-        .post(format!("{}/v2/streamed/blobs/uploads/", reg.url))
-        .send()
-        .await
-        .unwrap();
+    let resp = common::send(c.post(format!("{}/v2/streamed/blobs/uploads/", reg.url))).await;
     let loc = resp.headers()["location"].to_str().unwrap().to_string();
     let pieces: Vec<Result<Vec<u8>, std::io::Error>> =
         data.chunks(65536).map(|c| Ok(c.to_vec())).collect();
     let stream = futures_util::stream::iter(pieces);
-    let resp = c
-        .patch(format!("{}{loc}", reg.url))
-        .body(reqwest::Body::wrap_stream(stream))
-        .send()
-        .await
-        .unwrap();
+    let resp = common::send(
+        c.patch(format!("{}{loc}", reg.url))
+            .body(reqwest::Body::wrap_stream(stream)),
+    )
+    .await;
     assert_eq!(resp.status(), StatusCode::ACCEPTED);
-    let resp = c
-        .put(format!("{}{loc}?digest={d}", reg.url))
-        .send()
-        .await
-        .unwrap();
+    let resp = common::send(c.put(format!("{}{loc}?digest={d}", reg.url))).await;
     assert_eq!(resp.status(), StatusCode::CREATED);
 
     // POST then PUT with the whole body.
-    let resp = c
-        .post(format!("{}/v2/put-body/blobs/uploads/", reg.url))
-        .send()
-        .await
-        .unwrap();
+    let resp = common::send(c.post(format!("{}/v2/put-body/blobs/uploads/", reg.url))).await;
     let loc = resp.headers()["location"].to_str().unwrap().to_string();
-    let resp = c
-        .put(format!("{}{loc}?digest={d}", reg.url))
-        .body(data.clone())
-        .send()
-        .await
-        .unwrap();
+    let resp = common::send(
+        c.put(format!("{}{loc}?digest={d}", reg.url))
+            .body(data.clone()),
+    )
+    .await;
     assert_eq!(resp.status(), StatusCode::CREATED);
 
     // Cancel.
-    let resp = c
-        .post(format!("{}/v2/cancel/blobs/uploads/", reg.url))
-        .send()
-        .await
-        .unwrap();
+    let resp = common::send(c.post(format!("{}/v2/cancel/blobs/uploads/", reg.url))).await;
     let loc = resp.headers()["location"].to_str().unwrap().to_string();
-    c.patch(format!("{}{loc}", reg.url))
-        .body(vec![1u8; 10])
-        .send()
-        .await
-        .unwrap();
-    let resp = c.delete(format!("{}{loc}", reg.url)).send().await.unwrap();
+    common::send(c.patch(format!("{}{loc}", reg.url)).body(vec![1u8; 10])).await;
+    let resp = common::send(c.delete(format!("{}{loc}", reg.url))).await;
     assert_eq!(resp.status(), StatusCode::NO_CONTENT);
-    let resp = c.delete(format!("{}{loc}", reg.url)).send().await.unwrap();
+    let resp = common::send(c.delete(format!("{}{loc}", reg.url))).await;
     assert_eq!(resp.status(), StatusCode::NOT_FOUND);
     assert_eq!(error_code(resp).await, "BLOB_UPLOAD_UNKNOWN");
     assert!(
@@ -311,35 +241,25 @@ async fn cross_repository_mount() {
     let reg = TestRegistry::start("").await;
     let c = client();
     let d = push_blob(&reg, "src/app", b"shared layer").await;
-    let resp = c
-        .post(format!(
-            "{}/v2/dst/app/blobs/uploads/?mount={d}&from=src/app",
-            reg.url
-        ))
-        .send()
-        .await
-        .unwrap();
+    let resp = common::send(c.post(format!(
+        "{}/v2/dst/app/blobs/uploads/?mount={d}&from=src/app",
+        reg.url
+    )))
+    .await;
     assert_eq!(resp.status(), StatusCode::CREATED);
     assert_eq!(
         resp.headers()["location"],
         format!("/v2/dst/app/blobs/{d}").as_str()
     );
-    let resp = c
-        .head(format!("{}/v2/dst/app/blobs/{d}", reg.url))
-        .send()
-        .await
-        .unwrap();
+    let resp = common::send(c.head(format!("{}/v2/dst/app/blobs/{d}", reg.url))).await;
     assert_eq!(resp.status(), StatusCode::OK);
     // Not mountable (the source does not have it): an upload starts instead.
     let missing = digest(b"nowhere");
-    let resp = c
-        .post(format!(
-            "{}/v2/dst/app/blobs/uploads/?mount={missing}&from=src/app",
-            reg.url
-        ))
-        .send()
-        .await
-        .unwrap();
+    let resp = common::send(c.post(format!(
+        "{}/v2/dst/app/blobs/uploads/?mount={missing}&from=src/app",
+        reg.url
+    )))
+    .await;
     assert_eq!(resp.status(), StatusCode::ACCEPTED);
     assert!(resp.headers().contains_key("docker-upload-uuid"));
 }
@@ -350,35 +270,29 @@ async fn manifests_tags_and_negotiation() {
     let c = client();
     let (d, m) = push_image(&reg, "team/app", "v1", "one").await;
     for reference in ["v1", d.as_str()] {
-        let resp = c
-            .get(format!("{}/v2/team/app/manifests/{reference}", reg.url))
-            .header("accept", OCI_MANIFEST)
-            .send()
-            .await
-            .unwrap();
+        let resp = common::send(
+            c.get(format!("{}/v2/team/app/manifests/{reference}", reg.url))
+                .header("accept", OCI_MANIFEST),
+        )
+        .await;
         assert_eq!(resp.status(), StatusCode::OK);
         assert_eq!(resp.headers()["content-type"], OCI_MANIFEST);
         assert_eq!(resp.headers()["docker-content-digest"], d.as_str());
         let body: Value = resp.json().await.unwrap();
         assert_eq!(body, m);
     }
-    let resp = c
-        .head(format!("{}/v2/team/app/manifests/v1", reg.url))
-        .send()
-        .await
-        .unwrap();
+    let resp = common::send(c.head(format!("{}/v2/team/app/manifests/v1", reg.url))).await;
     assert_eq!(resp.status(), StatusCode::OK);
     assert_eq!(
         resp.headers()["content-length"],
         serde_json::to_vec(&m).unwrap().len().to_string().as_str()
     );
     // A client that accepts only Docker schema2 is not handed an OCI manifest.
-    let resp = c
-        .get(format!("{}/v2/team/app/manifests/v1", reg.url))
-        .header("accept", DOCKER_MANIFEST)
-        .send()
-        .await
-        .unwrap();
+    let resp = common::send(
+        c.get(format!("{}/v2/team/app/manifests/v1", reg.url))
+            .header("accept", DOCKER_MANIFEST),
+    )
+    .await;
     assert_eq!(resp.status(), StatusCode::NOT_FOUND);
     assert_eq!(error_code(resp).await, "MANIFEST_UNKNOWN");
 
@@ -393,19 +307,17 @@ async fn manifests_tags_and_negotiation() {
     });
     let resp = put_manifest(&reg, "team/app", "multi", OCI_INDEX, &index).await;
     assert_eq!(resp.status(), StatusCode::CREATED);
-    let resp = c
-        .get(format!("{}/v2/team/app/manifests/multi", reg.url))
-        .header("accept", OCI_MANIFEST)
-        .send()
-        .await
-        .unwrap();
+    let resp = common::send(
+        c.get(format!("{}/v2/team/app/manifests/multi", reg.url))
+            .header("accept", OCI_MANIFEST),
+    )
+    .await;
     assert_eq!(resp.headers()["docker-content-digest"], d.as_str());
-    let resp = c
-        .get(format!("{}/v2/team/app/manifests/multi", reg.url))
-        .header("accept", format!("{OCI_INDEX}, {OCI_MANIFEST}"))
-        .send()
-        .await
-        .unwrap();
+    let resp = common::send(
+        c.get(format!("{}/v2/team/app/manifests/multi", reg.url))
+            .header("accept", format!("{OCI_INDEX}, {OCI_MANIFEST}")),
+    )
+    .await;
     assert_eq!(resp.headers()["content-type"], OCI_INDEX);
 
     // An index whose child is not in the repository.
@@ -415,39 +327,24 @@ async fn manifests_tags_and_negotiation() {
     assert_eq!(error_code(resp).await, "MANIFEST_BLOB_UNKNOWN");
 
     // Tags, sorted, paginated with a Link header.
-    let resp = c
-        .get(format!("{}/v2/team/app/tags/list", reg.url))
-        .send()
-        .await
-        .unwrap();
+    let resp = common::send(c.get(format!("{}/v2/team/app/tags/list", reg.url))).await;
     let body: Value = resp.json().await.unwrap();
     assert_eq!(
         body,
         json!({"name": "team/app", "tags": ["arm", "multi", "v1"]})
     );
-    let resp = c
-        .get(format!("{}/v2/team/app/tags/list?n=2", reg.url))
-        .send()
-        .await
-        .unwrap();
+    let resp = common::send(c.get(format!("{}/v2/team/app/tags/list?n=2", reg.url))).await;
     assert_eq!(
         resp.headers()["link"],
         "</v2/team/app/tags/list?last=multi&n=2>; rel=\"next\""
     );
     let body: Value = resp.json().await.unwrap();
     assert_eq!(body["tags"], json!(["arm", "multi"]));
-    let resp = c
-        .get(format!("{}/v2/team/app/tags/list?n=2&last=multi", reg.url))
-        .send()
-        .await
-        .unwrap();
+    let resp =
+        common::send(c.get(format!("{}/v2/team/app/tags/list?n=2&last=multi", reg.url))).await;
     assert!(!resp.headers().contains_key("link"));
     assert_eq!(resp.json::<Value>().await.unwrap()["tags"], json!(["v1"]));
-    let resp = c
-        .get(format!("{}/v2/team/none/tags/list", reg.url))
-        .send()
-        .await
-        .unwrap();
+    let resp = common::send(c.get(format!("{}/v2/team/none/tags/list", reg.url))).await;
     assert_eq!(error_code(resp).await, "NAME_UNKNOWN");
 
     // A tag moved to another manifest.
@@ -457,23 +354,13 @@ async fn manifests_tags_and_negotiation() {
         "v1",
         OCI_MANIFEST,
         &serde_json::from_slice(
-            &c.get(format!("{}/v2/team/app/manifests/{d2}", reg.url))
-                .send()
-                .await
-                .unwrap()
-                .bytes()
-                .await
-                .unwrap(),
+            &common::body_of(c.get(format!("{}/v2/team/app/manifests/{d2}", reg.url))).await,
         )
         .unwrap(),
     )
     .await;
     assert_eq!(resp.status(), StatusCode::CREATED);
-    let resp = c
-        .head(format!("{}/v2/team/app/manifests/v1", reg.url))
-        .send()
-        .await
-        .unwrap();
+    let resp = common::send(c.head(format!("{}/v2/team/app/manifests/v1", reg.url))).await;
     assert_eq!(resp.headers()["docker-content-digest"], d2.as_str());
 }
 
@@ -485,11 +372,7 @@ async fn catalog_pagination() {
     }
     let c = client();
     let all = ["a", "a/x", "a-b", "b", "c/d/e"];
-    let resp = c
-        .get(format!("{}/v2/_catalog", reg.url))
-        .send()
-        .await
-        .unwrap();
+    let resp = common::send(c.get(format!("{}/v2/_catalog", reg.url))).await;
     assert_eq!(
         resp.headers()["link"],
         "</v2/_catalog?last=a-b&n=3>; rel=\"next\""
@@ -498,30 +381,18 @@ async fn catalog_pagination() {
         resp.json::<Value>().await.unwrap()["repositories"],
         json!(all[..3])
     );
-    let resp = c
-        .get(format!("{}/v2/_catalog?n=2&last=a-b", reg.url))
-        .send()
-        .await
-        .unwrap();
+    let resp = common::send(c.get(format!("{}/v2/_catalog?n=2&last=a-b", reg.url))).await;
     assert!(!resp.headers().contains_key("link"));
     assert_eq!(
         resp.json::<Value>().await.unwrap()["repositories"],
         json!(all[3..])
     );
-    let resp = c
-        .get(format!("{}/v2/_catalog?n=0", reg.url))
-        .send()
-        .await
-        .unwrap();
+    let resp = common::send(c.get(format!("{}/v2/_catalog?n=0", reg.url))).await;
     assert_eq!(
         resp.json::<Value>().await.unwrap()["repositories"],
         json!([])
     );
-    let resp = c
-        .get(format!("{}/v2/_catalog?n=-1", reg.url))
-        .send()
-        .await
-        .unwrap();
+    let resp = common::send(c.get(format!("{}/v2/_catalog?n=-1", reg.url))).await;
     assert_eq!(error_code(resp).await, "PAGINATION_NUMBER_INVALID");
 }
 
@@ -562,11 +433,7 @@ async fn referrers_and_subject() {
                 .to_string(),
         );
     }
-    let resp = c
-        .get(format!("{}/v2/sig/app/referrers/{subject}", reg.url))
-        .send()
-        .await
-        .unwrap();
+    let resp = common::send(c.get(format!("{}/v2/sig/app/referrers/{subject}", reg.url))).await;
     assert_eq!(resp.status(), StatusCode::OK);
     assert_eq!(resp.headers()["content-type"], OCI_INDEX);
     let body: Value = resp.json().await.unwrap();
@@ -580,14 +447,11 @@ async fn referrers_and_subject() {
     got.sort();
     referrer_digests.sort();
     assert_eq!(got, referrer_digests);
-    let resp = c
-        .get(format!(
-            "{}/v2/sig/app/referrers/{subject}?artifactType=application/vnd.example.sbom",
-            reg.url
-        ))
-        .send()
-        .await
-        .unwrap();
+    let resp = common::send(c.get(format!(
+        "{}/v2/sig/app/referrers/{subject}?artifactType=application/vnd.example.sbom",
+        reg.url
+    )))
+    .await;
     assert_eq!(resp.headers()["oci-filters-applied"], "artifactType");
     let body: Value = resp.json().await.unwrap();
     assert_eq!(body["manifests"].as_array().unwrap().len(), 1);
@@ -600,11 +464,8 @@ async fn referrers_and_subject() {
         "application/vnd.example.sbom"
     );
     // A subject nobody refers to: an empty list, not an error.
-    let resp = c
-        .get(format!("{}/v2/sig/app/referrers/{}", reg.url, digest(b"x")))
-        .send()
-        .await
-        .unwrap();
+    let resp =
+        common::send(c.get(format!("{}/v2/sig/app/referrers/{}", reg.url, digest(b"x")))).await;
     assert_eq!(resp.json::<Value>().await.unwrap()["manifests"], json!([]));
 }
 
@@ -616,11 +477,7 @@ async fn deletes_need_the_switch() {
         format!("/v2/del/app/manifests/{d}"),
         "/v2/del/app/manifests/v1".into(),
     ] {
-        let resp = client()
-            .delete(format!("{}{url}", off.url))
-            .send()
-            .await
-            .unwrap();
+        let resp = common::send(client().delete(format!("{}{url}", off.url))).await;
         assert_eq!(resp.status(), StatusCode::METHOD_NOT_ALLOWED);
         assert_eq!(error_code(resp).await, "UNSUPPORTED");
     }
@@ -631,62 +488,24 @@ async fn deletes_need_the_switch() {
     put_manifest(&reg, "del/app", "v2", OCI_MANIFEST, &m).await;
     put_manifest(&reg, "del/app", "keep", OCI_MANIFEST, &m).await;
     // By tag: only that tag goes.
-    let resp = c
-        .delete(format!("{}/v2/del/app/manifests/keep", reg.url))
-        .send()
-        .await
-        .unwrap();
+    let resp = common::send(c.delete(format!("{}/v2/del/app/manifests/keep", reg.url))).await;
     assert_eq!(resp.status(), StatusCode::ACCEPTED);
-    let tags: Value = c
-        .get(format!("{}/v2/del/app/tags/list", reg.url))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let tags: Value = common::json_of(c.get(format!("{}/v2/del/app/tags/list", reg.url))).await;
     assert_eq!(tags["tags"], json!(["v1", "v2"]));
     // By digest: the manifest and every tag on it.
-    let resp = c
-        .delete(format!("{}/v2/del/app/manifests/{d}", reg.url))
-        .send()
-        .await
-        .unwrap();
+    let resp = common::send(c.delete(format!("{}/v2/del/app/manifests/{d}", reg.url))).await;
     assert_eq!(resp.status(), StatusCode::ACCEPTED);
-    let resp = c
-        .get(format!("{}/v2/del/app/manifests/v1", reg.url))
-        .send()
-        .await
-        .unwrap();
+    let resp = common::send(c.get(format!("{}/v2/del/app/manifests/v1", reg.url))).await;
     assert_eq!(error_code(resp).await, "MANIFEST_UNKNOWN");
-    let tags: Value = c
-        .get(format!("{}/v2/del/app/tags/list", reg.url))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let tags: Value = common::json_of(c.get(format!("{}/v2/del/app/tags/list", reg.url))).await;
     assert_eq!(tags["tags"], json!([]));
-    let resp = c
-        .delete(format!("{}/v2/del/app/manifests/{d}", reg.url))
-        .send()
-        .await
-        .unwrap();
+    let resp = common::send(c.delete(format!("{}/v2/del/app/manifests/{d}", reg.url))).await;
     assert_eq!(error_code(resp).await, "MANIFEST_UNKNOWN");
     // Blobs.
     let layer = m["layers"][0]["digest"].as_str().unwrap();
-    let resp = c
-        .delete(format!("{}/v2/del/app/blobs/{layer}", reg.url))
-        .send()
-        .await
-        .unwrap();
+    let resp = common::send(c.delete(format!("{}/v2/del/app/blobs/{layer}", reg.url))).await;
     assert_eq!(resp.status(), StatusCode::ACCEPTED);
-    let resp = c
-        .head(format!("{}/v2/del/app/blobs/{layer}", reg.url))
-        .send()
-        .await
-        .unwrap();
+    let resp = common::send(c.head(format!("{}/v2/del/app/blobs/{layer}", reg.url))).await;
     assert_eq!(resp.status(), StatusCode::NOT_FOUND);
 }
 
@@ -701,17 +520,9 @@ async fn read_only_mode_serves_reads_and_refuses_writes() {
         "  maintenance:\n    readonly:\n      enabled: true\n",
     )
     .await;
-    let resp = client()
-        .get(format!("{}/v2/ro/app/manifests/{d}", ro.url))
-        .send()
-        .await
-        .unwrap();
+    let resp = common::send(client().get(format!("{}/v2/ro/app/manifests/{d}", ro.url))).await;
     assert_eq!(resp.status(), StatusCode::OK);
-    let resp = client()
-        .post(format!("{}/v2/ro/app/blobs/uploads/", ro.url))
-        .send()
-        .await
-        .unwrap();
+    let resp = common::send(client().post(format!("{}/v2/ro/app/blobs/uploads/", ro.url))).await;
     assert_eq!(resp.status(), StatusCode::METHOD_NOT_ALLOWED);
     assert_eq!(error_code(resp).await, "UNSUPPORTED");
 }
@@ -961,49 +772,38 @@ async fn bad_input_is_refused_cleanly() {
         assert!(body.contains("NAME_INVALID"), "{path}: {body}");
     }
     // A chunk out of order, then a Content-Range that lies about its length.
-    let resp = c
-        .post(format!("{}/v2/ok/app/blobs/uploads/", reg.url))
-        .send()
-        .await
-        .unwrap();
+    let resp = common::send(c.post(format!("{}/v2/ok/app/blobs/uploads/", reg.url))).await;
     let loc = resp.headers()["location"].to_str().unwrap().to_string();
-    let resp = c
-        .patch(format!("{}{loc}", reg.url))
-        .header("content-range", "10-19")
-        .body(vec![0u8; 10])
-        .send()
-        .await
-        .unwrap();
+    let resp = common::send(
+        c.patch(format!("{}{loc}", reg.url))
+            .header("content-range", "10-19")
+            .body(vec![0u8; 10]),
+    )
+    .await;
     assert_eq!(resp.status(), StatusCode::RANGE_NOT_SATISFIABLE);
-    let resp = c
-        .patch(format!("{}{loc}", reg.url))
-        .header("content-range", "0-99")
-        .body(vec![0u8; 10])
-        .send()
-        .await
-        .unwrap();
+    let resp = common::send(
+        c.patch(format!("{}{loc}", reg.url))
+            .header("content-range", "0-99")
+            .body(vec![0u8; 10]),
+    )
+    .await;
     assert_eq!(error_code(resp).await, "BLOB_UPLOAD_INVALID");
-    let resp = c
-        .patch(format!("{}{loc}", reg.url))
-        .header("content-range", "zero-ten")
-        .body(vec![0u8; 10])
-        .send()
-        .await
-        .unwrap();
+    let resp = common::send(
+        c.patch(format!("{}{loc}", reg.url))
+            .header("content-range", "zero-ten")
+            .body(vec![0u8; 10]),
+    )
+    .await;
     assert_eq!(error_code(resp).await, "BLOB_UPLOAD_INVALID");
-    let resp = c.get(format!("{}{loc}", reg.url)).send().await.unwrap();
+    let resp = common::send(c.get(format!("{}{loc}", reg.url))).await;
     assert_eq!(
         resp.headers()["range"],
         "0-0",
         "refused chunks left nothing behind"
     );
-    c.delete(format!("{}{loc}", reg.url)).send().await.unwrap();
+    common::send(c.delete(format!("{}{loc}", reg.url))).await;
     // The registry is healthy and the storage holds exactly what it held.
-    let resp = c
-        .get(format!("{}/v2/ok/app/manifests/v1", reg.url))
-        .send()
-        .await
-        .unwrap();
+    let resp = common::send(c.get(format!("{}/v2/ok/app/manifests/v1", reg.url))).await;
     assert_eq!(resp.status(), StatusCode::OK);
     assert_eq!(reg.files(), before);
 }
@@ -1037,31 +837,17 @@ async fn concurrent_pushes_of_one_blob_and_one_tag() {
         pushed.push(t.await.unwrap());
     }
     let c = client();
-    let resp = c
-        .get(format!("{}/v2/race/app/manifests/latest", reg.url))
-        .send()
-        .await
-        .unwrap();
+    let resp = common::send(c.get(format!("{}/v2/race/app/manifests/latest", reg.url))).await;
     let current = resp.headers()["docker-content-digest"]
         .to_str()
         .unwrap()
         .to_string();
     assert!(pushed.contains(&current));
-    let body = c
-        .get(format!("{}/v2/race/app/blobs/{}", reg.url, digest(&shared)))
-        .send()
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap();
+    let body =
+        common::body_of(c.get(format!("{}/v2/race/app/blobs/{}", reg.url, digest(&shared)))).await;
     assert_eq!(digest(&body), digest(&shared));
     for d in &pushed {
-        let resp = c
-            .head(format!("{}/v2/race/app/manifests/{d}", reg.url))
-            .send()
-            .await
-            .unwrap();
+        let resp = common::send(c.head(format!("{}/v2/race/app/manifests/{d}", reg.url))).await;
         assert_eq!(resp.status(), StatusCode::OK);
     }
     assert!(

@@ -103,11 +103,7 @@ async fn htpasswd_challenge_and_credentials() {
         file.display()
     ))
     .await;
-    let resp = common::client()
-        .get(format!("{}/v2/", reg.url))
-        .send()
-        .await
-        .unwrap();
+    let resp = common::send(common::client().get(format!("{}/v2/", reg.url))).await;
     assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(
         resp.headers()["www-authenticate"],

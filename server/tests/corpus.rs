@@ -29,22 +29,14 @@ async fn sixty_plus_malformed_requests() {
     let c = common::client();
     let layer = b"corpus layer".to_vec();
     let d = digest(&layer);
-    c.post(format!("{}/v2/ok/app/blobs/uploads/?digest={d}", reg.url))
-        .body(layer.clone())
-        .send()
-        .await
-        .unwrap();
-    let resp = c
-        .post(format!("{}/v2/ok/app/blobs/uploads/", reg.url))
-        .send()
-        .await
-        .unwrap();
+    common::send(
+        c.post(format!("{}/v2/ok/app/blobs/uploads/?digest={d}", reg.url))
+            .body(layer.clone()),
+    )
+    .await;
+    let resp = common::send(c.post(format!("{}/v2/ok/app/blobs/uploads/", reg.url))).await;
     let upload = resp.headers()["location"].to_str().unwrap().to_string();
-    c.patch(format!("{}{upload}", reg.url))
-        .body(vec![1u8; 10])
-        .send()
-        .await
-        .unwrap();
+    common::send(c.patch(format!("{}{upload}", reg.url)).body(vec![1u8; 10])).await;
     let before = reg.files();
 
     let huge_header = format!("X-Big: {}", "a".repeat(100 * 1024));
@@ -362,11 +354,7 @@ async fn sixty_plus_malformed_requests() {
         }
     }
     // Healthy, and nothing stored changed (the refused chunks were rolled back).
-    let resp = c
-        .get(format!("{}/v2/ok/app/blobs/{d}", reg.url))
-        .send()
-        .await
-        .unwrap();
+    let resp = common::send(c.get(format!("{}/v2/ok/app/blobs/{d}", reg.url))).await;
     assert_eq!(resp.bytes().await.unwrap().as_ref(), &layer[..]);
     assert_eq!(reg.files(), before);
     assert_eq!(common::store::verify(&reg.root), Vec::<String>::new());

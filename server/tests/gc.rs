@@ -235,13 +235,10 @@ async fn gc_keeps_old_blobs_that_were_linked_within_the_grace() {
         age(&root, &paths::blob_data(&d), two_hours);
         age(&root, &paths::layer_link("gc/x", &d), two_hours);
     }
-    let resp = common::client()
-        .post(format!(
-            "{url}/v2/gc/y/blobs/uploads/?mount={relinked}&from=gc/x"
-        ))
-        .send()
-        .await
-        .unwrap();
+    let resp = common::send(common::client().post(format!(
+        "{url}/v2/gc/y/blobs/uploads/?mount={relinked}&from=gc/x"
+    )))
+    .await;
     assert_eq!(resp.status(), 201, "mounted");
     let (code, out, err) = s.labreg(&["garbage-collect", "--output", "json"]);
     assert_eq!(code, 0, "{err}");

@@ -1,6 +1,6 @@
 //! labreg as a pull-through cache, against real upstreams on loopback:
 //! Debian's docker-registry with Apache htpasswd and TLS, a second labreg
-//! behind a Bearer-token front (tests/common/token_front.rs), and registry:2's
+//! behind a Bearer-token front (testkit/src/server/token_front.rs), and registry:2's
 //! own `proxy:` mode side by side with labreg's.
 
 mod common;
@@ -149,15 +149,15 @@ async fn mirrors_docker_registry_with_htpasswd_and_tls_then_serves_stale() {
     .await;
     assert_eq!(got, pushed);
     // containerd's mirror request: the upstream's own name and ?ns=.
-    let r = client()
-        .get(format!(
-            "{}/v2/library/nginx/manifests/1.27?ns=docker.io",
-            reg.url
-        ))
-        .header("accept", INDEX_ACCEPT)
-        .send()
-        .await
-        .unwrap();
+    let r = common::send(
+        client()
+            .get(format!(
+                "{}/v2/library/nginx/manifests/1.27?ns=docker.io",
+                reg.url
+            ))
+            .header("accept", INDEX_ACCEPT),
+    )
+    .await;
     assert_eq!(r.status(), 200);
     assert_eq!(r.headers()["docker-content-digest"], pushed.as_str());
     // The same with the prefix in the path too, as containerd asks when
@@ -197,11 +197,8 @@ async fn mirrors_docker_registry_with_htpasswd_and_tls_then_serves_stale() {
         serde_json::json!(["1.27"])
     );
     // Without ns, the same path is a local repository, which is empty.
-    let r = client()
-        .get(format!("{}/v2/library/nginx/manifests/1.27", reg.url))
-        .send()
-        .await
-        .unwrap();
+    let r =
+        common::send(client().get(format!("{}/v2/library/nginx/manifests/1.27", reg.url))).await;
     assert_eq!(r.status(), 404);
 
     // Mirrored repositories refuse pushes; others take them.
@@ -343,7 +340,7 @@ async fn bearer_upstream_one_fetch_for_sixteen_clients_and_no_tampered_bytes() {
     let pulls = (0..16).map(|_| {
         let url = url.clone();
         tokio::spawn(async move {
-            let r = client().get(&url).send().await.unwrap();
+            let r = common::send(client().get(&url)).await;
             assert_eq!(r.status(), 200);
             digest(&r.bytes().await.unwrap())
         })
@@ -366,16 +363,13 @@ async fn bearer_upstream_one_fetch_for_sixteen_clients_and_no_tampered_bytes() {
     }
     assert_eq!(front.counters.lock().unwrap().blob_gets[&small_digest], 2);
     *front.tamper.lock().unwrap() = None;
-    let r = client().get(&small_url).send().await.unwrap();
+    let r = common::send(client().get(&small_url)).await;
     assert_eq!(r.status(), 200);
     assert_eq!(digest(&r.bytes().await.unwrap()), small_digest);
 
     // Outside the allow list: refused with the reason.
-    let r = client()
-        .get(format!("{}/v2/tok.example/other/x/manifests/v1", reg.url))
-        .send()
-        .await
-        .unwrap();
+    let r = common::send(client().get(format!("{}/v2/tok.example/other/x/manifests/v1", reg.url)))
+        .await;
     assert_eq!(r.status(), 403);
     assert!(r.text().await.unwrap().contains("allow list"));
     front.stop();

@@ -55,11 +55,7 @@ async fn sixty_four_clients_share_layers_and_overwrite_tags() {
     }
     let c = client();
     for (repo, digests) in &pushed {
-        let resp = c
-            .head(format!("{}/v2/{repo}/manifests/latest", reg.url))
-            .send()
-            .await
-            .unwrap();
+        let resp = common::send(c.head(format!("{}/v2/{repo}/manifests/latest", reg.url))).await;
         let current = resp.headers()["docker-content-digest"].to_str().unwrap();
         assert!(
             digests.contains(current),
@@ -124,12 +120,11 @@ async fn a_full_disk_fails_pushes_cleanly_and_recovers() {
 
     let big: Vec<u8> = (0..6u32 << 20).map(|i| (i % 241) as u8).collect();
     let d = digest(&big);
-    let resp = c
-        .post(format!("{}/v2/disk/app/blobs/uploads/?digest={d}", reg.url))
-        .body(big.clone())
-        .send()
-        .await
-        .unwrap();
+    let resp = common::send(
+        c.post(format!("{}/v2/disk/app/blobs/uploads/?digest={d}", reg.url))
+            .body(big.clone()),
+    )
+    .await;
     assert_eq!(resp.status(), StatusCode::INSUFFICIENT_STORAGE);
     let body: serde_json::Value = resp.json().await.unwrap();
     assert!(
@@ -140,52 +135,35 @@ async fn a_full_disk_fails_pushes_cleanly_and_recovers() {
         "{body}"
     );
     // A chunked upload that hits the limit keeps a clean offset.
-    let resp = c
-        .post(format!("{}/v2/disk/app/blobs/uploads/", reg.url))
-        .send()
-        .await
-        .unwrap();
+    let resp = common::send(c.post(format!("{}/v2/disk/app/blobs/uploads/", reg.url))).await;
     let loc = resp.headers()["location"].to_str().unwrap().to_string();
-    let resp = c
-        .patch(format!("{}{loc}", reg.url))
-        .header("content-range", format!("0-{}", big.len() - 1))
-        .body(big.clone())
-        .send()
-        .await
-        .unwrap();
+    let resp = common::send(
+        c.patch(format!("{}{loc}", reg.url))
+            .header("content-range", format!("0-{}", big.len() - 1))
+            .body(big.clone()),
+    )
+    .await;
     assert_eq!(resp.status(), StatusCode::INSUFFICIENT_STORAGE);
-    let resp = c.get(format!("{}{loc}", reg.url)).send().await.unwrap();
+    let resp = common::send(c.get(format!("{}{loc}", reg.url))).await;
     assert_eq!(
         resp.headers()["range"],
         "0-0",
         "the refused chunk was rolled back"
     );
     // What was stored before is intact.
-    let got = c
-        .get(format!("{}/v2/disk/app/blobs/{kept}", reg.url))
-        .send()
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap();
+    let got = common::body_of(c.get(format!("{}/v2/disk/app/blobs/{kept}", reg.url))).await;
     assert_eq!(digest(&got), kept);
     assert_eq!(common::store::verify(&root), Vec::<String>::new());
     // Space freed: the same push succeeds, chunked continues from its offset.
     std::fs::remove_file(&filler).unwrap();
-    let resp = c
-        .patch(format!("{}{loc}", reg.url))
-        .header("content-range", format!("0-{}", big.len() - 1))
-        .body(big.clone())
-        .send()
-        .await
-        .unwrap();
+    let resp = common::send(
+        c.patch(format!("{}{loc}", reg.url))
+            .header("content-range", format!("0-{}", big.len() - 1))
+            .body(big.clone()),
+    )
+    .await;
     assert_eq!(resp.status(), StatusCode::ACCEPTED);
-    let resp = c
-        .put(format!("{}{loc}?digest={d}", reg.url))
-        .send()
-        .await
-        .unwrap();
+    let resp = common::send(c.put(format!("{}{loc}?digest={d}", reg.url))).await;
     assert_eq!(resp.status(), StatusCode::CREATED);
     assert_eq!(
         push_blob(&c, &reg.url, "disk/other", &big).await.unwrap(),
@@ -328,11 +306,7 @@ async fn one_hundred_kills_during_pushes_lose_nothing_acknowledged() {
         acked.blobs.len()
     );
     for (repo, d) in &acked.blobs {
-        let body = c
-            .get(format!("{base}/v2/{repo}/blobs/{d}"))
-            .send()
-            .await
-            .unwrap();
+        let body = common::send(c.get(format!("{base}/v2/{repo}/blobs/{d}"))).await;
         assert_eq!(
             body.status(),
             StatusCode::OK,
@@ -341,11 +315,7 @@ async fn one_hundred_kills_during_pushes_lose_nothing_acknowledged() {
         assert_eq!(&digest(&body.bytes().await.unwrap()), d);
     }
     for (repo, d) in &acked.manifests {
-        let resp = c
-            .get(format!("{base}/v2/{repo}/manifests/{d}"))
-            .send()
-            .await
-            .unwrap();
+        let resp = common::send(c.get(format!("{base}/v2/{repo}/manifests/{d}"))).await;
         assert_eq!(
             resp.status(),
             StatusCode::OK,

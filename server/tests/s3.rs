@@ -32,11 +32,7 @@ async fn redirects_on_send_clients_to_a_presigned_url() {
     let reg = TestRegistry::start_s3(&fresh_root(), "").await;
     let data = pattern(300_000, 7);
     let d = push_blob(&reg.url, "r/app", &data).await;
-    let resp = client()
-        .get(format!("{}/v2/r/app/blobs/{d}", reg.url))
-        .send()
-        .await
-        .unwrap();
+    let resp = common::send(client().get(format!("{}/v2/r/app/blobs/{d}", reg.url))).await;
     assert_eq!(resp.status(), StatusCode::TEMPORARY_REDIRECT);
     let location = resp.headers()["location"].to_str().unwrap().to_string();
     assert!(location.starts_with(&s3().endpoint), "{location}");
@@ -46,11 +42,7 @@ async fn redirects_on_send_clients_to_a_presigned_url() {
     );
     // reqwest's default policy follows it and gets the bytes.
     assert_eq!(get_blob(&reg.url, "r/app", &d).await.unwrap(), data);
-    let head = client()
-        .head(format!("{}/v2/r/app/blobs/{d}", reg.url))
-        .send()
-        .await
-        .unwrap();
+    let head = common::send(client().head(format!("{}/v2/r/app/blobs/{d}", reg.url))).await;
     assert_eq!(head.status(), StatusCode::OK, "HEAD answers itself");
     assert_eq!(
         head.headers()["content-length"],
@@ -65,20 +57,16 @@ async fn redirects_off_serve_every_byte_through_labreg() {
     let reg = TestRegistry::start_s3(&fresh_root(), extra).await;
     let (md, blobs) = push_image(&reg.url, "r/off", "v1", &[&pattern(70_000, 1)]).await;
     for d in &blobs {
-        let resp = client()
-            .get(format!("{}/v2/r/off/blobs/{d}", reg.url))
-            .send()
-            .await
-            .unwrap();
+        let resp = common::send(client().get(format!("{}/v2/r/off/blobs/{d}", reg.url))).await;
         assert_eq!(resp.status(), StatusCode::OK, "no redirect for {d}");
         assert_eq!(digest(&resp.bytes().await.unwrap()), *d);
     }
-    let ranged = client()
-        .get(format!("{}/v2/r/off/blobs/{}", reg.url, blobs[1]))
-        .header("range", "bytes=10-19")
-        .send()
-        .await
-        .unwrap();
+    let ranged = common::send(
+        client()
+            .get(format!("{}/v2/r/off/blobs/{}", reg.url, blobs[1]))
+            .header("range", "bytes=10-19"),
+    )
+    .await;
     assert_eq!(ranged.status(), StatusCode::PARTIAL_CONTENT);
     assert_eq!(
         &ranged.bytes().await.unwrap()[..],
@@ -106,11 +94,7 @@ async fn two_replicas_on_one_bucket_act_as_one_registry() {
     let layer = pattern((7 << 20) + 1234, 3);
     let d = digest(&layer);
     let c = client();
-    let resp = c
-        .post(format!("{}/v2/rep/app/blobs/uploads/", a.url))
-        .send()
-        .await
-        .unwrap();
+    let resp = common::send(c.post(format!("{}/v2/rep/app/blobs/uploads/", a.url))).await;
     assert_eq!(resp.status(), StatusCode::ACCEPTED);
     let mut path = upload_path(&resp);
     // Chunks alternate between the replicas: 6 MiB (a full S3 part), then
@@ -173,27 +157,13 @@ async fn replicas_with_different_secrets_fail_loudly() {
     let a = TestRegistry::start_s3(&root, "http:\n  secret: one\n").await;
     let b = TestRegistry::start_s3(&root, "http:\n  secret: two\n").await;
     let c = client();
-    let resp = c
-        .post(format!("{}/v2/sec/app/blobs/uploads/", a.url))
-        .send()
-        .await
-        .unwrap();
+    let resp = common::send(c.post(format!("{}/v2/sec/app/blobs/uploads/", a.url))).await;
     let path = upload_path(&resp);
     assert!(path.contains("_state="), "{path}");
-    let resp = c
-        .patch(format!("{}{path}", b.url))
-        .body(vec![1u8; 10])
-        .send()
-        .await
-        .unwrap();
+    let resp = common::send(c.patch(format!("{}{path}", b.url)).body(vec![1u8; 10])).await;
     assert_error(resp, 400, "BLOB_UPLOAD_INVALID", "http.secret").await;
     // The replica that started it continues it.
-    let resp = c
-        .patch(format!("{}{path}", a.url))
-        .body(vec![1u8; 10])
-        .send()
-        .await
-        .unwrap();
+    let resp = common::send(c.patch(format!("{}{path}", a.url)).body(vec![1u8; 10])).await;
     assert_eq!(resp.status(), StatusCode::ACCEPTED);
     a.stop().await;
     b.stop().await;

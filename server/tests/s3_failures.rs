@@ -129,11 +129,7 @@ async fn s3_failing_while_serving_answers_503_naming_the_cause() {
         s3().yaml(&fresh_root()).replace(&s3().endpoint, &dead)
     );
     let reg = TestRegistry::start_yaml(&yaml, std::path::Path::new("/")).await;
-    let resp = client()
-        .get(format!("{}/v2/any/app/tags/list", reg.url))
-        .send()
-        .await
-        .unwrap();
+    let resp = common::send(client().get(format!("{}/v2/any/app/tags/list", reg.url))).await;
     assert_error(resp, 503, "UNAVAILABLE", "cannot reach the S3 endpoint").await;
     reg.stop().await;
 }

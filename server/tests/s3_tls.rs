@@ -44,7 +44,10 @@ fn openssl_cert(dir: &std::path::Path) -> (std::path::PathBuf, std::path::PathBu
 /// TLS on a loopback port, each connection relayed to `backend`.
 async fn tls_front(cert: &std::path::Path, key: &std::path::Path, backend: String) -> u16 {
     let reloading = Arc::new(labreg::tls::ReloadingCert::open(cert, key).expect("cert and key"));
-    let acceptor = tokio_rustls::TlsAcceptor::from(labreg::tls::server_config(reloading, None));
+    let acceptor = tokio_rustls::TlsAcceptor::from(labreg::tls::server_config(
+        reloading,
+        labreg::config::sections::MinTls::Tls12,
+    ));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     tokio::spawn(async move {

@@ -54,19 +54,15 @@ async fn seed_001_variables_run_a_tls_htpasswd_registry() {
     .await;
     let client = client_trusting(&ca.pem());
     let url = format!("https://{}/v2/", reg.host);
-    let resp = client.get(&url).send().await.unwrap();
+    let resp = common::send(client.get(&url)).await;
     assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(
         resp.headers()["www-authenticate"],
         "Basic realm=\"Registry Realm\""
     );
     assert_eq!(
-        client
-            .get(&url)
-            .basic_auth("admin", Some("2secret"))
-            .send()
+        common::send(client.get(&url).basic_auth("admin", Some("2secret")))
             .await
-            .unwrap()
             .status(),
         StatusCode::OK
     );
@@ -87,12 +83,12 @@ async fn seed_001_variables_run_a_tls_htpasswd_registry() {
         ],
     )
     .await;
-    let catalog = client
-        .get(format!("https://{}/v2/_catalog", reg.host))
-        .basic_auth("admin", Some("2secret"))
-        .send()
-        .await
-        .unwrap();
+    let catalog = common::send(
+        client
+            .get(format!("https://{}/v2/_catalog", reg.host))
+            .basic_auth("admin", Some("2secret")),
+    )
+    .await;
     assert_eq!(
         catalog.text().await.unwrap(),
         r#"{"repositories":["continuul/site"]}"#
@@ -120,11 +116,8 @@ async fn seed_003_config_file_with_filesystem_storage() {
     .unwrap();
     let reg = Process::serve(Some(&config), &[], dir.path()).await;
     let c = common::client();
-    let resp = c
-        .post(format!("http://{}/v2/seed/app/blobs/uploads/", reg.host))
-        .send()
-        .await
-        .unwrap();
+    let resp =
+        common::send(c.post(format!("http://{}/v2/seed/app/blobs/uploads/", reg.host))).await;
     assert_eq!(resp.status(), StatusCode::ACCEPTED);
     assert_eq!(resp.headers()["x-content-type-options"], "nosniff");
     let location = resp.headers()["location"].to_str().unwrap();
@@ -134,19 +127,15 @@ async fn seed_003_config_file_with_filesystem_storage() {
     );
     // Delete is enabled: a blob can be pushed and deleted.
     let d = digest(b"x");
-    c.post(format!(
-        "http://{}/v2/seed/app/blobs/uploads/?digest={d}",
-        reg.host
-    ))
-    .body("x")
-    .send()
-    .await
-    .unwrap();
-    let resp = c
-        .delete(format!("http://{}/v2/seed/app/blobs/{d}", reg.host))
-        .send()
-        .await
-        .unwrap();
+    common::send(
+        c.post(format!(
+            "http://{}/v2/seed/app/blobs/uploads/?digest={d}",
+            reg.host
+        ))
+        .body("x"),
+    )
+    .await;
+    let resp = common::send(c.delete(format!("http://{}/v2/seed/app/blobs/{d}", reg.host))).await;
     assert_eq!(resp.status(), StatusCode::ACCEPTED);
     // JSON logs, one object per line, at debug level with the access log.
     let log = reg.log();
@@ -210,17 +199,14 @@ async fn sigterm_lets_an_upload_in_flight_finish_and_it_resumes_after_restart() 
     )];
     let reg = Process::serve(None, &envs, dir.path()).await;
     let c = common::client();
-    let resp = c
-        .post(format!("http://{}/v2/slow/app/blobs/uploads/", reg.host))
-        .send()
-        .await
-        .unwrap();
+    let resp =
+        common::send(c.post(format!("http://{}/v2/slow/app/blobs/uploads/", reg.host))).await;
     let loc = resp.headers()["location"].to_str().unwrap().to_string();
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(4);
     let body = reqwest::Body::wrap_stream(tokio_stream_from(rx));
     let patch = tokio::spawn({
         let url = format!("http://{}{loc}", reg.host);
-        async move { common::client().patch(url).body(body).send().await.unwrap() }
+        async move { common::send(common::client().patch(url).body(body)).await }
     });
     let chunk = vec![7u8; 1 << 20];
     tx.send(Ok(chunk.clone())).await.unwrap();
@@ -253,24 +239,15 @@ async fn sigterm_lets_an_upload_in_flight_finish_and_it_resumes_after_restart() 
     // A new process on the same storage completes the upload.
     let reg = Process::serve(None, &envs, dir.path()).await;
     let all = [chunk.clone(), chunk].concat();
-    let resp = c
-        .put(format!("http://{}{loc}?digest={}", reg.host, digest(&all)))
-        .send()
-        .await
-        .unwrap();
+    let resp =
+        common::send(c.put(format!("http://{}{loc}?digest={}", reg.host, digest(&all)))).await;
     assert_eq!(resp.status(), StatusCode::CREATED);
-    let got = c
-        .get(format!(
-            "http://{}/v2/slow/app/blobs/{}",
-            reg.host,
-            digest(&all)
-        ))
-        .send()
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap();
+    let got = common::body_of(c.get(format!(
+        "http://{}/v2/slow/app/blobs/{}",
+        reg.host,
+        digest(&all)
+    )))
+    .await;
     assert_eq!(digest(&got), digest(&all));
     assert!(reg.terminate().await.success());
 }
@@ -363,25 +340,12 @@ async fn debug_server_serves_health_and_metrics() {
     )
     .await;
     let c = common::client();
-    c.get(format!("http://{}/v2/", reg.host))
-        .send()
-        .await
-        .unwrap();
-    c.get(format!("http://{}/v2/nothing/tags/list", reg.host))
-        .send()
-        .await
-        .unwrap();
-    let health = c
-        .get(format!("http://{debug}/debug/health"))
-        .send()
-        .await
-        .unwrap();
+    common::send(c.get(format!("http://{}/v2/", reg.host))).await;
+    common::send(c.get(format!("http://{}/v2/nothing/tags/list", reg.host))).await;
+    let health = common::send(c.get(format!("http://{debug}/debug/health"))).await;
     assert_eq!(health.status(), StatusCode::OK);
-    let metrics = c
-        .get(format!("http://{debug}/metrics"))
-        .send()
+    let metrics = common::send(c.get(format!("http://{debug}/metrics")))
         .await
-        .unwrap()
         .text()
         .await
         .unwrap();
@@ -437,16 +401,16 @@ async fn credentials_are_never_logged() {
         ("admin", "wrong-staple-guess"),
         ("ghost", "boo-secret"),
     ] {
-        c.get(format!("http://{}/v2/", reg.host))
-            .basic_auth(user, Some(pw))
-            .send()
-            .await
-            .unwrap();
-        c.post(format!("http://{}/v2/x/blobs/uploads/", reg.host))
-            .basic_auth(user, Some(pw))
-            .send()
-            .await
-            .unwrap();
+        common::send(
+            c.get(format!("http://{}/v2/", reg.host))
+                .basic_auth(user, Some(pw)),
+        )
+        .await;
+        common::send(
+            c.post(format!("http://{}/v2/x/blobs/uploads/", reg.host))
+                .basic_auth(user, Some(pw)),
+        )
+        .await;
     }
     let log = reg.log();
     assert!(log.contains("request"), "the access log ran: {log}");

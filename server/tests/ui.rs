@@ -75,24 +75,24 @@ async fn push_sbom(reg: &TestRegistry, name: &str, subject: &str) {
         ),
     ] {
         let d = digest(data);
-        let resp = client()
-            .post(format!("{}/v2/{name}/blobs/uploads/?digest={d}", reg.url))
-            .header("authorization", &auth)
-            .body(data.to_vec())
-            .send()
-            .await
-            .unwrap();
+        let resp = common::send(
+            client()
+                .post(format!("{}/v2/{name}/blobs/uploads/?digest={d}", reg.url))
+                .header("authorization", &auth)
+                .body(data.to_vec()),
+        )
+        .await;
         assert_eq!(resp.status(), 201);
         descs.push(json!({"mediaType": media_type, "digest": d, "size": data.len()}));
     }
-    let subject_size = client()
-        .head(format!("{}/v2/{name}/manifests/{subject}", reg.url))
-        .header("authorization", &auth)
-        .header("accept", "application/vnd.oci.image.index.v1+json")
-        .send()
-        .await
-        .unwrap()
-        .headers()["content-length"]
+    let subject_size = common::send(
+        client()
+            .head(format!("{}/v2/{name}/manifests/{subject}", reg.url))
+            .header("authorization", &auth)
+            .header("accept", "application/vnd.oci.image.index.v1+json"),
+    )
+    .await
+    .headers()["content-length"]
         .to_str()
         .unwrap()
         .parse::<u64>()
@@ -107,14 +107,14 @@ async fn push_sbom(reg: &TestRegistry, name: &str, subject: &str) {
         "annotations": {"org.opencontainers.image.created": "2026-01-02T03:04:05Z"},
     });
     let body = serde_json::to_vec(&manifest).unwrap();
-    let resp = client()
-        .put(format!("{}/v2/{name}/manifests/{}", reg.url, digest(&body)))
-        .header("authorization", &auth)
-        .header("content-type", "application/vnd.oci.image.manifest.v1+json")
-        .body(body)
-        .send()
-        .await
-        .unwrap();
+    let resp = common::send(
+        client()
+            .put(format!("{}/v2/{name}/manifests/{}", reg.url, digest(&body)))
+            .header("authorization", &auth)
+            .header("content-type", "application/vnd.oci.image.manifest.v1+json")
+            .body(body),
+    )
+    .await;
     assert_eq!(resp.status(), 201, "{:?}", resp.text().await);
 }
 
@@ -226,15 +226,12 @@ async fn browser_end_to_end() {
     }
 
     // What the browser did, seen from the API: latest is gone, v1 stays.
-    let tags: Value = client()
-        .get(format!("{}/v2/team/app/tags/list", reg.url))
-        .header("authorization", basic("admin", "admin-pw"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let tags: Value = common::json_of(
+        client()
+            .get(format!("{}/v2/team/app/tags/list", reg.url))
+            .header("authorization", basic("admin", "admin-pw")),
+    )
+    .await;
     assert_eq!(tags["tags"], json!(["v1"]));
     reg.stop().await;
 }
@@ -246,12 +243,12 @@ async fn headers_assets_and_tokens() {
     let dir = tempfile::tempdir().unwrap();
     let reg = TestRegistry::start(&config(dir.path(), true).await).await;
     let auth = basic("alice", "alice-pw");
-    let resp = client()
-        .get(format!("{}/", reg.url))
-        .header("authorization", &auth)
-        .send()
-        .await
-        .unwrap();
+    let resp = common::send(
+        client()
+            .get(format!("{}/", reg.url))
+            .header("authorization", &auth),
+    )
+    .await;
     assert_eq!(resp.status(), 200);
     let h = resp.headers().clone();
     assert_eq!(
@@ -273,11 +270,7 @@ async fn headers_assets_and_tokens() {
     for (ext, at) in [("css", first), ("js", last)] {
         let href = html[at..].split('"').next().unwrap();
         assert!(href.ends_with(ext), "{href}");
-        let plain = client()
-            .get(format!("{}{href}", reg.url))
-            .send()
-            .await
-            .unwrap();
+        let plain = common::send(client().get(format!("{}{href}", reg.url))).await;
         assert_eq!(plain.status(), 200);
         assert!(
             plain.headers()["cache-control"]
@@ -286,12 +279,12 @@ async fn headers_assets_and_tokens() {
                 .contains("immutable")
         );
         let plain = plain.bytes().await.unwrap();
-        let gz = client()
-            .get(format!("{}{href}", reg.url))
-            .header("accept-encoding", "gzip")
-            .send()
-            .await
-            .unwrap();
+        let gz = common::send(
+            client()
+                .get(format!("{}{href}", reg.url))
+                .header("accept-encoding", "gzip"),
+        )
+        .await;
         assert_eq!(gz.headers()["content-encoding"], "gzip");
         let gz = gz.bytes().await.unwrap();
         assert!(
@@ -304,22 +297,18 @@ async fn headers_assets_and_tokens() {
     }
     assert!(total < 64 * 1024, "assets are {total} bytes");
     // An old hash is not served.
-    let stale = client()
-        .get(format!("{}/ui/assets/ui.00000000.css", reg.url))
-        .send()
-        .await
-        .unwrap();
+    let stale = common::send(client().get(format!("{}/ui/assets/ui.00000000.css", reg.url))).await;
     assert_eq!(stale.status(), 404);
 
     // curl-style POST (no Origin, no Sec-Fetch-Site) without the token.
-    let resp = client()
-        .post(format!("{}/ui/delete", reg.url))
-        .header("authorization", &auth)
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body("name=team%2Fapp&ref=v1")
-        .send()
-        .await
-        .unwrap();
+    let resp = common::send(
+        client()
+            .post(format!("{}/ui/delete", reg.url))
+            .header("authorization", &auth)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body("name=team%2Fapp&ref=v1"),
+    )
+    .await;
     assert_eq!(resp.status(), 403);
     assert!(resp.text().await.unwrap().contains("token is missing"));
     reg.stop().await;
@@ -339,12 +328,12 @@ async fn disabled_ui_has_no_routes() {
             "/ui/repo?name=team/app",
             "/ui/delete",
         ] {
-            let resp = client()
-                .get(format!("{}{path}", reg.url))
-                .header("authorization", basic("admin", "admin-pw"))
-                .send()
-                .await
-                .unwrap();
+            let resp = common::send(
+                client()
+                    .get(format!("{}{path}", reg.url))
+                    .header("authorization", basic("admin", "admin-pw")),
+            )
+            .await;
             assert_eq!(resp.status(), 404, "{path}");
             assert!(
                 resp.headers().get("content-security-policy").is_none(),

@@ -12,6 +12,7 @@ mod env;
 pub(crate) mod lenient;
 pub mod mirror;
 pub mod s3;
+pub mod sections;
 pub mod settings;
 
 use std::collections::BTreeMap;
@@ -377,72 +378,11 @@ impl Config {
                 ));
             }
         }
-        if let Some(level) = self.log_level_name()
-            && !["error", "warn", "info", "debug"].contains(&level.as_str())
-        {
-            return Err(invalid(
-                "log.level",
-                format!("{level:?} is not a level: use error, warn, info or debug"),
-            ));
-        }
-        if let Some(f) = &self.log.formatter
-            && !["text", "json", "logstash"].contains(&f.as_str())
-        {
-            return Err(invalid("log.formatter", format!("{f:?}: use text or json")));
-        }
         self.storage_driver()?;
         self.listen_addr()?;
         self.upstreams()?;
-        // Refuse rather than serve in the open what the operator meant to
-        // protect.
-        if self.auth.token.is_some() || self.auth.silly.is_some() {
-            return Err(invalid(
-                "auth",
-                "only auth.htpasswd is supported by labreg (token and silly auth are not)",
-            ));
-        }
-        if let Some(h) = &self.auth.htpasswd
-            && h.path.is_empty()
-        {
-            return Err(invalid(
-                "auth.htpasswd.path",
-                "the htpasswd file's path is required",
-            ));
-        }
-        if self.labreg.access.is_some() && self.auth.htpasswd.is_none() {
-            return Err(invalid(
-                "labreg.access",
-                "access rules need authentication: configure auth.htpasswd",
-            ));
-        }
-        if let Some(tls) = &self.http.tls {
-            if tls.certificate.is_empty() || tls.key.is_empty() {
-                return Err(invalid(
-                    "http.tls",
-                    "both http.tls.certificate and http.tls.key are required",
-                ));
-            }
-            if tls.clientcas.as_ref().is_some_and(|c| !c.is_empty()) {
-                return Err(invalid(
-                    "http.tls.clientcas",
-                    "client certificate auth is not supported by labreg",
-                ));
-            }
-            if tls.letsencrypt.is_some() {
-                return Err(invalid(
-                    "http.tls.letsencrypt",
-                    "not supported: use cert-manager or `labctl certs` and point certificate/key at the files",
-                ));
-            }
-            if let Some(m) = &tls.minimumtls
-                && !["tls1.2", "tls1.3"].contains(&m.as_str())
-            {
-                return Err(invalid(
-                    "http.tls.minimumtls",
-                    format!("{m:?}: use tls1.2 or tls1.3"),
-                ));
-            }
-        }
+        sections::AuthSettings::resolve(self)?;
+        sections::TlsSettings::resolve(self)?;
         if let Some(p) = &self.http.prefix
             && !p.is_empty()
             && p != "/"
@@ -460,7 +400,8 @@ impl Config {
                 format!("{net:?}: labreg listens on tcp only"),
             ));
         }
-        // Durations, addresses, URLs and headers: parsed and checked once.
+        // Durations, addresses, URLs, headers and the log section: parsed
+        // and checked once.
         Settings::resolve(self)?;
         Ok(())
     }

@@ -3,13 +3,15 @@
 //! naming its key, so the code that runs never parses a string again. Each
 //! part has one reader: [`ApiSettings`] the HTTP API, [`registry::Options`]
 //! the registry layer, [`ServeSettings`] the listener and its shutdown,
-//! [`PurgeSettings`] the upload purger.
+//! [`PurgeSettings`] the upload purger; the `http.tls`, `log` and `auth`
+//! sections' own settings are in [`super::sections`].
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
 
+use super::sections::{AuthSettings, LogSettings, TlsSettings};
 use super::{Config, ConfigError, invalid, parse_addr, parse_duration};
 use crate::registry;
 
@@ -56,6 +58,9 @@ pub struct Settings {
     pub registry: registry::Options,
     pub serve: ServeSettings,
     pub purging: Option<PurgeSettings>,
+    pub tls: Option<TlsSettings>,
+    pub log: LogSettings,
+    pub auth: AuthSettings,
 }
 
 impl Settings {
@@ -89,6 +94,9 @@ impl Settings {
                 access_log: !c.log.accesslog.disabled,
             },
             purging: purging(c)?,
+            tls: TlsSettings::resolve(c)?,
+            log: LogSettings::resolve(c)?,
+            auth: AuthSettings::resolve(c)?,
         })
     }
 }

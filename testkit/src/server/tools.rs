@@ -78,11 +78,7 @@ impl Distribution {
         require("docker-registry");
         // docker-registry takes its address from its config, so a free port
         // is picked here; readiness is then awaited on /v2/.
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = crate::free_port();
         let dir = tempfile::tempdir().unwrap();
         let config = dir.path().join("config.yml");
         std::fs::write(

@@ -199,7 +199,7 @@ pub fn python() -> Command {
 
 pub fn py_script(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/py")
+        .join("../cli/tests/py")
         .join(name)
 }
 

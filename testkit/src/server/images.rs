@@ -1,6 +1,10 @@
-//! Images pushed and pulled over plain HTTP (monolithic and chunked
-//! uploads), for tests that need content in a registry without a client.
+//! Images pushed and pulled through the workspace's OCI client
+//! (`labreg-oci`), for tests that need content in a registry without an
+//! outside client.
 
+use bytes::Bytes;
+use futures_util::TryStreamExt;
+use labreg_oci::{Client, OciError};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -8,44 +12,24 @@ use super::{client, digest};
 
 pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 
-/// Pushes a blob in one request with `c`; returns its digest, or why the
-/// registry refused it (for tests where refusals are expected).
+/// The OCI client of the registry at `url`, anonymous, on `http`.
+pub fn oci(http: &reqwest::Client, url: &str) -> Client {
+    Client::new(url.parse().expect("registry URL"), http.clone(), None)
+}
+
+/// Pushes a blob in one request (POST `?digest=`) with `c`; returns its
+/// digest, or why the registry refused it (for tests where refusals are
+/// expected).
 pub async fn try_push_blob(
     c: &reqwest::Client,
     url: &str,
     name: &str,
     data: &[u8],
 ) -> Result<String, String> {
-    let d = digest(data);
-    let resp = c
-        .post(format!("{url}/v2/{name}/blobs/uploads/?digest={d}"))
-        .body(data.to_vec())
-        .send()
+    oci(c, url)
+        .push_blob_single(name, Bytes::copy_from_slice(data))
         .await
-        .map_err(|e| e.to_string())?;
-    let answered = created(resp, &format!("push blob to {name}")).await?;
-    if answered != d {
-        return Err(format!(
-            "push blob to {name}: answered digest {answered:?}, not {d}"
-        ));
-    }
-    Ok(d)
-}
-
-/// The digest a 201 answer names, or the answer's status and body.
-async fn created(resp: reqwest::Response, what: &str) -> Result<String, String> {
-    if resp.status() != StatusCode::CREATED {
-        return Err(format!(
-            "{what}: {}: {:?}",
-            resp.status(),
-            resp.text().await
-        ));
-    }
-    let answered = resp.headers().get("docker-content-digest");
-    Ok(answered
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_string())
+        .map_err(|e| format!("push blob to {name}: {e}"))
 }
 
 /// Pushes a blob in one request; returns its digest.
@@ -55,7 +39,7 @@ pub async fn push_blob(url: &str, name: &str, data: &[u8]) -> String {
         .unwrap_or_else(|e| panic!("{e}"))
 }
 
-/// PUTs manifest bytes with `c`; returns the digest the registry answers,
+/// PUTs manifest bytes with `c`; returns the digest the registry stored,
 /// or why it refused them.
 pub async fn try_put_manifest(
     c: &reqwest::Client,
@@ -64,14 +48,10 @@ pub async fn try_put_manifest(
     reference: &str,
     body: &[u8],
 ) -> Result<String, String> {
-    let resp = c
-        .put(format!("{url}/v2/{name}/manifests/{reference}"))
-        .header("content-type", OCI_MANIFEST)
-        .body(body.to_vec())
-        .send()
+    oci(c, url)
+        .put_manifest(name, reference, OCI_MANIFEST, Bytes::copy_from_slice(body))
         .await
-        .map_err(|e| e.to_string())?;
-    created(resp, &format!("put manifest {name}:{reference}")).await
+        .map_err(|e| format!("put manifest {name}:{reference}: {e}"))
 }
 
 /// An image manifest over a config and layers (digest, size).
@@ -89,8 +69,7 @@ pub async fn put_manifest(url: &str, name: &str, reference: &str, m: &Value) -> 
     let body = serde_json::to_vec(m).unwrap();
     try_put_manifest(&client(), url, name, reference, &body)
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    digest(&body)
+        .unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// Pushes an image (a config and the given layers) under `reference`;
@@ -116,30 +95,28 @@ pub async fn push_image(
     (md, blobs)
 }
 
-/// GETs a blob with a client that follows redirects; returns its bytes.
+/// GETs a blob, following redirects to storage; returns its bytes.
 pub async fn get_blob(url: &str, name: &str, d: &str) -> Result<Vec<u8>, StatusCode> {
-    let resp = reqwest::get(format!("{url}/v2/{name}/blobs/{d}"))
+    let blob = oci(&reqwest::Client::new(), url)
+        .get_blob(name, d)
         .await
-        .unwrap();
-    if !resp.status().is_success() {
-        return Err(resp.status());
-    }
-    Ok(resp.bytes().await.unwrap().to_vec())
+        .map_err(status)?;
+    let chunks: Vec<Bytes> = blob.stream.try_collect().await.map_err(status)?;
+    Ok(chunks.concat())
+}
+
+fn status(e: OciError) -> StatusCode {
+    e.status()
+        .unwrap_or_else(|| panic!("no answer from the registry: {e}"))
 }
 
 /// Pulls an image by reference: the manifest, then every blob it names,
 /// each checked against its digest.
 pub async fn pull_image(url: &str, name: &str, reference: &str) -> Result<String, String> {
-    let resp = client()
-        .get(format!("{url}/v2/{name}/manifests/{reference}"))
-        .header("accept", OCI_MANIFEST)
-        .send()
+    let (_, body) = oci(&client(), url)
+        .get_manifest(name, reference)
         .await
-        .unwrap();
-    if resp.status() != StatusCode::OK {
-        return Err(format!("manifest {name}:{reference}: {}", resp.status()));
-    }
-    let body = resp.bytes().await.unwrap();
+        .map_err(|e| format!("manifest {name}:{reference}: {e}"))?;
     let m: Value = serde_json::from_slice(&body).unwrap();
     let mut wanted = vec![m["config"]["digest"].as_str().unwrap().to_string()];
     for l in m["layers"].as_array().unwrap() {

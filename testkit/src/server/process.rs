@@ -11,15 +11,7 @@ pub struct Process {
     pub stderr: PathBuf,
 }
 
-/// A loopback port free right now. The binary takes its address from the
-/// config, so it cannot be handed a bound listener; readiness is awaited.
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+pub use crate::free_port;
 
 impl Process {
     /// Starts `labreg serve [config]` with `envs` on a free port (set through
@@ -28,7 +20,7 @@ impl Process {
         let port = free_port();
         let host = format!("127.0.0.1:{port}");
         let stderr = logs.join(format!("labreg-{port}.log"));
-        let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_labreg"));
+        let mut cmd = tokio::process::Command::new(crate::bin("labreg"));
         cmd.arg("serve");
         if let Some(c) = config {
             cmd.arg(c);
@@ -82,7 +74,7 @@ impl Process {
 
 /// Runs the labreg binary to completion: (status, stdout, stderr).
 pub fn run_labreg(args: &[&str], envs: &[(&str, &str)]) -> (i32, String, String) {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_labreg"))
+    let out = std::process::Command::new(crate::bin("labreg"))
         .args(args)
         .envs(envs.iter().copied())
         .stdin(Stdio::null())

@@ -1,0 +1,212 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use base64::Engine;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE};
+
+pub mod containerd;
+pub mod fake_kube;
+pub mod openssl;
+pub mod render;
+
+/// The demo identity of the example lab (public knowledge, never for real use).
+pub const DEMO_KEY: &str =
+    "AGE-SECRET-KEY-1AKSGGMEZKSV9ZCLW24VQFA7MC60SM6EAFL76PWTTKSUFUVADF0JSNJZFXD";
+pub const DEMO_RECIPIENT: &str = "age1uwxrjtgqr2pxz6gfnrq4c02pgepqekxy2pazqmhp292sl4rqsyzqkf2gwu";
+
+/// Runs `cmd` with `stdin` written to it; (exit code, stdout, stderr).
+pub fn run_stdin(cmd: &mut Command, stdin: impl AsRef<[u8]>) -> (i32, String, String) {
+    use std::io::Write;
+    use std::process::Stdio;
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the command starts");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_ref())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
+}
+
+/// `labctl` with a clean environment: no identity from the developer's
+/// machine leaks into a test.
+pub fn labctl(dir: &Path) -> assert_cmd::Command {
+    let mut c = assert_cmd::Command::cargo_bin("labctl").expect("labctl binary");
+    c.current_dir(dir)
+        .env_remove("LABCTL_AGE_KEY")
+        .env_remove("LABCTL_AGE_KEY_FILE")
+        .env("HOME", dir.join("home"));
+    c
+}
+
+pub use crate::free_port;
+
+/// A real tool the test needs; a missing one fails the test loudly.
+pub fn tool(name: &str) -> Command {
+    let found = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).any(|d| d.join(name).is_file()))
+        .unwrap_or(false);
+    assert!(
+        found,
+        "this test needs the `{name}` tool, which is not installed: run scripts/setup.sh (Debian packages age, openssl, apache2-utils)"
+    );
+    Command::new(name)
+}
+
+/// Runs a tool and returns its stdout; a failure fails the test with stderr.
+pub fn run_ok(cmd: &mut Command) -> String {
+    let out = cmd.output().expect("tool runs");
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("utf-8 output")
+}
+
+/// A valid manifest; tests replace parts of it. Line numbers matter.
+pub fn base_manifest() -> String {
+    format!(
+        "apiVersion: labctl/v1alpha1
+kind: Lab
+metadata:
+  name: homelab
+git:
+  repoURL: https://github.com/me/homelab.git
+  revision: main
+  path: apps
+secrets:
+  recipients:
+    - {DEMO_RECIPIENT}
+registry:
+  namespace: registry
+  host: docker.registry.example.com
+  image: labreg
+  replicas: 1
+  users:
+    admin:
+      password: secret:registry/admin
+  storage:
+    filesystem:
+      size: 20Gi
+  delete: true
+  redirect: false
+  expose:
+    ingress:
+      className: nginx
+      clusterIssuer: letsencrypt-prod
+      proxyBodySize: \"0\"
+  pullSecrets:
+    - namespace: default
+      name: regcred
+"
+    )
+}
+
+/// A temporary lab folder with the demo identity in `LABCTL_AGE_KEY_FILE`
+/// (outside the lab) and `lab.yaml` = `manifest`.
+pub struct TempLab {
+    pub dir: tempfile::TempDir,
+    pub key_file: PathBuf,
+}
+
+impl TempLab {
+    pub fn new(manifest: &str) -> TempLab {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("lab/secrets")).unwrap();
+        std::fs::create_dir_all(dir.path().join("home")).unwrap();
+        let key_file = dir.path().join("home/demo-key.txt");
+        std::fs::write(&key_file, format!("# demo\n{DEMO_KEY}\n")).unwrap();
+        std::fs::write(dir.path().join("lab/lab.yaml"), manifest).unwrap();
+        TempLab { dir, key_file }
+    }
+    pub fn root(&self) -> PathBuf {
+        self.dir.path().join("lab")
+    }
+    pub fn cmd(&self) -> assert_cmd::Command {
+        let mut c = labctl(&self.root());
+        c.env("HOME", self.dir.path().join("home"))
+            .env("LABCTL_AGE_KEY_FILE", &self.key_file);
+        c
+    }
+    /// `labctl secrets set NAME` with `value` on stdin, which must succeed.
+    pub fn set_secret(&self, name: &str, value: impl Into<Vec<u8>>) {
+        self.cmd()
+            .args(["secrets", "set", name])
+            .write_stdin(value)
+            .assert()
+            .success();
+    }
+}
+
+/// The forms in which `plain` must never appear.
+pub fn needles(plain: &[u8]) -> Vec<Vec<u8>> {
+    let mut out = vec![plain.to_vec()];
+    for engine in [&STANDARD, &URL_SAFE] {
+        for k in 0..3 {
+            let mut padded = vec![0u8; k];
+            padded.extend_from_slice(plain);
+            let enc = engine.encode(&padded);
+            // Drop the groups that mix in the padding bytes or the end.
+            let start = if k == 0 { 0 } else { 4 };
+            let end = enc.len().saturating_sub(4);
+            if end > start + 8 {
+                out.push(enc.as_bytes()[start..end].to_vec());
+            }
+        }
+    }
+    out
+}
+
+pub fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
+}
+
+/// Runs a labctl command that must succeed; a failure fails the test with
+/// the command and its stderr.
+pub trait Succeeds {
+    fn succeeds(&mut self) -> std::process::Output;
+}
+
+impl Succeeds for assert_cmd::Command {
+    fn succeeds(&mut self) -> std::process::Output {
+        let out = self.output().expect("labctl runs");
+        assert!(
+            out.status.success(),
+            "{self:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out
+    }
+}
+
+/// What Debian's `age -d -i IDENTITY FILE` decrypts (independent of labctl).
+pub fn age_decrypt(
+    identity: impl AsRef<std::ffi::OsStr>,
+    file: impl AsRef<std::ffi::OsStr>,
+) -> String {
+    run_ok(tool("age").arg("-d").arg("-i").arg(identity).arg(file))
+}
+
+/// A new identity made by Debian's `age-keygen` in `path`; returns its
+/// recipient (`age-keygen -y`).
+pub fn age_keygen(path: &Path) -> String {
+    run_ok(tool("age-keygen").arg("-o").arg(path));
+    run_ok(tool("age-keygen").arg("-y").arg(path))
+        .trim()
+        .to_string()
+}
