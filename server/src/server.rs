@@ -110,9 +110,12 @@ pub fn build_state_with(
     if !upstreams.is_empty() {
         service = Arc::new(Mirror::new(service, registry.clone(), upstreams.clone()));
     }
-    if let Some(sink) = sink {
-        service = Arc::new(Events::new(service, sink));
-    }
+    let usage = crate::usage::UsageIndex::start(registry.clone());
+    let sink: Arc<dyn EventSink> = match sink {
+        Some(s) => Arc::new(crate::usage::Tee(usage.clone(), s)),
+        None => usage.clone(),
+    };
+    service = Arc::new(Events::new(service, sink));
     Ok(Arc::new(AppState {
         service,
         registry,
@@ -128,6 +131,7 @@ pub fn build_state_with(
                 .map(|t| t.certificate.clone().into());
             Arc::new(crate::ui::Ui::new(cert))
         }),
+        usage: Some(usage),
     }))
 }
 
@@ -221,6 +225,9 @@ pub fn debug_router(
                     let mut text = m.render();
                     for u in &state.upstreams {
                         u.render(&mut text);
+                    }
+                    if let Some(usage) = &state.usage {
+                        usage.render_gauges(&mut text).await;
                     }
                     ([("content-type", "text/plain; version=0.0.4")], text)
                 }

@@ -50,6 +50,8 @@ pub struct AppState {
     pub upstreams: Vec<Arc<crate::mirror::Upstream>>,
     /// The web UI's own state, when `labreg.ui.enabled`.
     pub ui: Option<Arc<crate::ui::Ui>>,
+    /// The storage usage index (`/labreg/v1/usage`, the catalog).
+    pub usage: Option<Arc<crate::usage::UsageIndex>>,
 }
 
 impl AppState {
@@ -66,6 +68,10 @@ impl AppState {
 /// response carries the API version header and the configured headers.
 pub fn app(state: Arc<AppState>) -> Router {
     Router::new()
+        .route(
+            crate::usage::http::PATH,
+            axum::routing::get(crate::usage::http::usage),
+        )
         .fallback(dispatch)
         .layer(axum::middleware::map_response_with_state(
             state.clone(),
@@ -169,7 +175,7 @@ async fn dispatch(State(state): State<Arc<AppState>>, req: Request) -> Response 
     resp
 }
 
-fn unauthorized(state: &AppState, why: &str) -> ApiError {
+pub(crate) fn unauthorized(state: &AppState, why: &str) -> ApiError {
     ApiError::new(
         ErrorCode::Unauthorized,
         format!("authentication required: {why}"),

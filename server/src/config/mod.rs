@@ -232,6 +232,8 @@ pub struct Labreg {
     /// The web UI at `/` (off unless enabled, so a registry:2 config
     /// serves exactly the API).
     pub ui: Enabled,
+    /// Retention policies (`crate::retention::policy`).
+    pub retention: Option<crate::retention::RetentionConfig>,
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]
@@ -389,6 +391,7 @@ impl Config {
         self.storage_driver()?;
         self.listen_addr()?;
         self.upstreams()?;
+        self.retention()?;
         // Refuse rather than serve in the open what the operator meant to
         // protect.
         if self.auth.token.is_some() || self.auth.silly.is_some() {
@@ -459,6 +462,16 @@ impl Config {
         // Durations, addresses, URLs and headers: parsed and checked once.
         Settings::resolve(self)?;
         Ok(())
+    }
+
+    /// The retention policies of `labreg.retention`, checked; None without
+    /// the section.
+    pub fn retention(&self) -> Result<Option<crate::retention::Policies>, ConfigError> {
+        self.labreg
+            .retention
+            .as_ref()
+            .map(crate::retention::Policies::resolve)
+            .transpose()
     }
 
     /// The upstreams mirrored (`proxy` or `labreg.mirrors`), checked.
