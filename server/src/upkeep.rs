@@ -97,7 +97,11 @@ pub async fn du(args: DuArgs) -> anyhow::Result<()> {
 
 fn print_du(r: &UsageReport) {
     let mut repos: Vec<_> = r.repositories.iter().collect();
-    repos.sort_by(|a, b| b.bytes_exclusive.cmp(&a.bytes_exclusive).then(a.name.cmp(&b.name)));
+    repos.sort_by(|a, b| {
+        b.bytes_exclusive
+            .cmp(&a.bytes_exclusive)
+            .then(a.name.cmp(&b.name))
+    });
     println!(
         "{:>12} {:>12} {:>12} {:>6} {:>9}  {:<20}  REPOSITORY",
         "EXCLUSIVE", "SHARED", "REFERENCED", "TAGS", "MANIFESTS", "LAST PUSH"
@@ -136,7 +140,9 @@ pub fn spawn_retention(state: &Arc<AppState>, config: &Config) -> anyhow::Result
         return Ok(());
     };
     let Some(every) = policies.schedule else {
-        tracing::info!("retention policies loaded; no labreg.retention.schedule, so only `labreg retention` applies them");
+        tracing::info!(
+            "retention policies loaded; no labreg.retention.schedule, so only `labreg retention` applies them"
+        );
         return Ok(());
     };
     if state.registry.options().read_only {

@@ -161,12 +161,7 @@ async fn dispatch(State(state): State<Arc<AppState>>, req: Request) -> Response 
         .await
     {
         Ok(who) => who,
-        Err(Denial::Unauthenticated(why)) => return unauthorized(&state, why).into_response(),
-        Err(Denial::Forbidden { who, message }) => {
-            let mut resp = ApiError::new(ErrorCode::Denied, message).into_response();
-            resp.extensions_mut().insert(who);
-            return resp;
-        }
+        Err(denial) => return denied(&state, denial),
     };
     let cx = Context::new(who).namespace(query(&req).remove("ns"));
     let result = route_request(&state, &cx, route, repo.as_ref(), req).await;
@@ -175,7 +170,19 @@ async fn dispatch(State(state): State<Arc<AppState>>, req: Request) -> Response 
     resp
 }
 
-pub(crate) fn unauthorized(state: &AppState, why: &str) -> ApiError {
+/// A refused request's answer: 401 with the challenge, or 403 naming who.
+pub(crate) fn denied(state: &AppState, denial: Denial) -> Response {
+    match denial {
+        Denial::Unauthenticated(why) => unauthorized(state, why).into_response(),
+        Denial::Forbidden { who, message } => {
+            let mut resp = ApiError::new(ErrorCode::Denied, message).into_response();
+            resp.extensions_mut().insert(who);
+            resp
+        }
+    }
+}
+
+fn unauthorized(state: &AppState, why: &str) -> ApiError {
     ApiError::new(
         ErrorCode::Unauthorized,
         format!("authentication required: {why}"),

@@ -18,7 +18,7 @@ mod blobs;
 mod cache;
 mod catalog;
 mod manifests;
-mod prune;
+pub mod prune;
 mod uploads;
 
 use std::collections::HashMap;

@@ -24,6 +24,7 @@ pub use policy::{Policies, Policy, RetentionConfig};
 use crate::auth::Principal;
 use crate::events::EventSink;
 use crate::registry::gc::{GcOptions, GcReport};
+use crate::registry::prune::in_parallel;
 use crate::registry::{Change, ChangeAction, Context, Digest, Registry, RepoName, Result, Tag};
 
 /// The actor named in the changes retention makes.
@@ -72,42 +73,49 @@ pub async fn run(
             .retention_plan(&name, policy, policies.grace, now)
             .await?;
         report.tags_kept += repo_plan.tags_kept;
-        for t in repo_plan.tags {
-            if !dry_run {
+        let mut work = Vec::with_capacity(repo_plan.tags.len());
+        for t in &repo_plan.tags {
+            work.push(untag(registry, &name, t, dry_run));
+        }
+        let untagged = in_parallel(work).await?;
+        for (t, removed) in repo_plan.tags.into_iter().zip(untagged) {
+            if !removed {
+                report.skipped.push(format!("{name}:{}", t.tag));
+                continue;
+            }
+            if let (Some(sink), false, Ok(tag)) = (&sink, dry_run, Tag::parse(&t.tag)) {
                 let digest: Digest = t.digest.parse()?;
-                if !registry
-                    .untag_if_unchanged(&name, &t.tag, &digest, t.modified)
-                    .await?
-                {
-                    report.skipped.push(format!("{name}:{}", t.tag));
-                    continue;
-                }
-                if let (Some(sink), Ok(tag)) = (&sink, Tag::parse(&t.tag)) {
-                    sink.record(
-                        &Change::new(&cx, ChangeAction::TagDelete, &name, &digest).tag(Some(&tag)),
-                    );
-                }
+                sink.record(
+                    &Change::new(&cx, ChangeAction::TagDelete, &name, &digest).tag(Some(&tag)),
+                );
             }
             report.tags.push(t);
         }
-        for m in repo_plan.manifests {
-            if !dry_run {
+        let removed = if dry_run {
+            vec![true; repo_plan.manifests.len()]
+        } else {
+            let chosen = repo_plan
+                .manifests
+                .iter()
+                .map(|m| Ok((m.digest.parse()?, m.modified)))
+                .collect::<Result<Vec<(Digest, SystemTime)>>>()?;
+            registry
+                .unlink_manifests_if_unchanged(&name, &chosen)
+                .await?
+        };
+        for (m, removed) in repo_plan.manifests.into_iter().zip(removed) {
+            if !removed {
+                report.skipped.push(format!("{name}@{}", m.digest));
+                continue;
+            }
+            if let (Some(sink), false) = (&sink, dry_run) {
                 let digest: Digest = m.digest.parse()?;
-                if !registry
-                    .unlink_manifest_if_unchanged(&name, &digest, m.modified)
-                    .await?
-                {
-                    report.skipped.push(format!("{name}@{}", m.digest));
-                    continue;
-                }
-                if let Some(sink) = &sink {
-                    sink.record(&Change::new(
-                        &cx,
-                        ChangeAction::ManifestDelete,
-                        &name,
-                        &digest,
-                    ));
-                }
+                sink.record(&Change::new(
+                    &cx,
+                    ChangeAction::ManifestDelete,
+                    &name,
+                    &digest,
+                ));
             }
             report.manifests.push(m);
         }
@@ -121,6 +129,17 @@ pub async fn run(
         report.gc = Some(registry.garbage_collect(&gc).await?);
     }
     Ok(report)
+}
+
+/// Removes a planned tag unless it changed since the plan.
+async fn untag(registry: &Registry, name: &str, t: &TagDeletion, dry_run: bool) -> Result<bool> {
+    if dry_run {
+        return Ok(true);
+    }
+    let digest: Digest = t.digest.parse()?;
+    registry
+        .untag_if_unchanged(name, &t.tag, &digest, t.modified)
+        .await
 }
 
 /// Runs the policies every `schedule`, first one schedule after start.

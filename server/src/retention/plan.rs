@@ -154,7 +154,8 @@ impl Registry {
         now: SystemTime,
     ) -> Result<RepoPlan> {
         let mut tags: Vec<StoredTag> = self.stored_tags(name).try_collect().await?;
-        let revisions: BTreeMap<Digest, SystemTime> = self.stored_revisions(name).try_collect().await?;
+        let revisions: BTreeMap<Digest, SystemTime> =
+            self.stored_revisions(name).try_collect().await?;
         let mut parsed: HashMap<Digest, Arc<Manifest>> = HashMap::new();
         for d in revisions.keys() {
             if let Some((m, _)) = self.parsed_manifest(d).await? {

@@ -166,7 +166,10 @@ impl Policies {
                 .keep_tags
                 .iter()
                 .map(|t| match t.as_str() {
-                    "" => Err(invalid(&key("keep_tags"), "an empty pattern matches nothing")),
+                    "" => Err(invalid(
+                        &key("keep_tags"),
+                        "an empty pattern matches nothing",
+                    )),
                     "semver" => Ok(TagPattern::Semver),
                     g => Ok(TagPattern::Glob(g.to_string())),
                 })
@@ -276,7 +279,8 @@ mod tests {
             msg.contains("labreg.retention.policies[0]") && msg.contains("keep_last"),
             "{msg}"
         );
-        let negative = resolve("    policies:\n      - repositories: [a]\n        keep_latest: -1\n");
+        let negative =
+            resolve("    policies:\n      - repositories: [a]\n        keep_latest: -1\n");
         assert!(
             negative
                 .unwrap_err()

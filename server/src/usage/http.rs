@@ -9,8 +9,8 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use crate::api::{ApiError, AppState, ErrorCode, unauthorized};
-use crate::auth::{Denial, Scope};
+use crate::api::{ApiError, AppState, ErrorCode, denied};
+use crate::auth::Scope;
 
 pub const PATH: &str = "/labreg/v1/usage";
 
@@ -22,12 +22,7 @@ pub async fn usage(
     let authorization = headers.get(header::AUTHORIZATION).map(|v| v.as_bytes());
     let who = match state.access.admit(authorization, Scope::Admin).await {
         Ok(who) => who,
-        Err(Denial::Unauthenticated(why)) => return unauthorized(&state, why).into_response(),
-        Err(Denial::Forbidden { who, message }) => {
-            let mut resp = ApiError::new(ErrorCode::Denied, message).into_response();
-            resp.extensions_mut().insert(who);
-            return resp;
-        }
+        Err(denial) => return denied(&state, denial),
     };
     let unavailable = |why: String| {
         ApiError::new(ErrorCode::Unavailable, why)

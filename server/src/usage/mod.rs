@@ -28,8 +28,8 @@ use std::time::{Duration, SystemTime};
 use futures_util::TryStreamExt;
 use tokio::sync::{mpsc, oneshot};
 
-pub use state::{RepoReport, Totals, UsageReport};
 use state::{RepoKey, State, key};
+pub use state::{RepoReport, Totals, UsageReport};
 
 use crate::events::EventSink;
 use crate::registry::paths::Entry;
@@ -171,13 +171,33 @@ impl UsageIndex {
         };
         let t = r.totals;
         for (name, help, v) in [
-            ("repositories", "Repositories in the store.", t.repositories as u64),
+            (
+                "repositories",
+                "Repositories in the store.",
+                t.repositories as u64,
+            ),
             ("tags", "Tags in the store.", t.tags as u64),
-            ("manifests", "Manifest revisions linked to repositories.", t.manifests as u64),
+            (
+                "manifests",
+                "Manifest revisions linked to repositories.",
+                t.manifests as u64,
+            ),
             ("blobs", "Blobs in the store.", t.blobs as u64),
-            ("stored_bytes", "Bytes of every blob in the store.", t.bytes_stored),
-            ("referenced_bytes", "Bytes some manifest references, deduplicated.", t.bytes_referenced),
-            ("unreferenced_bytes", "Bytes no manifest references (garbage collection frees them).", t.bytes_unreferenced),
+            (
+                "stored_bytes",
+                "Bytes of every blob in the store.",
+                t.bytes_stored,
+            ),
+            (
+                "referenced_bytes",
+                "Bytes some manifest references, deduplicated.",
+                t.bytes_referenced,
+            ),
+            (
+                "unreferenced_bytes",
+                "Bytes no manifest references (garbage collection frees them).",
+                t.bytes_unreferenced,
+            ),
         ] {
             let _ = writeln!(out, "# HELP labreg_storage_{name} {help}");
             let _ = writeln!(out, "# TYPE labreg_storage_{name} gauge");
@@ -267,6 +287,9 @@ async fn apply(registry: &Registry, s: &mut State, c: &Change) -> Result<()> {
         }
         ChangeAction::BlobDelete => {}
         ChangeAction::ManifestPush => {
+            if let Some(size) = c.size {
+                s.add_blob(&c.digest, size);
+            }
             learn(registry, s, &c.digest).await?;
             s.add_revision(repo, &c.digest, now);
             if let Some(t) = &c.tag {

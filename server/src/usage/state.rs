@@ -250,11 +250,17 @@ mod tests {
         assert_eq!(r.totals.bytes_unreferenced, 5);
         assert_eq!(r.totals.bytes_without_dedup, 1110 + 1020);
         let a = &r.repositories[0];
-        assert_eq!((a.name.as_str(), a.bytes_exclusive, a.bytes_shared), ("a", 110, 1000));
+        assert_eq!(
+            (a.name.as_str(), a.bytes_exclusive, a.bytes_shared),
+            ("a", 110, 1000)
+        );
         assert_eq!((a.tags, a.manifests), (1, 1));
         s.remove_revision("a", &d(3));
         let r = s.report();
-        assert_eq!(r.repositories[1].bytes_exclusive, 1020, "b/c alone holds layer 2 now");
+        assert_eq!(
+            r.repositories[1].bytes_exclusive, 1020,
+            "b/c alone holds layer 2 now"
+        );
         assert_eq!(r.totals.bytes_unreferenced, 115);
     }
 }
