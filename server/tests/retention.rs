@@ -16,6 +16,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use common::images::{OCI_MANIFEST, pull_image, push_blob, push_image, put_manifest};
+use common::process::run_own_labreg as run_labreg;
 use common::suite::pattern;
 use common::{TestRegistry, client, digest};
 use futures_util::StreamExt;
@@ -124,34 +125,6 @@ async fn push_signature(url: &str, repo: &str, subject: &str, seed: u8) -> Strin
     put_manifest(url, repo, &d, &m).await
 }
 
-/// The labreg binary, copied when the test starts: the target folder is
-/// shared, and a build elsewhere may replace the binary while this test runs.
-fn labreg_bin() -> &'static Path {
-    static BIN: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
-    BIN.get_or_init(|| {
-        let dir = tempfile::Builder::new()
-            .prefix("labreg-bin-")
-            .tempdir()
-            .unwrap()
-            .keep();
-        let to = dir.join("labreg");
-        std::fs::copy(env!("CARGO_BIN_EXE_labreg"), &to).unwrap();
-        to
-    })
-}
-
-fn run_labreg(args: &[&str], _: &[(&str, &str)]) -> (i32, String, String) {
-    let out = std::process::Command::new(labreg_bin())
-        .args(args)
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).to_string(),
-        String::from_utf8_lossy(&out.stderr).to_string(),
-    )
-}
-
 struct Lab {
     reg: TestRegistry,
     config: PathBuf,
@@ -161,7 +134,7 @@ struct Lab {
 
 impl Lab {
     async fn start(extra: &str) -> Lab {
-        labreg_bin();
+        common::process::own_labreg();
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().join("data");
         let yaml = format!(

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use base64::Engine;
 use common::images::{push_blob, push_image};
-use common::process::run_labreg;
+use common::process::run_own_labreg as run_labreg;
 use common::s3::{fresh_root, s3};
 use common::suite::pattern;
 use common::tools::run;
@@ -114,6 +114,7 @@ async fn gauges_follow_pushes() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn du_on_s3_equals_the_bucket() {
+    common::process::own_labreg();
     let root = fresh_root();
     let dir = tempfile::tempdir().unwrap();
     let yaml = format!("version: 0.1\nstorage:\n{}", s3().yaml(&root));

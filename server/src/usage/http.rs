@@ -38,7 +38,12 @@ pub async fn usage(
         return unavailable(format!("the store cannot be read: {e}"));
     }
     let mut resp = match index.report().await {
-        Some(r) => (StatusCode::OK, axum::Json(r)).into_response(),
+        Some(s) => (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "application/json")],
+            s.json(),
+        )
+            .into_response(),
         None => unavailable("the usage index is not running".into()),
     };
     resp.extensions_mut().insert(who);

@@ -39,8 +39,31 @@ enum Msg {
     Change(Change),
     /// Blobs garbage collection deleted.
     Forget(Vec<Digest>),
-    Report(oneshot::Sender<UsageReport>),
+    Report(oneshot::Sender<Arc<Snapshot>>),
     Rebuild(oneshot::Sender<Result<()>>),
+}
+
+/// A report and its JSON, made once per state of the index: between
+/// changes, every request gets the same one.
+pub struct Snapshot {
+    pub report: UsageReport,
+    json: std::sync::OnceLock<bytes::Bytes>,
+}
+
+impl Snapshot {
+    fn new(report: UsageReport) -> Arc<Snapshot> {
+        Arc::new(Snapshot {
+            report,
+            json: std::sync::OnceLock::new(),
+        })
+    }
+
+    /// The report as JSON, serialized on first use.
+    pub fn json(&self) -> bytes::Bytes {
+        self.json
+            .get_or_init(|| serde_json::to_vec(&self.report).unwrap_or_default().into())
+            .clone()
+    }
 }
 
 pub struct UsageIndex {
@@ -112,7 +135,7 @@ impl UsageIndex {
 
     /// The usage report, with every change made before the call applied.
     /// None when the index is not built (the store cannot be read).
-    pub async fn report(&self) -> Option<UsageReport> {
+    pub async fn report(&self) -> Option<Arc<Snapshot>> {
         let (tx, rx) = oneshot::channel();
         self.tx.send(Msg::Report(tx)).ok()?;
         rx.await.ok()
@@ -169,7 +192,7 @@ impl UsageIndex {
         let Some(r) = self.report().await else {
             return;
         };
-        let t = r.totals;
+        let t = &r.report.totals;
         for (name, help, v) in [
             (
                 "repositories",
@@ -256,7 +279,11 @@ async fn worker(
             }
         }
     };
+    let mut snapshot: Option<Arc<Snapshot>> = None;
     while let Some(msg) = rx.recv().await {
+        if !matches!(msg, Msg::Report(_)) {
+            snapshot = None;
+        }
         match msg {
             Msg::Change(c) => {
                 if let Err(e) = apply(&registry, &mut state, &c).await {
@@ -265,7 +292,8 @@ async fn worker(
             }
             Msg::Forget(blobs) => blobs.iter().for_each(|b| state.forget_blob(b)),
             Msg::Report(tx) => {
-                let _ = tx.send(state.report());
+                let s = snapshot.get_or_insert_with(|| Snapshot::new(state.report()));
+                let _ = tx.send(s.clone());
             }
             Msg::Rebuild(tx) => {
                 let r = build(&registry, &catalog).await.map(|s| state = s);

@@ -82,7 +82,19 @@ impl Process {
 
 /// Runs the labreg binary to completion: (status, stdout, stderr).
 pub fn run_labreg(args: &[&str], envs: &[(&str, &str)]) -> (i32, String, String) {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_labreg"))
+    run_program(
+        std::path::Path::new(env!("CARGO_BIN_EXE_labreg")),
+        args,
+        envs,
+    )
+}
+
+fn run_program(
+    program: &std::path::Path,
+    args: &[&str],
+    envs: &[(&str, &str)],
+) -> (i32, String, String) {
+    let out = std::process::Command::new(program)
         .args(args)
         .envs(envs.iter().copied())
         .stdin(Stdio::null())
@@ -93,4 +105,26 @@ pub fn run_labreg(args: &[&str], envs: &[(&str, &str)]) -> (i32, String, String)
         String::from_utf8_lossy(&out.stdout).to_string(),
         String::from_utf8_lossy(&out.stderr).to_string(),
     )
+}
+
+/// The labreg binary as it is when first asked for: a hard link (no space;
+/// a copy when linking fails) beside the test's temporary files, because the
+/// target folder is shared and a build elsewhere may replace the binary
+/// while a long test runs. Ask for it when the test starts.
+pub fn own_labreg() -> &'static std::path::Path {
+    static BIN: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    BIN.get_or_init(|| {
+        let to = std::env::temp_dir().join(format!("labreg-test-{}", std::process::id()));
+        let _ = std::fs::remove_file(&to);
+        let from = env!("CARGO_BIN_EXE_labreg");
+        if std::fs::hard_link(from, &to).is_err() {
+            std::fs::copy(from, &to).unwrap();
+        }
+        to
+    })
+}
+
+/// Runs that labreg to completion: (status, stdout, stderr).
+pub fn run_own_labreg(args: &[&str], envs: &[(&str, &str)]) -> (i32, String, String) {
+    run_program(own_labreg(), args, envs)
 }
