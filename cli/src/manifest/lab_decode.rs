@@ -33,6 +33,7 @@ pub const REGISTRY_KEYS: &[&str] = &[
     "expose",
     "pullSecrets",
     "access",
+    "retention",
 ];
 pub const USER_KEYS: &[&str] = &["password"];
 pub const STORAGE_KEYS: &[&str] = &["filesystem", "s3"];
@@ -297,6 +298,8 @@ pub fn all_key_lists() -> Vec<(&'static str, &'static [&'static str])> {
         ("Ingress", INGRESS_KEYS),
         ("PullSecret", PULL_SECRET_KEYS),
         ("AccessRule", ACCESS_KEYS),
+        ("Retention", super::retention_decode::RETENTION_KEYS),
+        ("RetentionPolicy", super::retention_decode::POLICY_KEYS),
         ("Minio", MINIO_KEYS),
         ("Nodes", super::nodes::NODES_KEYS),
         ("NodePaths", super::nodes::NODE_PATHS_KEYS),

@@ -12,6 +12,7 @@ pub mod model;
 pub mod node;
 pub mod nodes;
 mod registry_decode;
+mod retention_decode;
 
 use std::fmt;
 use std::path::{Path, PathBuf};

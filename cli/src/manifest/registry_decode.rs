@@ -60,7 +60,9 @@ pub(super) fn registry(d: &mut Decoder, n: &Node, p: &str) -> Option<Registry> {
     let access = m
         .opt(d, "access", |d, n, p| access(d, n, p, &users))
         .unwrap_or_default();
+    let retention = m.opt(d, "retention", super::retention_decode::retention);
     Some(Registry {
+        retention,
         namespace,
         host: host?,
         image,

@@ -69,6 +69,7 @@ pub struct RegistryCtx {
     pub replicas: u32,
     pub users: Vec<String>,
     pub access: Vec<AccessRule>,
+    pub retention: Option<crate::manifest::model::Retention>,
     pub realm: String,
     pub delete: bool,
     pub redirect: bool,
@@ -189,6 +190,12 @@ pub fn base(lab: &Lab) -> Result<Context, RenderError> {
             reg.image
         )));
     }
+    if reg.retention.is_some() && reg.image != LABREG_IMAGE {
+        return Err(RenderError::Lab(format!(
+            "registry.retention needs labreg, and registry.image is {}\n  help: use image: labreg, or remove registry.retention (registry:2 has no retention)",
+            reg.image
+        )));
+    }
     let ingress = reg.expose.ingress.as_ref().map(|i| IngressCtx {
         class_name: i.class_name.clone(),
         cluster_issuer: i.cluster_issuer.clone(),
@@ -213,6 +220,7 @@ pub fn base(lab: &Lab) -> Result<Context, RenderError> {
             replicas: reg.replicas,
             users: reg.users.keys().cloned().collect(),
             access: reg.access.clone(),
+            retention: reg.retention.clone(),
             realm: format!("{} registry", lab.metadata.name),
             delete: reg.delete,
             redirect: reg.redirect,

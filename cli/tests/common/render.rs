@@ -47,6 +47,16 @@ pub fn nodeport_self_signed() -> String {
     - {namespace: default}
   access:
     - {users: [admin], actions: [pull, push, delete]}
+  retention:
+    schedule: 24h
+    policies:
+      - repositories: [\"ci/*\"]
+        keepLatest: 10
+        keepTags: [latest, semver]
+        deleteTagsOlderThan: 30d
+        deleteUntaggedOlderThan: 7d
+      - repositories: [\"*\"]
+        deleteUntaggedOlderThan: 30d
 ",
         "nodes:\n  runtime: containerd\n  mirror: [docker.io, ghcr.io]\n  systemTrust: true\n",
     )

@@ -97,12 +97,6 @@ impl State {
         self.manifests.contains_key(d)
     }
 
-    pub fn has_revision(&self, name: &str, d: &Digest) -> bool {
-        self.repos
-            .get(&key(name))
-            .is_some_and(|r| r.revisions.contains(d))
-    }
-
     /// Records what a manifest references (its content never changes).
     pub fn learn_manifest(&mut self, d: &Digest, blobs: &[Digest]) {
         self.manifests
