@@ -13,7 +13,7 @@ export RUSTFLAGS="-C force-frame-pointers=yes"
 cargo build --release --quiet -p labreg -p labbench
 out=$(mktemp -d)
 perf record -e cpu-clock -F 999 -g -o "$out/perf.data" -- \
-  "${CARGO_TARGET_DIR}/release/labbench" --labreg "${CARGO_TARGET_DIR}/release/labreg" --peer labreg --runs 1 --gets-seconds 3 "$@" >"$out/table.txt" 2>/dev/null
+  "${CARGO_TARGET_DIR}/release/labbench" --labreg "${CARGO_TARGET_DIR}/release/labreg" --only labreg --runs 1 --gets-seconds 3 "$@" >"$out/table.txt" 2>/dev/null
 cat "$out/table.txt"
 echo
 echo "hottest functions in the labreg process (self time):"

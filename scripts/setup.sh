@@ -10,7 +10,8 @@ set -euo pipefail
 
 # chromium, nodejs and npm: the web UI's end-to-end tests (Playwright drives
 # Debian's Chromium; server/ui-tests).
-packages=(skopeo podman buildah docker-registry apache2-utils age openssl faketime ca-certificates curl python3 python3-pip containerd iproute2 chromium)
+# argon2: the benchmark hashes its user's password for angos (its format).
+packages=(skopeo podman buildah docker-registry apache2-utils age openssl faketime ca-certificates curl python3 python3-pip containerd iproute2 chromium argon2)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

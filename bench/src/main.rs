@@ -1,15 +1,16 @@
-//! labbench: labreg against Debian's docker-registry (distribution 2.8, the
-//! code inside `registry:2`), in the same run on the same machine, with the
-//! same storage kind and the same htpasswd file. Prints a markdown table of
-//! medians with min and max, and the machine's physical limits beside them.
+//! labbench: labreg against other registries (registry:2, registry:3,
+//! angos, or another labreg build), in the same run on the same machine,
+//! with the same storage kind and equivalent credentials. Rounds alternate
+//! the registries (A/B interleaved); the table shows medians with min and
+//! max, the machine's physical limits and the load during the run.
 //!
 //! Run it with `scripts/bench.sh`; it is a benchmark, not a test.
 
 mod peers;
 mod soak;
+mod table;
 mod work;
 
-use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -17,21 +18,46 @@ use std::time::{Duration, Instant};
 use base64::Engine;
 use bytes::Bytes;
 use clap::Parser;
-use peers::Peer;
+use peers::{Credentials, Kind, Peer};
 use sha2::{Digest, Sha256};
+use table::{Samples, mb_s};
 use work::Client;
 
 #[derive(Parser)]
 struct Args {
-    /// The labreg binary (a release build).
+    /// The labreg binary (a release build); always in the comparison.
     #[arg(long)]
     labreg: PathBuf,
-    /// Runs per figure; the table shows the median, min and max.
+    /// Another registry, as NAME=BINARY (repeatable). The name's start picks
+    /// the config written for it: registry… (distribution's config.yml:
+    /// registry:2, registry:3), angos… (angos's TOML), labreg… (a second
+    /// labreg build, for before/after comparisons).
+    #[arg(long = "peer", value_parser = Peer::parse)]
+    peers: Vec<Peer>,
+    /// Run only the registries with these names (e.g. `--only labreg` for
+    /// profiling).
+    #[arg(long)]
+    only: Vec<String>,
+    /// Rounds; each runs every registry once, in turn.
     #[arg(long, default_value_t = 3)]
     runs: usize,
     /// Size of the big layer, in MiB.
     #[arg(long, default_value_t = 512)]
     size_mib: usize,
+    /// Size of the large layer (pushed and pulled once per round), in MiB;
+    /// 0 leaves it out.
+    #[arg(long, default_value_t = 2048)]
+    large_mib: usize,
+    /// Concurrent pushers of one layer each; 0 leaves them out.
+    #[arg(long, default_value_t = 64)]
+    concurrent: usize,
+    /// Size of each concurrent pusher's layer, in MiB.
+    #[arg(long, default_value_t = 256)]
+    concurrent_mib: usize,
+    /// Rounds that include the large layer and the concurrent pushers (the
+    /// first ones; default: all).
+    #[arg(long)]
+    heavy_runs: Option<usize>,
     /// Seconds of manifest GETs per connection count.
     #[arg(long, default_value_t = 5)]
     gets_seconds: u64,
@@ -41,97 +67,98 @@ struct Args {
     /// bcrypt cost of the shared htpasswd file.
     #[arg(long, default_value_t = 10)]
     cost: u32,
-    /// Which registries to run (default both); `--peer labreg` for profiling.
-    #[arg(long = "peer", value_parser = ["labreg", "registry2"])]
-    peers: Vec<String>,
     /// Instead of the comparison: a soak of mixed pushes and pulls against
     /// labreg for this many minutes, failing on any error or memory growth.
     #[arg(long)]
     soak_minutes: Option<u64>,
-    /// Storage of both registries: a folder, or S3 on a Garage server on
+    /// Storage of all registries: a folder, or S3 on a Garage server on
     /// loopback (started by scripts/s3-server.sh).
     #[arg(long, value_parser = ["filesystem", "s3"], default_value = "filesystem")]
     storage: String,
 }
 
-/// metric → peer → samples
-type Samples = BTreeMap<&'static str, BTreeMap<&'static str, Vec<f64>>>;
-
-const METRICS: &[(&str, &str, bool)] = &[
-    // (key, label, higher is better)
-    ("push_mono", "push one big layer, monolithic (MB/s)", true),
-    (
-        "push_chunked",
-        "push one big layer, 8 MiB chunks (MB/s)",
-        true,
-    ),
-    ("pull", "pull the same layer (MB/s)", true),
-    (
-        "get1",
-        "authenticated manifest GETs, 1 connection (req/s)",
-        true,
-    ),
-    ("get1_p99", "  p99 latency, 1 connection (ms)", false),
-    (
-        "get32",
-        "authenticated manifest GETs, 32 connections (req/s)",
-        true,
-    ),
-    ("get32_p99", "  p99 latency, 32 connections (ms)", false),
-    ("images", "200 small images, 16 clients (images/s)", true),
-    ("rss", "peak RSS during the pushes (MiB)", false),
-    ("ready", "process start to first answer on /v2/ (ms)", false),
-    (
-        "start",
-        "process start to first authenticated 200 on /v2/ (ms)",
-        false,
-    ),
-];
-
-fn mb_s(bytes: usize, d: Duration) -> f64 {
-    bytes as f64 / 1e6 / d.as_secs_f64()
+/// The data every registry gets: (bytes, digest).
+struct Layers {
+    big: (Bytes, String),
+    large: Option<(Bytes, String)>,
+    each: Option<(Bytes, String)>,
 }
 
-async fn run_peer(
-    peer: Peer,
+fn random_layer(mib: usize) -> (Bytes, String) {
+    let mut v = vec![0u8; mib << 20];
+    rand::fill(&mut v[..]);
+    let d = work::digest(&v);
+    (Bytes::from(v), d)
+}
+
+/// The data path without authentication: pushes, pull, small blobs,
+/// manifest GETs, large layers and concurrent pushers, with peak RSS.
+async fn run_open(
+    peer: &Peer,
     args: &Args,
-    dir: &std::path::Path,
-    htpasswd: &std::path::Path,
-    (data, d): (&Bytes, &str),
+    layers: &Layers,
+    heavy: bool,
     out: &mut Samples,
     s3: Option<&peers::S3>,
 ) -> anyhow::Result<()> {
-    let auth = format!(
-        "Basic {}",
-        base64::engine::general_purpose::STANDARD.encode("bench:bench-password")
-    );
-    let reg = peers::start(peer, &args.labreg, dir, htpasswd, &auth, s3).await?;
-    let name = peer.name();
-    let mut put =
-        |k: &'static str, v: f64| out.entry(k).or_default().entry(name).or_default().push(v);
-    put("ready", reg.start_to_answer.as_secs_f64() * 1000.0);
-    put("start", reg.start_to_ready.as_secs_f64() * 1000.0);
-    let c = Client::new(&reg.base, &auth);
-    put(
-        "push_mono",
-        mb_s(
-            data.len(),
-            c.push_monolithic("big/mono", data.clone(), d).await?,
-        ),
-    );
-    put(
-        "push_chunked",
-        mb_s(
-            data.len(),
-            c.push_chunked("big/chunked", data.clone(), d, 8 << 20)
-                .await?,
-        ),
-    );
+    let dir = tempfile::tempdir_in(&args.work)?;
+    let reg = peers::start(peer, dir.path(), None, s3).await?;
+    let mut put = |k: &'static str, v: f64| out.put(k, &peer.name, v);
+    let c = Client::new(&reg.base, "");
+    let (data, d) = &layers.big;
+    reg.reset_peak_rss();
+    let t = c.push_monolithic("big/mono", data.clone(), d).await?;
+    put("push_mono", mb_s(data.len(), t));
+    let t = c
+        .push_chunked("big/chunked", data.clone(), d, 8 << 20)
+        .await?;
+    put("push_chunked", mb_s(data.len(), t));
     put("rss", reg.peak_rss_mib());
     put(
         "pull",
         mb_s(data.len(), c.pull("big/mono", d, data.len()).await?),
     );
+    put("blobs", c.blobs_parallel(50, 10).await?);
+    c.push_small_image("small/app", "v1", 1).await?;
+    let dur = Duration::from_secs(args.gets_seconds);
+    let (rps, p99) = c.manifest_gets("small/app", "v1", 16, dur).await?;
+    put("get16_open", rps);
+    put("get16_open_p99", p99.as_secs_f64() * 1000.0);
+    if let Some((data, d)) = layers.large.as_ref().filter(|_| heavy) {
+        reg.reset_peak_rss();
+        let t = c.push_monolithic("large/layer", data.clone(), d).await?;
+        put("push_large", mb_s(data.len(), t));
+        put("rss_large", reg.peak_rss_mib());
+        let t = c.pull("large/layer", d, data.len()).await?;
+        put("pull_large", mb_s(data.len(), t));
+    }
+    if let Some((data, d)) = layers.each.as_ref().filter(|_| heavy) {
+        reg.reset_peak_rss();
+        let rate = c
+            .concurrent_pushes(args.concurrent, data.clone(), d)
+            .await?;
+        put("push_concurrent", rate);
+        put("rss_concurrent", reg.peak_rss_mib());
+    }
+    reg.stop().await;
+    Ok(())
+}
+
+/// With authentication: start times, authenticated manifest GETs and many
+/// small images.
+async fn run_auth(
+    peer: &Peer,
+    args: &Args,
+    creds: &Credentials,
+    out: &mut Samples,
+    s3: Option<&peers::S3>,
+) -> anyhow::Result<()> {
+    let dir = tempfile::tempdir_in(&args.work)?;
+    let reg = peers::start(peer, dir.path(), Some(creds), s3).await?;
+    let mut put = |k: &'static str, v: f64| out.put(k, &peer.name, v);
+    put("ready", reg.start_to_answer.as_secs_f64() * 1000.0);
+    put("start", reg.start_to_ready.as_secs_f64() * 1000.0);
+    let c = Client::new(&reg.base, &creds.header);
     c.push_small_image("small/app", "v1", 1).await?;
     let dur = Duration::from_secs(args.gets_seconds);
     let (rps, p99) = c.manifest_gets("small/app", "v1", 1, dur).await?;
@@ -143,20 +170,6 @@ async fn run_peer(
     put("images", c.many_images(200, 16).await?);
     reg.stop().await;
     Ok(())
-}
-
-fn stats(v: &[f64]) -> (f64, f64, f64) {
-    let mut s = v.to_vec();
-    s.sort_by(|a, b| a.total_cmp(b));
-    (s[s.len() / 2], s[0], s[s.len() - 1])
-}
-
-fn fmt(v: f64) -> String {
-    if v >= 100.0 {
-        format!("{v:.0}")
-    } else {
-        format!("{v:.1}")
-    }
 }
 
 /// SHA-256 of one core over `data`, MB/s.
@@ -180,112 +193,124 @@ fn write_limit(dir: &std::path::Path, data: &[u8]) -> anyhow::Result<f64> {
     Ok(r)
 }
 
+/// The machine's 1-minute load average.
+fn load() -> f64 {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse().ok())
+        .unwrap_or(f64::NAN)
+}
+
+/// The bench user for every kind of peer.
+fn credentials(args: &Args) -> anyhow::Result<Credentials> {
+    let htpasswd = args.work.join("htpasswd");
+    let status = std::process::Command::new("htpasswd")
+        .args(["-Bbc", "-C", &args.cost.to_string()])
+        .arg(&htpasswd)
+        .args(["bench", "bench-password"])
+        .stderr(std::process::Stdio::null())
+        .status()?;
+    anyhow::ensure!(status.success(), "htpasswd failed: run scripts/setup.sh");
+    // angos's own hash format (Argon2id, its documented parameters).
+    let mut salt = [0u8; 12];
+    rand::fill(&mut salt[..]);
+    let salt = base64::engine::general_purpose::STANDARD_NO_PAD.encode(salt);
+    let mut child = std::process::Command::new("argon2")
+        .args([
+            salt.as_str(),
+            "-id",
+            "-t",
+            "2",
+            "-k",
+            "19456",
+            "-p",
+            "1",
+            "-e",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .map_err(|e| anyhow::anyhow!("argon2: {e}: run scripts/setup.sh"))?;
+    child
+        .stdin
+        .take()
+        .expect("piped")
+        .write_all(b"bench-password")?;
+    let out = child.wait_with_output()?;
+    anyhow::ensure!(out.status.success(), "argon2 failed: run scripts/setup.sh");
+    Ok(Credentials {
+        htpasswd,
+        argon2: String::from_utf8(out.stdout)?.trim().to_string(),
+        header: format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode("bench:bench-password")
+        ),
+    })
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     std::fs::create_dir_all(&args.work)?;
-    let htpasswd = args.work.join("htpasswd");
-    let status = std::process::Command::new("htpasswd")
-        .args([
-            "-Bbc",
-            "-C",
-            &args.cost.to_string(),
-            htpasswd.to_str().unwrap(),
-            "bench",
-            "bench-password",
-        ])
-        .stderr(std::process::Stdio::null())
-        .status()?;
-    anyhow::ensure!(status.success(), "htpasswd failed: run scripts/setup.sh");
-    if let Some(minutes) = args.soak_minutes {
-        let auth = format!(
-            "Basic {}",
-            base64::engine::general_purpose::STANDARD.encode("bench:bench-password")
-        );
-        return soak::run(&args.labreg, &args.work, &htpasswd, &auth, minutes, 16).await;
-    }
-    let data: Vec<u8> = {
-        let mut v = vec![0u8; args.size_mib << 20];
-        rand::fill(&mut v[..]);
-        v
+    let creds = credentials(&args)?;
+    let labreg = Peer {
+        name: "labreg".into(),
+        kind: Kind::Labreg,
+        bin: args.labreg.clone(),
     };
-    let d = work::digest(&data);
-    let sha = sha256_limit(&data);
-    let write = write_limit(&args.work, &data)?;
-    let data = Bytes::from(data);
+    if let Some(minutes) = args.soak_minutes {
+        return soak::run(&labreg, &args.work, &creds, minutes, 16).await;
+    }
+    let all: Vec<Peer> = std::iter::once(labreg)
+        .chain(args.peers.iter().cloned())
+        .filter(|p| args.only.is_empty() || args.only.contains(&p.name))
+        .collect();
+    anyhow::ensure!(!all.is_empty(), "--only {:?} names no registry", args.only);
+    let layers = Layers {
+        big: random_layer(args.size_mib),
+        large: (args.large_mib > 0).then(|| random_layer(args.large_mib)),
+        each: (args.concurrent > 0).then(|| random_layer(args.concurrent_mib)),
+    };
+    let sha = sha256_limit(&layers.big.0);
+    let write = write_limit(&args.work, &layers.big.0)?;
     let s3 = match args.storage.as_str() {
         "s3" => Some(peers::S3::start(&args.work)?),
         _ => None,
     };
-    let mut samples = Samples::new();
+    let mut samples = Samples::default();
+    let mut loads = Vec::new();
     for run in 0..args.runs {
-        eprintln!("run {}/{}", run + 1, args.runs);
-        for peer in [Peer::Labreg, Peer::Distribution] {
-            let key = if peer == Peer::Labreg {
-                "labreg"
-            } else {
-                "registry2"
-            };
-            if !args.peers.is_empty() && !args.peers.iter().any(|p| p == key) {
-                continue;
-            }
-            let dir = tempfile::tempdir_in(&args.work)?;
-            run_peer(
-                peer,
-                &args,
-                dir.path(),
-                &htpasswd,
-                (&data, &d),
-                &mut samples,
-                s3.as_ref(),
-            )
-            .await?;
+        loads.push(load());
+        eprintln!("round {}/{} (load {:.2})", run + 1, args.runs, load());
+        for peer in &all {
+            eprintln!("  {}", peer.name);
+            let heavy = run < args.heavy_runs.unwrap_or(args.runs);
+            run_open(peer, &args, &layers, heavy, &mut samples, s3.as_ref()).await?;
+            run_auth(peer, &args, &creds, &mut samples, s3.as_ref()).await?;
         }
     }
-    let (l, r) = (Peer::Labreg.name(), Peer::Distribution.name());
+    loads.push(load());
+    let names: Vec<&str> = all.iter().map(|p| p.name.as_str()).collect();
     println!(
-        "Storage: {}. Big layer: {} MiB; htpasswd bcrypt cost {}; {} runs, median (min–max).\n",
+        "Storage: {}. Big layer {} MiB, large layer {} MiB, {} concurrent pushers of {} MiB (in {} of the rounds); htpasswd bcrypt cost {} (angos: Argon2id); {} rounds (registries in turn), median (min–max).",
         if s3.is_some() {
             "S3 (Garage on loopback, blob GETs through the registry)"
         } else {
             "filesystem"
         },
         args.size_mib,
+        args.large_mib,
+        args.concurrent,
+        args.concurrent_mib,
+        args.heavy_runs.unwrap_or(args.runs).min(args.runs),
         args.cost,
         args.runs
     );
-    println!("| figure | labreg | registry:2 | labreg / registry:2 |");
-    println!("| --- | --- | --- | --- |");
-    for (key, label, _) in METRICS {
-        let Some(by) = samples.get(key) else { continue };
-        let (Some(lv), Some(rv)) = (by.get(l), by.get(r)) else {
-            let (name, v) = by.iter().next().expect("a sample");
-            let (m, min, max) = stats(v);
-            println!(
-                "| {label} ({name} only) | {} ({}–{}) | | |",
-                fmt(m),
-                fmt(min),
-                fmt(max)
-            );
-            continue;
-        };
-        let (lm, lmin, lmax) = stats(lv);
-        let (rm, rmin, rmax) = stats(rv);
-        println!(
-            "| {label} | {} ({}–{}) | {} ({}–{}) | {:.2}x |",
-            fmt(lm),
-            fmt(lmin),
-            fmt(lmax),
-            fmt(rm),
-            fmt(rmin),
-            fmt(rmax),
-            lm / rm
-        );
-    }
-    println!("| limit: SHA-256, one core (MB/s) | {} | | |", fmt(sha));
+    let loads: Vec<String> = loads.iter().map(|l| format!("{l:.2}")).collect();
     println!(
-        "| limit: sequential write + fsync to the work folder (MB/s) | {} | | |",
-        fmt(write)
+        "Load (1-minute average) at each round's start and at the end: {}.\n",
+        loads.join(", ")
     );
+    table::print(&samples, &names, sha, write);
     Ok(())
 }

@@ -1,5 +1,7 @@
-//! The two registries under test, started the same way: same storage kind
-//! (a fresh folder each), same htpasswd file, loopback only.
+//! The registries under test, started the same way: same storage kind (a
+//! fresh folder each), same credentials, loopback only. labreg and
+//! distribution (registry:2, registry:3) read the same config.yml; angos gets
+//! its own TOML with the same storage and an equivalent user.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -7,22 +9,58 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 
+/// Which configuration a peer binary reads.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Peer {
+pub enum Kind {
     Labreg,
+    /// distribution's `registry serve config.yml` (registry:2 and registry:3).
     Distribution,
+    /// angos: `angos -c config.toml server`.
+    Angos,
+}
+
+/// One registry of the comparison: a name for the table and a binary.
+#[derive(Clone, Debug)]
+pub struct Peer {
+    pub name: String,
+    pub kind: Kind,
+    pub bin: PathBuf,
 }
 
 impl Peer {
-    pub fn name(self) -> &'static str {
-        match self {
-            Peer::Labreg => "labreg",
-            Peer::Distribution => "registry:2 (docker-registry 2.8)",
-        }
+    /// Parses `NAME=BINARY`; the kind comes from the name's start (`labreg…`,
+    /// `registry…`, `angos…`), so `labreg-before=/tmp/old` runs a second
+    /// labreg build beside the current one.
+    pub fn parse(spec: &str) -> anyhow::Result<Peer> {
+        let Some((name, bin)) = spec.split_once('=') else {
+            bail!("--peer {spec:?}: expected NAME=BINARY, e.g. registry3=/var/tmp/peers/registry3");
+        };
+        let kind = if name.starts_with("labreg") {
+            Kind::Labreg
+        } else if name.starts_with("registry") {
+            Kind::Distribution
+        } else if name.starts_with("angos") {
+            Kind::Angos
+        } else {
+            bail!(
+                "--peer {spec:?}: the name must start with labreg, registry or angos (it picks the config format)"
+            );
+        };
+        let bin = PathBuf::from(bin);
+        anyhow::ensure!(
+            bin.is_file(),
+            "--peer {spec:?}: {} is not a file (build the peer first; README \"Benchmarks\")",
+            bin.display()
+        );
+        Ok(Peer {
+            name: name.to_string(),
+            kind,
+            bin,
+        })
     }
 }
 
-/// A Garage server started by scripts/s3-server.sh, shared by both peers
+/// A Garage server started by scripts/s3-server.sh, shared by all peers
 /// (each under its own root directory).
 pub struct S3 {
     vars: Vec<(String, String)>,
@@ -57,8 +95,9 @@ impl S3 {
             .map_or("", |(_, v)| v)
     }
 
-    /// The storage section for one peer. Blob GETs are served through the
-    /// registry (no redirect), so the pull figure measures the registry.
+    /// The storage section for one distribution-format peer. Blob GETs are
+    /// served through the registry (no redirect), so the pull figure
+    /// measures the registry.
     fn section(&self, root: &str) -> String {
         format!(
             "  s3:\n    accesskey: {}\n    secretkey: {}\n    region: {}\n    regionendpoint: {}\n    bucket: {}\n    secure: false\n    v4auth: true\n    rootdirectory: {root}\n  redirect:\n    disable: true\n",
@@ -67,6 +106,18 @@ impl S3 {
             self.get("S3_REGION"),
             self.get("S3_ENDPOINT"),
             self.get("S3_BUCKET"),
+        )
+    }
+
+    /// angos's S3 blob store, under its own key prefix.
+    fn angos_section(&self, prefix: &str) -> String {
+        format!(
+            "[blob_store.s3]\naccess_key_id = \"{}\"\nsecret_key = \"{}\"\nendpoint = \"{}\"\nbucket = \"{}\"\nregion = \"{}\"\nkey_prefix = \"{prefix}\"\n",
+            self.get("S3_ACCESS_KEY"),
+            self.get("S3_SECRET_KEY"),
+            self.get("S3_ENDPOINT"),
+            self.get("S3_BUCKET"),
+            self.get("S3_REGION"),
         )
     }
 }
@@ -79,12 +130,22 @@ impl Drop for S3 {
     }
 }
 
+/// The bench user, for every peer: htpasswd (bcrypt) for labreg and
+/// distribution, an Argon2id hash made by Debian's `argon2` for angos.
+pub struct Credentials {
+    pub htpasswd: PathBuf,
+    pub argon2: String,
+    /// `Basic …` of bench:bench-password.
+    pub header: String,
+}
+
 pub struct Running {
     pub child: tokio::process::Child,
     pub base: String,
-    /// From spawn to the first HTTP answer on /v2/ (a 401 without credentials).
+    /// From spawn to the first HTTP answer on /v2/.
     pub start_to_answer: Duration,
-    /// From spawn to the first authenticated 200 on /v2/ (one bcrypt run).
+    /// From spawn to the first authenticated 200 on /v2/ (one password
+    /// check), or to the first 200 without auth.
     pub start_to_ready: Duration,
 }
 
@@ -96,51 +157,87 @@ fn free_port() -> u16 {
         .port()
 }
 
+/// distribution's config.yml, which labreg reads too.
+fn distribution_config(storage: &str, port: u16, htpasswd: Option<&Path>) -> String {
+    let auth = htpasswd.map_or(String::new(), |h| {
+        format!(
+            "auth:\n  htpasswd:\n    realm: bench\n    path: {}\n",
+            h.display()
+        )
+    });
+    format!(
+        "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n{storage}  delete:\n    enabled: true\n  maintenance:\n    uploadpurging:\n      enabled: false\nhttp:\n  addr: 127.0.0.1:{port}\n{auth}"
+    )
+}
+
+/// angos's config.toml (doc/reference/configuration.md): plain HTTP on
+/// loopback, filesystem or S3 blob store, blob GETs served by the
+/// registry, one user whose requests are allowed (or everyone, without
+/// auth).
+fn angos_config(root: &Path, port: u16, s3: Option<&S3>, argon2: Option<&str>) -> String {
+    let store = match s3 {
+        None => format!(
+            "[blob_store.fs]\nroot_dir = \"{}\"\n",
+            root.join("data").display()
+        ),
+        Some(s3) => s3.angos_section(&format!("bench-angos-{port}")),
+    };
+    let auth = match argon2 {
+        Some(hash) => format!(
+            "[global.access_policy]\ndefault = \"deny\"\nrules = [\"identity.username != null\"]\n\n[auth.identity.bench]\nusername = \"bench\"\npassword = \"{hash}\"\n"
+        ),
+        None => "[global.access_policy]\ndefault = \"allow\"\n".to_string(),
+    };
+    format!(
+        "[server]\nbind_address = \"127.0.0.1\"\nport = {port}\n\n[global]\nenable_blob_redirect = false\n\n{store}\n{auth}"
+    )
+}
+
+/// Starts `peer` with authentication (`creds`) or without.
 pub async fn start(
-    peer: Peer,
-    labreg_bin: &Path,
+    peer: &Peer,
     work: &Path,
-    htpasswd: &Path,
-    auth: &str,
+    creds: Option<&Credentials>,
     s3: Option<&S3>,
 ) -> anyhow::Result<Running> {
     let port = free_port();
-    let root = work.join(format!(
-        "{}-{port}",
-        peer.name().split(' ').next().unwrap_or("peer")
-    ));
+    let root = work.join(format!("{}-{port}", peer.name));
     std::fs::create_dir_all(&root)?;
-    let config = root.join("config.yml");
-    let storage = match s3 {
-        None => format!(
-            "  filesystem:\n    rootdirectory: {}\n",
-            root.join("data").display()
-        ),
-        Some(s3) => s3.section(&format!("/bench-{port}")),
-    };
-    std::fs::write(
-        &config,
-        format!(
-            "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n{storage}  delete:\n    enabled: true\n  maintenance:\n    uploadpurging:\n      enabled: false\nhttp:\n  addr: 127.0.0.1:{port}\nauth:\n  htpasswd:\n    realm: bench\n    path: {}\n",
-            htpasswd.display()
-        ),
-    )?;
-    let program: PathBuf = match peer {
-        Peer::Labreg => labreg_bin.to_path_buf(),
-        Peer::Distribution => "docker-registry".into(),
-    };
+    let mut cmd = tokio::process::Command::new(&peer.bin);
+    match peer.kind {
+        Kind::Labreg | Kind::Distribution => {
+            let storage = match s3 {
+                None => format!(
+                    "  filesystem:\n    rootdirectory: {}\n",
+                    root.join("data").display()
+                ),
+                Some(s3) => s3.section(&format!("/bench-{}-{port}", peer.name)),
+            };
+            let config = root.join("config.yml");
+            let text = distribution_config(&storage, port, creds.map(|c| c.htpasswd.as_path()));
+            std::fs::write(&config, text)?;
+            cmd.arg("serve").arg(&config);
+        }
+        Kind::Angos => {
+            let config = root.join("config.toml");
+            std::fs::write(
+                &config,
+                angos_config(&root, port, s3, creds.map(|c| c.argon2.as_str())),
+            )?;
+            cmd.arg("-c").arg(&config).arg("server");
+        }
+    }
     let started = Instant::now();
-    let child = tokio::process::Command::new(&program)
-        .arg("serve")
-        .arg(&config)
+    let child = cmd
         // distribution's AWS SDK panics on a CA bundle it cannot load; the
         // loopback S3 server is plain HTTP and needs none.
         .env_remove("AWS_CA_BUNDLE")
+        .env_remove("RUST_LOG")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .kill_on_drop(true)
         .spawn()
-        .with_context(|| format!("starting {}: run scripts/setup.sh", program.display()))?;
+        .with_context(|| format!("starting {}: {}", peer.name, peer.bin.display()))?;
     let base = format!("http://127.0.0.1:{port}");
     let client = reqwest::Client::new();
     let deadline = started + Duration::from_secs(20);
@@ -149,14 +246,16 @@ pub async fn start(
             break started.elapsed();
         }
         if Instant::now() > deadline {
-            bail!("{} did not answer on /v2/ within 20 s", peer.name());
+            bail!("{} did not answer on /v2/ within 20 s", peer.name);
         }
         tokio::time::sleep(Duration::from_millis(1)).await;
     };
     loop {
-        let ok = client
-            .get(format!("{base}/v2/"))
-            .header("authorization", auth)
+        let mut req = client.get(format!("{base}/v2/"));
+        if let Some(c) = creds {
+            req = req.header("authorization", &c.header);
+        }
+        let ok = req
             .send()
             .await
             .map(|r| r.status().is_success())
@@ -170,25 +269,37 @@ pub async fn start(
             });
         }
         if Instant::now() > deadline {
-            bail!("{} did not answer 200 on /v2/ within 20 s", peer.name());
+            bail!("{} did not answer 200 on /v2/ within 20 s", peer.name);
         }
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
 }
 
+pub fn proc_status_mib(pid: u32, field: &str) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix(field))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map(|kb| kb / 1024.0)
+        .unwrap_or(f64::NAN)
+}
+
 impl Running {
-    /// Peak resident memory of the process so far (VmHWM), in MiB.
+    /// Peak resident memory of the process since start or since the last
+    /// `reset_peak_rss` (VmHWM), in MiB.
     pub fn peak_rss_mib(&self) -> f64 {
-        let Some(pid) = self.child.id() else {
-            return f64::NAN;
-        };
-        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmHWM:"))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-            .map(|kb| kb / 1024.0)
-            .unwrap_or(f64::NAN)
+        self.child
+            .id()
+            .map_or(f64::NAN, |pid| proc_status_mib(pid, "VmHWM:"))
+    }
+
+    /// Resets VmHWM to the current resident size (Linux `clear_refs` 5), so
+    /// that the next `peak_rss_mib` covers one workload only.
+    pub fn reset_peak_rss(&self) {
+        if let Some(pid) = self.child.id() {
+            let _ = std::fs::write(format!("/proc/{pid}/clear_refs"), "5");
+        }
     }
 
     pub async fn stop(mut self) {

@@ -8,29 +8,19 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
-use crate::peers::{self, Peer};
+use crate::peers::{self, Credentials, Peer};
 use crate::work::{Client, digest};
 
-fn rss_mib(pid: u32) -> f64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-        .map(|kb| kb / 1024.0)
-        .unwrap_or(f64::NAN)
-}
-
 pub async fn run(
-    labreg: &std::path::Path,
+    labreg: &Peer,
     work: &std::path::Path,
-    htpasswd: &std::path::Path,
-    auth: &str,
+    creds: &Credentials,
     minutes: u64,
     clients: usize,
 ) -> anyhow::Result<()> {
     let dir = tempfile::tempdir_in(work)?;
-    let reg = peers::start(Peer::Labreg, labreg, dir.path(), htpasswd, auth, None).await?;
+    let reg = peers::start(labreg, dir.path(), Some(creds), None).await?;
+    let auth = creds.header.as_str();
     let pid = reg.child.id().unwrap_or(0);
     let deadline = Instant::now() + Duration::from_secs(minutes * 60);
     let (ok, failed) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
@@ -72,7 +62,7 @@ pub async fn run(
     let mut samples = Vec::new();
     while Instant::now() < deadline {
         tokio::time::sleep(Duration::from_secs(10)).await;
-        let r = rss_mib(pid);
+        let r = peers::proc_status_mib(pid, "VmRSS:");
         samples.push(r);
         println!(
             "soak: {:>4} s  rss {r:.1} MiB  ok {}  failed {}",

@@ -40,9 +40,13 @@ impl Client {
         } else {
             format!("{}{path_or_url}", self.base)
         };
-        self.http
-            .request(method, url)
-            .header("authorization", &self.auth)
+        let req = self.http.request(method, url);
+        // An empty header means a registry without authentication.
+        if self.auth.is_empty() {
+            req
+        } else {
+            req.header("authorization", &self.auth)
+        }
     }
 
     fn absolute(&self, location: &str) -> String {
@@ -198,7 +202,55 @@ impl Client {
         Ok(images as f64 / t.elapsed().as_secs_f64())
     }
 
-    /// Authenticated manifest GETs by `conns` concurrent clients for `dur`:
+    /// `batches` batches of `n` distinct small blobs (64 KiB), each batch
+    /// pushed in parallel (POST, then PUT): blobs/s.
+    pub async fn blobs_parallel(&self, n: usize, batches: usize) -> anyhow::Result<f64> {
+        let mut total = Duration::ZERO;
+        for b in 0..batches {
+            let blobs: Vec<(Bytes, String)> = (0..n)
+                .map(|i| {
+                    let mut v = vec![0u8; 64 * 1024];
+                    rand::fill(&mut v[..]);
+                    v[..8].copy_from_slice(&((b * n + i) as u64).to_le_bytes());
+                    let d = digest(&v);
+                    (Bytes::from(v), d)
+                })
+                .collect();
+            let t = Instant::now();
+            let tasks: Vec<_> = blobs
+                .into_iter()
+                .map(|(data, d)| {
+                    let c = self.clone();
+                    tokio::spawn(async move { c.push_monolithic("small/blobs", data, &d).await })
+                })
+                .collect();
+            for t in tasks {
+                t.await.context("client task")??;
+            }
+            total += t.elapsed();
+        }
+        Ok((n * batches) as f64 / total.as_secs_f64())
+    }
+
+    /// `n` concurrent monolithic pushes of `data` to `n` repositories:
+    /// aggregate MB/s.
+    pub async fn concurrent_pushes(&self, n: usize, data: Bytes, d: &str) -> anyhow::Result<f64> {
+        let t = Instant::now();
+        let tasks: Vec<_> = (0..n)
+            .map(|i| {
+                let (c, data, d) = (self.clone(), data.clone(), d.to_string());
+                tokio::spawn(
+                    async move { c.push_monolithic(&format!("conc/r{i}"), data, &d).await },
+                )
+            })
+            .collect();
+        for t in tasks {
+            t.await.context("client task")??;
+        }
+        Ok((n * data.len()) as f64 / 1e6 / t.elapsed().as_secs_f64())
+    }
+
+    /// Manifest GETs by `conns` concurrent clients for `dur`:
     /// (requests per second, p99 latency).
     pub async fn manifest_gets(
         &self,

@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use futures_util::{StreamExt, TryStreamExt};
 
 use super::change::{Change, ChangeAction, Context};
@@ -232,7 +232,7 @@ impl Registry {
             .driver
             .writer(&paths::upload_data(name, id), true)
             .await?;
-        if let Err(e) = copy_into(&mut writer, hasher.as_mut(), &mut body).await {
+        if let Err(e) = copy_into(&mut writer, &mut hasher, &mut body).await {
             writer.cancel().await?;
             return Err(e);
         }
@@ -300,22 +300,87 @@ impl Registry {
 /// connection. Beyond this the connection is closed.
 const DRAIN_LIMIT: u64 = 256 << 20;
 
-async fn copy_into(
-    writer: &mut Box<dyn FileWriter>,
-    mut hasher: Option<&mut Hasher>,
-    body: &mut ByteStream,
-) -> Result<()> {
-    while let Some(chunk) = body.next().await {
-        let chunk = chunk.map_err(RegistryError::Body)?;
-        if let Some(h) = hasher.as_deref_mut() {
-            h.update(&chunk);
-        }
-        if let Err(e) = writer.write(chunk).await {
-            drain(body).await;
-            return Err(e.into());
-        }
+/// Body bytes gathered before they are hashed and handed to the writer.
+/// Hashing a batch runs on the blocking pool while the next one arrives, so
+/// receiving, hashing and the driver's write overlap on separate cores. An
+/// upload holds at most two batches (one filling, one hashed and written),
+/// allocated at their full size once so that the allocator reuses them.
+const BATCH: usize = 512 << 10;
+/// Room for the body chunk that completes a batch (hyper's are at most the
+/// 64 KiB of its read buffer), so that a batch never reallocates.
+const BATCH_CAPACITY: usize = BATCH + (64 << 10);
+
+type Hashing = tokio::task::JoinHandle<Hasher>;
+
+/// Waits for the batch being hashed, if any, and puts the hasher back.
+async fn hashed(hasher: &mut Option<Hasher>, hashing: &mut Option<Hashing>) -> Result<()> {
+    if let Some(h) = hashing.take() {
+        let h = h.await.map_err(|e| {
+            crate::storage::StorageError::io("upload hash", std::io::Error::other(e))
+        })?;
+        *hasher = Some(h);
     }
     Ok(())
+}
+
+/// Hashes `batch` (a full one on the blocking pool, a short tail inline)
+/// and hands it to the writer.
+async fn hand_over(
+    writer: &mut Box<dyn FileWriter>,
+    hasher: &mut Option<Hasher>,
+    hashing: &mut Option<Hashing>,
+    batch: Bytes,
+) -> Result<()> {
+    hashed(hasher, hashing).await?;
+    if let Some(mut h) = hasher.take() {
+        if batch.len() >= BATCH {
+            let b = batch.clone();
+            *hashing = Some(tokio::task::spawn_blocking(move || {
+                h.update(&b);
+                h
+            }));
+        } else {
+            h.update(&batch);
+            *hasher = Some(h);
+        }
+    }
+    writer.write(batch).await?;
+    Ok(())
+}
+
+async fn copy_into(
+    writer: &mut Box<dyn FileWriter>,
+    hasher: &mut Option<Hasher>,
+    body: &mut ByteStream,
+) -> Result<()> {
+    let mut buf = BytesMut::with_capacity(BATCH_CAPACITY);
+    let mut hashing = None;
+    let mut result = Ok(());
+    while let Some(chunk) = body.next().await {
+        let chunk = match chunk {
+            Ok(c) => c,
+            Err(e) => {
+                result = Err(RegistryError::Body(e));
+                break;
+            }
+        };
+        buf.extend_from_slice(&chunk);
+        if buf.len() >= BATCH {
+            let batch = buf.split().freeze();
+            buf.reserve(BATCH_CAPACITY);
+            result = hand_over(writer, hasher, &mut hashing, batch).await;
+            if result.is_err() {
+                drain(body).await;
+                break;
+            }
+        }
+    }
+    if result.is_ok() && !buf.is_empty() {
+        result = hand_over(writer, hasher, &mut hashing, buf.split().freeze()).await;
+    }
+    // The hasher comes back whatever happened; a failed upload drops it.
+    hashed(hasher, &mut hashing).await?;
+    result
 }
 
 async fn drain(body: &mut ByteStream) {
@@ -331,18 +396,28 @@ async fn drain(body: &mut ByteStream) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::registry::Options;
+    use crate::registry::{BlobService, Options};
     use crate::storage::fs::FilesystemDriver;
 
-    #[tokio::test]
-    async fn purging_removes_only_stale_uploads() {
+    /// A registry on a fresh folder, repository a/b, an anonymous context.
+    fn setup() -> (tempfile::TempDir, Registry, RepoName, Context) {
         let dir = tempfile::tempdir().unwrap();
         let reg = Registry::new(
             Arc::new(FilesystemDriver::new(dir.path())),
             Options::default(),
         );
         let ab = RepoName::parse("a/b").unwrap();
-        let cx = Context::new(crate::auth::Principal::Anonymous);
+        (
+            dir,
+            reg,
+            ab,
+            Context::new(crate::auth::Principal::Anonymous),
+        )
+    }
+
+    #[tokio::test]
+    async fn purging_removes_only_stale_uploads() {
+        let (_dir, reg, ab, cx) = setup();
         let old = reg.start_upload(&cx, &ab).await.unwrap();
         let body: crate::storage::ByteStream =
             Box::pin(futures_util::stream::iter([Ok(Bytes::from_static(b"abc"))]));
@@ -367,5 +442,43 @@ mod tests {
             reg.upload_status(&cx, &ab, &old.id).await,
             Err(RegistryError::UploadUnknown)
         ));
+    }
+
+    /// Bodies of several batches, split at odd sizes and in two requests,
+    /// hash (on the blocking pool) to the digest of the whole, and a wrong
+    /// digest is still refused.
+    #[tokio::test]
+    async fn batched_hashing_matches_the_content() {
+        let (_dir, reg, ab, cx) = setup();
+        let data: Vec<u8> = (0..3 * BATCH + 12_345)
+            .map(|i| (i * 7 % 251) as u8)
+            .collect();
+        let body = |part: &[u8]| -> crate::storage::ByteStream {
+            let chunks: Vec<std::io::Result<Bytes>> = part
+                .chunks(65_521)
+                .map(|c| Ok(Bytes::copy_from_slice(c)))
+                .collect();
+            Box::pin(futures_util::stream::iter(chunks))
+        };
+        let (first, second) = data.split_at(BATCH + 77);
+        let up = reg.start_upload(&cx, &ab).await.unwrap();
+        reg.append_upload(&cx, &ab, &up.id, None, body(first))
+            .await
+            .unwrap();
+        let d = Digest::sha256_of(&data);
+        reg.finish_upload(&cx, &ab, &up.id, &d, None, Some(body(second)))
+            .await
+            .unwrap();
+        assert_eq!(
+            reg.blob_size(&cx, &ab, &d).await.unwrap(),
+            data.len() as u64
+        );
+
+        let up = reg.start_upload(&cx, &ab).await.unwrap();
+        let wrong = Digest::sha256_of(b"something else");
+        let refused = reg
+            .finish_upload(&cx, &ab, &up.id, &wrong, None, Some(body(&data)))
+            .await;
+        assert!(refused.is_err(), "a wrong digest is refused");
     }
 }

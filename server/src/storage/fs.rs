@@ -7,20 +7,21 @@
 //! A crash at any moment leaves the old or the new file, never a part.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Read, Write};
+use std::io::{self, Read, Seek, Write};
 use std::path::{Path, PathBuf};
 
 use async_trait::async_trait;
 use bytes::{Bytes, BytesMut};
-use tokio::io::{AsyncReadExt, AsyncSeekExt};
-use tokio_util::io::ReaderStream;
+use futures_util::future::{self, Either};
+use futures_util::stream;
 
 use super::{ByteStream, FileInfo, FileWriter, Result, StorageDriver, StorageError, check_path};
 
-/// Bytes buffered by a writer before they go to the file in one system call.
-const WRITE_BUFFER: usize = 1 << 20;
-/// Read size when streaming a file out.
-const READ_CHUNK: usize = 256 * 1024;
+/// Bytes buffered by a writer before they go to the file in one system call
+/// (the upload path hands over batches of this size, written without a copy).
+const WRITE_BUFFER: usize = 512 << 10;
+/// Read size when streaming a file out: one blocking-pool hop per MiB.
+const READ_CHUNK: usize = 1 << 20;
 
 pub struct FilesystemDriver {
     root: PathBuf,
@@ -49,6 +50,50 @@ async fn blocking<T: Send + 'static>(
         Ok(r) => r.map_err(|e| StorageError::io(path, e)),
         Err(join) => Err(StorageError::io(path, io::Error::other(join))),
     }
+}
+
+/// Reads up to `READ_CHUNK` bytes (fewer only at the end of the file or of
+/// `left`) into a fresh buffer, without zeroing it first.
+fn read_chunk(file: &mut File, left: u64) -> io::Result<Bytes> {
+    let n = left.min(READ_CHUNK as u64);
+    let mut buf = Vec::with_capacity(n as usize);
+    file.take(n).read_to_end(&mut buf)?;
+    Ok(Bytes::from(buf))
+}
+
+/// Streams a file out with one read always in flight on the blocking pool:
+/// the next MiB is read from the page cache while the previous one goes to
+/// the socket. `first` is the first chunk, read when the file was opened;
+/// the stream ends at the end of the file or after `left` bytes.
+fn read_ahead(file: File, first: io::Result<Bytes>, left: u64) -> ByteStream {
+    type Pending = tokio::task::JoinHandle<(File, io::Result<Bytes>)>;
+    let start = |mut file: File, left: u64| -> Pending {
+        tokio::task::spawn_blocking(move || {
+            let r = read_chunk(&mut file, left);
+            (file, r)
+        })
+    };
+    let ready = future::ready((file, first));
+    let state: Option<(Either<_, Pending>, u64)> = Some((Either::Left(ready), left));
+    Box::pin(stream::unfold(state, move |state| async move {
+        let (next, left) = state?;
+        let (file, chunk) = match next {
+            Either::Left(r) => r.await,
+            Either::Right(h) => match h.await {
+                Ok(r) => r,
+                Err(join) => return Some((Err(io::Error::other(join)), None)),
+            },
+        };
+        let chunk = match chunk {
+            Ok(c) if c.is_empty() => return None,
+            Ok(c) => c,
+            Err(e) => return Some((Err(e), None)),
+        };
+        let left = left - chunk.len() as u64;
+        let more = (left > 0 && chunk.len() == READ_CHUNK)
+            .then(|| (Either::Right(start(file, left)), left));
+        Some((Ok(chunk), more))
+    }))
 }
 
 fn fsync_dir(dir: &Path) -> io::Result<()> {
@@ -127,19 +172,16 @@ impl StorageDriver for FilesystemDriver {
 
     async fn reader(&self, path: &str, offset: u64, len: Option<u64>) -> Result<ByteStream> {
         let full = self.full(path)?;
-        let mut file = tokio::fs::File::open(&full)
-            .await
-            .map_err(|e| StorageError::io(path, e))?;
-        if offset > 0 {
-            file.seek(io::SeekFrom::Start(offset))
-                .await
-                .map_err(|e| StorageError::io(path, e))?;
-        }
-        let stream: ByteStream = match len {
-            Some(n) => Box::pin(ReaderStream::with_capacity(file.take(n), READ_CHUNK)),
-            None => Box::pin(ReaderStream::with_capacity(file, READ_CHUNK)),
-        };
-        Ok(stream)
+        let (file, first) = blocking(path, move || {
+            let mut file = File::open(&full)?;
+            if offset > 0 {
+                file.seek(io::SeekFrom::Start(offset))?;
+            }
+            let first = read_chunk(&mut file, len.unwrap_or(u64::MAX));
+            Ok((file, first))
+        })
+        .await?;
+        Ok(read_ahead(file, first, len.unwrap_or(u64::MAX)))
     }
 
     async fn writer(&self, path: &str, append: bool) -> Result<Box<dyn FileWriter>> {
@@ -258,14 +300,19 @@ impl FsWriter {
         Ok(())
     }
 
-    /// Starts writing the buffer on the blocking pool, after the previous
-    /// write has finished.
+    /// Hands the buffer to `flush_bytes`.
     async fn flush_buf(&mut self) -> Result<()> {
         if self.buf.is_empty() {
             return Ok(());
         }
-        self.wait_pending().await?;
         let data = self.buf.split().freeze();
+        self.flush_bytes(data).await
+    }
+
+    /// Starts writing `data` on the blocking pool, after the previous write
+    /// has finished.
+    async fn flush_bytes(&mut self, data: Bytes) -> Result<()> {
+        self.wait_pending().await?;
         let mut file = self.file.take().expect("writer used after commit");
         self.pending = Some(tokio::task::spawn_blocking(move || {
             let r = file.write_all(&data);
@@ -279,6 +326,11 @@ impl FsWriter {
 impl FileWriter for FsWriter {
     async fn write(&mut self, chunk: Bytes) -> Result<()> {
         self.written += chunk.len() as u64;
+        if self.buf.is_empty() && chunk.len() >= WRITE_BUFFER {
+            // Already one big buffer (the upload path batches): written as
+            // it is, without a copy.
+            return self.flush_bytes(chunk).await;
+        }
         self.buf.extend_from_slice(&chunk);
         if self.buf.len() >= WRITE_BUFFER {
             self.flush_buf().await?;
@@ -360,5 +412,36 @@ mod tests {
             .unwrap();
         w.cancel().await.unwrap();
         assert_eq!(read_all(&d, "/u/data", 0, None).await, b"abc");
+    }
+
+    /// Reads across several read-ahead chunks, from offsets inside a chunk
+    /// and with lengths ending inside one, give exactly the file's bytes.
+    #[tokio::test]
+    async fn reads_across_chunks() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = FilesystemDriver::new(dir.path());
+        let data: Vec<u8> = (0..2 * READ_CHUNK + 4099)
+            .map(|i| (i % 253) as u8)
+            .collect();
+        d.put_content("/big", Bytes::from(data.clone()))
+            .await
+            .unwrap();
+        assert_eq!(read_all(&d, "/big", 0, None).await, data);
+        let (off, len) = (READ_CHUNK - 3, READ_CHUNK + 10);
+        assert_eq!(
+            read_all(&d, "/big", off as u64, Some(len as u64)).await,
+            &data[off..off + len]
+        );
+        assert_eq!(
+            read_all(&d, "/big", 5, Some(2 * READ_CHUNK as u64)).await,
+            &data[5..5 + 2 * READ_CHUNK]
+        );
+        assert_eq!(read_all(&d, "/big", 7, None).await, &data[7..]);
+        assert!(
+            read_all(&d, "/big", data.len() as u64, None)
+                .await
+                .is_empty()
+        );
+        assert!(matches!(d.reader("/missing", 0, None).await, Err(e) if e.is_not_found()));
     }
 }
