@@ -114,6 +114,19 @@ fn run_program(
 pub fn own_labreg() -> &'static std::path::Path {
     static BIN: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
     BIN.get_or_init(|| {
+        // Links left by earlier test processes hold old binaries: drop them.
+        for e in std::fs::read_dir(std::env::temp_dir())
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let name = e.file_name().to_string_lossy().to_string();
+            if let Some(pid) = name.strip_prefix("labreg-test-")
+                && !std::path::Path::new(&format!("/proc/{pid}")).exists()
+            {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
         let to = std::env::temp_dir().join(format!("labreg-test-{}", std::process::id()));
         let _ = std::fs::remove_file(&to);
         let from = env!("CARGO_BIN_EXE_labreg");
