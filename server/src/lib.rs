@@ -15,6 +15,8 @@
 //! - [`retention`]: policies that delete old tags and manifests;
 //! - [`usage`]: the storage usage index (per repository, deduplicated), which
 //!   also serves the catalog.
+//! - [`notify`]: registry:2's webhook notifications, queued on disk;
+//! - [`ui`]: the web UI, a second front end on the same service and auth.
 //!
 //! [`server`] wires a [`config::Config`] to a listener.
 
@@ -26,6 +28,7 @@ pub mod linger;
 pub mod logging;
 pub mod metrics;
 pub mod mirror;
+pub mod notify;
 pub mod registry;
 pub mod retention;
 pub mod server;

@@ -177,6 +177,7 @@ async fn serve(config_path: Option<PathBuf>) -> anyhow::Result<()> {
         tracing::warn!("no auth configured: anyone who reaches this port can push and delete");
     }
     let drain = settings.serve.drain_timeout;
+    let notifier = state.notifier.clone();
     let app = server::router(state, metrics, settings.serve.access_log);
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let stopped = async move {
@@ -190,6 +191,9 @@ async fn serve(config_path: Option<PathBuf>) -> anyhow::Result<()> {
         Err(_) => {
             tracing::warn!(timeout = ?drain, "requests still running after http.draintimeout; exiting")
         }
+    }
+    if let Some(n) = notifier {
+        n.close().await;
     }
     Ok(())
 }

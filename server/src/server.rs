@@ -18,6 +18,7 @@ use hyper_util::service::TowerToHyperService;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
+use tower::ServiceExt;
 
 use crate::api::{self, AppState, UploadSigner};
 use crate::auth::{Access, Htpasswd, Principal, htpasswd::HtpasswdError};
@@ -27,7 +28,8 @@ use crate::events::{EventSink, Events};
 use crate::linger::Lingering;
 use crate::metrics::Metrics;
 use crate::mirror::{Mirror, Upstream};
-use crate::registry::{Registry, RepositoryService};
+use crate::notify::Notifier;
+use crate::registry::{Registry, RepositoryService, RequestId};
 use crate::storage::StorageDriver;
 use crate::storage::fs::FilesystemDriver;
 use crate::storage::s3::S3Driver;
@@ -110,12 +112,21 @@ pub fn build_state_with(
     if !upstreams.is_empty() {
         service = Arc::new(Mirror::new(service, registry.clone(), upstreams.clone()));
     }
+    let notifier = match (sink.is_some(), config.notify_settings()?) {
+        (false, Some(n)) => Some(
+            Notifier::start(&n, settings.serve.addr.port())
+                .map_err(|e| StartError::Storage(e.to_string()))?,
+        ),
+        _ => None,
+    };
+    let sink = sink.or_else(|| notifier.clone().map(|n| n as Arc<dyn EventSink>));
     let usage = crate::usage::UsageIndex::start(registry.clone());
     let sink: Arc<dyn EventSink> = match sink {
         Some(s) => Arc::new(crate::usage::Tee(usage.clone(), s)),
         None => usage.clone(),
     };
     service = Arc::new(Events::new(service, sink));
+
     Ok(Arc::new(AppState {
         service,
         registry,
@@ -123,6 +134,7 @@ pub fn build_state_with(
         settings: settings.api,
         upload_signer: UploadSigner::new(config.http.secret.as_deref()),
         upstreams,
+        notifier,
         ui: config.labreg.ui.enabled.then(|| {
             let cert = config
                 .http
@@ -179,12 +191,14 @@ async fn observe(
             Some(Principal::User(u)) => u.as_str(),
             _ => "-",
         };
+        let id = resp.extensions().get::<RequestId>().map(RequestId::as_str);
         tracing::info!(
             target: "access",
             %method,
             path = %path,
             status = resp.status().as_u16(),
             user,
+            http.request.id = id.unwrap_or("-"),
             duration_ms = took.as_secs_f64() * 1000.0,
             "request"
         );
@@ -228,6 +242,9 @@ pub fn debug_router(
                     }
                     if let Some(usage) = &state.usage {
                         usage.render_gauges(&mut text).await;
+                    }
+                    if let Some(n) = &state.notifier {
+                        n.render(&mut text);
                     }
                     ([("content-type", "text/plain; version=0.0.4")], text)
                 }
@@ -296,7 +313,13 @@ pub async fn serve(
         // Whatever way the connection ends, the client reads the answer.
         let mut stream = Lingering::new(stream);
         let acceptor = acceptor.clone();
-        let service = TowerToHyperService::new(app.clone());
+        let tls = acceptor.is_some();
+        let service = TowerToHyperService::new(app.clone().map_request(
+            move |mut req: Request<hyper::body::Incoming>| {
+                req.extensions_mut().insert(api::Peer { addr: peer, tls });
+                req
+            },
+        ));
         let watcher = graceful.watcher();
         tokio::spawn(async move {
             let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());

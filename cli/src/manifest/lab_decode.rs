@@ -34,6 +34,7 @@ pub const REGISTRY_KEYS: &[&str] = &[
     "pullSecrets",
     "access",
     "retention",
+    "notifications",
 ];
 pub const USER_KEYS: &[&str] = &["password"];
 pub const STORAGE_KEYS: &[&str] = &["filesystem", "s3"];
@@ -301,6 +302,9 @@ pub fn all_key_lists() -> Vec<(&'static str, &'static [&'static str])> {
         ("Retention", super::retention_decode::RETENTION_KEYS),
         ("RetentionPolicy", super::retention_decode::POLICY_KEYS),
         ("Minio", MINIO_KEYS),
+        ("Notifications", super::notifications::NOTIFICATIONS_KEYS),
+        ("NotifyEndpoint", super::notifications::ENDPOINT_KEYS),
+        ("NotifyIgnore", super::notifications::IGNORE_KEYS),
         ("Nodes", super::nodes::NODES_KEYS),
         ("NodePaths", super::nodes::NODE_PATHS_KEYS),
     ]

@@ -11,6 +11,7 @@ pub mod lab_decode;
 pub mod model;
 pub mod node;
 pub mod nodes;
+pub mod notifications;
 mod registry_decode;
 mod retention_decode;
 

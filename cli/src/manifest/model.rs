@@ -125,6 +125,10 @@ pub struct Registry {
     /// Retention policies (labreg only): which tags and manifests to delete.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retention: Option<Retention>,
+    /// Webhooks called on every push, pull and delete (registry:2's
+    /// notifications, which labreg reads too).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notifications: Option<super::notifications::Notifications>,
 }
 
 #[derive(Clone, Debug, Serialize, JsonSchema)]
@@ -385,6 +389,16 @@ impl Lab {
         if let Storage::S3(s3) = &self.registry.storage {
             refs.push(&s3.access_key);
             refs.push(&s3.secret_key);
+        }
+        let endpoints = self
+            .registry
+            .notifications
+            .iter()
+            .flat_map(|n| &n.endpoints);
+        for v in endpoints.flat_map(|e| e.headers.values()) {
+            if let super::notifications::HeaderValue::Secret(r) = v {
+                refs.push(r);
+            }
         }
         refs
     }

@@ -61,6 +61,7 @@ pub(super) fn registry(d: &mut Decoder, n: &Node, p: &str) -> Option<Registry> {
         .opt(d, "access", |d, n, p| access(d, n, p, &users))
         .unwrap_or_default();
     let retention = m.opt(d, "retention", super::retention_decode::retention);
+    let notifications = m.opt(d, "notifications", super::notifications::notifications);
     Some(Registry {
         retention,
         namespace,
@@ -74,6 +75,7 @@ pub(super) fn registry(d: &mut Decoder, n: &Node, p: &str) -> Option<Registry> {
         expose: expose?,
         pull_secrets: pull_secrets.into_iter().map(|p| p.0).collect(),
         access,
+        notifications,
     })
 }
 

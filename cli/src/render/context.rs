@@ -2,6 +2,8 @@
 //! images, names) worked out here once, as a typed `Context`. Secret values are never in it,
 //! except for the registry's config.yml, which is sealed.
 
+use std::collections::BTreeMap;
+
 use serde::Serialize;
 use serde_json::Value;
 
@@ -141,6 +143,53 @@ pub struct SecretCtx {
     pub http_secret: String,
     pub s3_access_key: Option<String>,
     pub s3_secret_key: Option<String>,
+    /// `registry.notifications`, header values read from secrets/: only
+    /// config.yml (sealed) sees it.
+    pub notifications: Option<NotificationsCtx>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NotificationsCtx {
+    pub include_references: bool,
+    pub endpoints: Vec<EndpointCtx>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EndpointCtx {
+    pub name: String,
+    pub url: String,
+    pub headers: BTreeMap<String, String>,
+    pub timeout: Option<String>,
+    pub threshold: Option<u32>,
+    pub backoff: Option<String>,
+    pub ignore_actions: Vec<String>,
+    pub ignore_media_types: Vec<String>,
+}
+
+/// The notifications part of the secret context.
+pub fn notifications(lab: &Lab, headers: &[BTreeMap<String, String>]) -> Option<NotificationsCtx> {
+    let n = lab.registry.notifications.as_ref()?;
+    let endpoints = n
+        .endpoints
+        .iter()
+        .zip(headers)
+        .map(|(e, h)| EndpointCtx {
+            name: e.name.clone(),
+            url: e.url.clone(),
+            headers: h.clone(),
+            timeout: e.timeout.clone(),
+            threshold: e.threshold,
+            backoff: e.backoff.clone(),
+            ignore_actions: e.ignore.actions.clone(),
+            ignore_media_types: e.ignore.media_types.clone(),
+        })
+        .collect();
+    Some(NotificationsCtx {
+        include_references: n.include_references,
+        endpoints,
+    })
 }
 
 impl Context {

@@ -154,6 +154,7 @@ pub fn registry_files(
         http_secret: vals.http_secret.clone(),
         s3_access_key: vals.s3.as_ref().map(|s| s.0.clone()),
         s3_secret_key: vals.s3.as_ref().map(|s| s.1.clone()),
+        notifications: context::notifications(lab, &vals.notify_headers),
     });
     let config = t
         .render(CONFIG_TEMPLATE, &secret_ctx.to_value())?

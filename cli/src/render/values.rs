@@ -20,6 +20,7 @@ use super::{RenderError, StoreWrite};
 use crate::identity::Identities;
 use crate::manifest::Lab;
 use crate::manifest::model::{Storage, Tls};
+use crate::manifest::notifications::HeaderValue;
 use crate::store::{Store, StoreError};
 
 pub const HTTP_SECRET: &str = "registry/http-secret";
@@ -42,6 +43,8 @@ pub struct Values {
     pub tls: Option<(String, String)>,
     /// The htpasswd file, one `user:$2y$...` line per user.
     pub htpasswd: String,
+    /// Each notification endpoint's headers, secret references read.
+    pub notify_headers: Vec<BTreeMap<String, String>>,
 }
 
 /// HMAC-SHA256 of length-prefixed parts.
@@ -112,6 +115,18 @@ pub fn load(
             generated(store, ids, MINIO_PASSWORD, writes)?,
         )),
     };
+    let mut notify_headers = Vec::new();
+    for e in reg.notifications.iter().flat_map(|n| &n.endpoints) {
+        let mut headers = BTreeMap::new();
+        for (name, v) in &e.headers {
+            let value = match v {
+                HeaderValue::Plain(p) => p.clone(),
+                HeaderValue::Secret(r) => text(store, ids, &r.name)?.trim_end().to_string(),
+            };
+            headers.insert(name.clone(), value);
+        }
+        notify_headers.push(headers);
+    }
     let http_secret = generated(store, ids, HTTP_SECRET, writes)?;
     let hmac_key = generated(store, ids, HMAC_KEY, writes)?.into_bytes();
     let htpasswd = htpasswd(store, ids, &passwords, &hmac_key, writes)?;
@@ -123,6 +138,7 @@ pub fn load(
         minio,
         tls,
         htpasswd,
+        notify_headers,
     })
 }
 

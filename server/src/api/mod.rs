@@ -23,7 +23,9 @@ use futures_util::TryStreamExt;
 
 use crate::auth::{Access, Action, Denial, Scope};
 use crate::config::settings::ApiSettings;
-use crate::registry::{Context, Digest, Reference, Registry, RepoName, RepositoryService};
+use crate::registry::{
+    Context, Digest, Reference, Registry, RepoName, RepositoryService, RequestInfo,
+};
 use crate::storage::ByteStream;
 pub use error::{ApiError, ApiResult, ErrorCode};
 use routes::Route;
@@ -48,6 +50,8 @@ pub struct AppState {
     pub upload_signer: UploadSigner,
     /// The mirrored upstreams (their metrics are served with the others).
     pub upstreams: Vec<Arc<crate::mirror::Upstream>>,
+    /// The webhooks of `notifications.endpoints`, when any is enabled.
+    pub notifier: Option<Arc<crate::notify::Notifier>>,
     /// The web UI's own state, when `labreg.ui.enabled`.
     pub ui: Option<Arc<crate::ui::Ui>>,
     /// The storage usage index (`/labreg/v1/usage`, the catalog).
@@ -61,6 +65,62 @@ impl AppState {
             Some(base) => format!("{base}{path}"),
             None => path.to_string(),
         }
+    }
+}
+
+/// The connection a request came on, put in its extensions by the server.
+#[derive(Debug, Clone, Copy)]
+pub struct Peer {
+    pub addr: std::net::SocketAddr,
+    pub tls: bool,
+}
+
+/// What a request says about itself, for events: registry:2's `request`
+/// (the client's address honours `X-Forwarded-For`, then `X-Real-Ip`).
+fn request_info(state: &AppState, req: &Request) -> RequestInfo {
+    let h = req.headers();
+    let text = |name: &str| {
+        h.get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+            .unwrap_or("")
+            .to_string()
+    };
+    let peer = req.extensions().get::<Peer>();
+    let forwarded = text("x-forwarded-for");
+    let addr = match forwarded.split(',').next().map(str::trim) {
+        Some(first) if !first.is_empty() => first.to_string(),
+        _ => match text("x-real-ip") {
+            real if !real.is_empty() => real,
+            _ => peer.map(|p| p.addr.to_string()).unwrap_or_default(),
+        },
+    };
+    let host = match text("host") {
+        host if !host.is_empty() => host,
+        _ => req
+            .uri()
+            .authority()
+            .map(|a| a.to_string())
+            .unwrap_or_default(),
+    };
+    let base_url = match &state.settings.base_url {
+        Some(base) => base.clone(),
+        None => {
+            let proto = text("x-forwarded-proto");
+            let scheme = match (proto.as_str(), peer.is_some_and(|p| p.tls)) {
+                ("http" | "https", _) => proto.as_str(),
+                (_, true) => "https",
+                _ => "http",
+            };
+            format!("{scheme}://{host}")
+        }
+    };
+    RequestInfo {
+        method: req.method().to_string(),
+        addr,
+        host,
+        useragent: text("user-agent"),
+        base_url,
     }
 }
 
@@ -163,9 +223,12 @@ async fn dispatch(State(state): State<Arc<AppState>>, req: Request) -> Response 
         Ok(who) => who,
         Err(denial) => return denied(&state, denial),
     };
-    let cx = Context::new(who).namespace(query(&req).remove("ns"));
+    let cx = Context::new(who)
+        .namespace(query(&req).remove("ns"))
+        .request(request_info(&state, &req));
     let result = route_request(&state, &cx, route, repo.as_ref(), req).await;
     let mut resp = result.unwrap_or_else(IntoResponse::into_response);
+    resp.extensions_mut().insert(cx.request_id);
     resp.extensions_mut().insert(cx.actor);
     resp
 }

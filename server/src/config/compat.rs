@@ -1,6 +1,5 @@
 //! registry:2 settings labreg does not implement. Each one would change what
-//! the registry does (a cache of an upstream, webhooks, a CDN in front of
-//! blobs, encryption at rest...), so a config that sets it stops the start
+//! the registry does (a CDN in front of blobs, encryption at rest...), so a config that sets it stops the start
 //! with the key and the reason: moved from registry:2, it must not silently
 //! serve something else.
 //!
@@ -24,11 +23,6 @@ enum When {
 }
 
 const UNIMPLEMENTED: &[(&str, When, &str)] = &[
-    (
-        "notifications.endpoints",
-        When::Set,
-        "webhook notifications are not implemented by labreg yet, and without them your receivers would hear nothing: keep registry:2 for them, or remove notifications.endpoints",
-    ),
     (
         "middleware",
         When::Set,
@@ -187,7 +181,6 @@ const NOT_NEEDED: &[(&str, &str)] = &[
         "redis",
         "labreg keeps no blob descriptor cache, so it needs no redis",
     ),
-    ("notifications", "no notification endpoints are configured"),
     (
         "validation",
         "labreg always checks that a manifest's blobs exist",

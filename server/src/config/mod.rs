@@ -9,7 +9,7 @@
 
 pub mod compat;
 mod env;
-mod lenient;
+pub(crate) mod lenient;
 pub mod mirror;
 pub mod s3;
 pub mod settings;
@@ -46,7 +46,7 @@ pub enum ConfigError {
     Invalid { key: String, message: String },
 }
 
-fn invalid(key: &str, message: impl Into<String>) -> ConfigError {
+pub(crate) fn invalid(key: &str, message: impl Into<String>) -> ConfigError {
     ConfigError::Invalid {
         key: key.to_string(),
         message: message.into(),
@@ -72,6 +72,8 @@ pub struct Config {
     pub proxy: Option<mirror::Proxy>,
     /// Accepted for compatibility; labreg checks its storage on every request.
     pub health: Option<Value>,
+    /// registry:2's webhooks.
+    pub notifications: Option<crate::notify::config::Notifications>,
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]
@@ -234,6 +236,8 @@ pub struct Labreg {
     pub ui: Enabled,
     /// Retention policies (`crate::retention::policy`).
     pub retention: Option<crate::retention::RetentionConfig>,
+    /// Where notification queues live and how long they may grow.
+    pub notifications: crate::notify::config::QueueSection,
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]
@@ -533,6 +537,19 @@ impl Config {
     }
 
     /// `http.addr` as a socket address; `:5000` means every interface.
+    /// The notification endpoints, checked; None when none is enabled.
+    pub fn notify_settings(&self) -> Result<Option<crate::notify::NotifySettings>, ConfigError> {
+        let fs_root = match self.storage_driver()? {
+            DriverConfig::Filesystem(f) => Some(f.rootdirectory.as_str()),
+            DriverConfig::S3(_) => None,
+        };
+        crate::notify::config::resolve(
+            self.notifications.as_ref(),
+            &self.labreg.notifications,
+            fs_root,
+        )
+    }
+
     pub fn listen_addr(&self) -> Result<SocketAddr, ConfigError> {
         parse_addr(&self.http.addr).map_err(|m| invalid("http.addr", m))
     }

@@ -80,10 +80,7 @@ fn unknown_keys_warn_with_their_path() {
     .unwrap();
     let mut keys = l.unknown_keys.clone();
     keys.sort();
-    assert_eq!(
-        keys,
-        vec!["notifications", "port", "storage.filesystem.bogus"]
-    );
+    assert_eq!(keys, vec!["port", "storage.filesystem.bogus"]);
 }
 
 #[test]
@@ -248,10 +245,6 @@ fn unimplemented_registry2_sections_stop_the_start() {
     let base = "version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: /var/lib/registry\n";
     for (section, key) in [
         (
-            "notifications:\n  events:\n    includereferences: true\n  endpoints:\n    - name: alistener\n      disabled: false\n      url: https://my.listener.com/event\n      timeout: 1s\n      threshold: 10\n      backoff: 1s\n",
-            "notifications.endpoints",
-        ),
-        (
             "middleware:\n  storage:\n    - name: redirect\n      options:\n        baseurl: https://example.com/\n",
             "middleware",
         ),
@@ -296,6 +289,48 @@ fn unimplemented_registry2_sections_stop_the_start() {
     assert!(err.contains("storage.s3.encrypt"), "{err}");
 }
 
+/// registry:2's notifications, as the reference writes them and as
+/// `REGISTRY_NOTIFICATIONS_*` variables (a list is one YAML value, as
+/// distribution reads it): implemented, so they load into endpoints.
+#[test]
+fn notifications_and_their_variables_load() {
+    let base = "version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: /var/lib/registry\n";
+    let file = load(
+        &format!("{base}notifications:\n  events:\n    includereferences: true\n  endpoints:\n    - name: alistener\n      disabled: false\n      url: https://my.listener.com/event\n      headers:\n        Authorization: [Bearer s3cret]\n      timeout: 1s\n      threshold: 10\n      backoff: 1s\n      ignoredmediatypes:\n        - application/octet-stream\n      ignore:\n        mediatypes:\n           - application/octet-stream\n        actions:\n           - pull\n"),
+        &[],
+    )
+    .unwrap();
+    assert!(file.unknown_keys.is_empty(), "{:?}", file.unknown_keys);
+    let n = file.config.notify_settings().unwrap().unwrap();
+    assert_eq!(n.endpoints[0].name, "alistener");
+    assert!(n.include_references);
+    let vars = load(
+        base,
+        &[
+            (
+                "REGISTRY_NOTIFICATIONS_ENDPOINTS",
+                "[{name: hook, url: 'http://10.0.0.9:8080/events', timeout: 500ms, headers: {X-Token: [abc]}}]",
+            ),
+            ("REGISTRY_NOTIFICATIONS_EVENTS_INCLUDEREFERENCES", "true"),
+        ],
+    )
+    .unwrap();
+    let n = vars.config.notify_settings().unwrap().unwrap();
+    let e = &n.endpoints[0];
+    assert_eq!(
+        (e.name.as_str(), e.url.as_str()),
+        ("hook", "http://10.0.0.9:8080/events")
+    );
+    assert_eq!(e.timeout, std::time::Duration::from_millis(500));
+    assert!(n.include_references);
+    let disabled = load(
+        &format!("{base}notifications:\n  endpoints:\n    - name: off\n      url: http://h/\n      disabled: true\n"),
+        &[],
+    )
+    .unwrap();
+    assert!(disabled.config.notify_settings().unwrap().is_none());
+}
+
 /// Settings of the reference that mean "nothing to do" load: an empty
 /// notifications section, proxy without remoteurl, the defaults spelled
 /// out, health.storagedriver, a redis cache.
@@ -308,10 +343,7 @@ fn registry2_settings_that_need_nothing_load() {
     .unwrap();
     let mut keys = l.unknown_keys.clone();
     keys.sort();
-    assert_eq!(
-        keys,
-        vec!["compatibility", "notifications", "redis", "storage.s3x"]
-    );
+    assert_eq!(keys, vec!["compatibility", "redis", "storage.s3x"]);
     assert!(super::compat::not_needed("redis").is_some());
     assert!(super::compat::not_needed("storage.s3x").is_none());
 }

@@ -80,7 +80,9 @@ impl BlobService for Registry {
         };
         self.write_link(&paths::layer_link(name, d), d).await?;
         Ok(Some(
-            Change::new(cx, ChangeAction::BlobMount, name, d).size(size),
+            Change::new(cx, ChangeAction::BlobMount, name, d)
+                .size(size)
+                .from(from),
         ))
     }
 }

@@ -4,7 +4,10 @@
 //! read it instead of re-deriving it from HTTP.
 
 use std::fmt;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+
+use bytes::Bytes;
 
 use super::digest::Digest;
 use super::names::{RepoName, Tag};
@@ -71,6 +74,22 @@ impl fmt::Display for RequestId {
     }
 }
 
+/// What the HTTP request said about itself, as registry:2's events report
+/// it (`request` of an event); empty for work labreg does on its own.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RequestInfo {
+    /// GET, PUT...; empty when the call did not come from the API.
+    pub method: String,
+    /// The client's address: the first `X-Forwarded-For` entry, else
+    /// `X-Real-Ip`, else the peer (as registry:2's `RemoteAddr`).
+    pub addr: String,
+    /// The Host header.
+    pub host: String,
+    pub useragent: String,
+    /// `http.host`, else `http(s)://HOST`: the base of the URLs in events.
+    pub base_url: String,
+}
+
 /// Who asks and in which request: handed to every service call, so a
 /// decorator (events, the mirror, metrics) knows it without reading HTTP.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -80,6 +99,7 @@ pub struct Context {
     /// The registry the client meant, when it says: containerd asks a mirror
     /// for `/v2/library/nginx/manifests/1.27?ns=docker.io`.
     pub namespace: Option<String>,
+    pub request: Arc<RequestInfo>,
 }
 
 impl Context {
@@ -89,7 +109,14 @@ impl Context {
             actor,
             request_id: RequestId::next(),
             namespace: None,
+            request: Arc::default(),
         }
+    }
+
+    /// The same request, described by its HTTP request.
+    pub fn request(mut self, request: RequestInfo) -> Context {
+        self.request = Arc::new(request);
+        self
     }
 
     /// The same request, for the registry named by `ns`.
@@ -112,6 +139,12 @@ pub struct Change {
     pub tag: Option<Tag>,
     pub actor: Principal,
     pub request_id: RequestId,
+    pub request: Arc<RequestInfo>,
+    /// The repository a mounted blob came from (mounts only).
+    pub from: Option<RepoName>,
+    /// The manifest as stored (manifest pushes only), for sinks that read
+    /// its references.
+    pub content: Option<Bytes>,
 }
 
 impl Change {
@@ -131,7 +164,20 @@ impl Change {
             tag: None,
             actor: cx.actor.clone(),
             request_id: cx.request_id.clone(),
+            request: cx.request.clone(),
+            from: None,
+            content: None,
         }
+    }
+
+    pub fn from(mut self, from: &RepoName) -> Change {
+        self.from = Some(from.clone());
+        self
+    }
+
+    pub fn content(mut self, content: Bytes) -> Change {
+        self.content = Some(content);
+        self
     }
 
     pub fn size(mut self, size: u64) -> Change {

@@ -20,6 +20,7 @@ use super::{Registry, RegistryError, Result, paths};
 const MANIFEST_CACHE_LIMIT: usize = 10_000;
 
 /// A manifest read back for a GET or HEAD.
+#[derive(Debug, Clone)]
 pub struct StoredManifest {
     pub digest: Digest,
     pub media_type: String,
@@ -100,7 +101,7 @@ impl ManifestService for Registry {
         let size = content.len() as u64;
         let blob = paths::blob_data(&digest);
         if !self.exists(&blob).await? {
-            self.driver.put_content(&blob, content).await?;
+            self.driver.put_content(&blob, content.clone()).await?;
         }
         self.write_link(&paths::revision_link(name, &digest), &digest)
             .await?;
@@ -117,7 +118,8 @@ impl ManifestService for Registry {
         let change = Change::new(cx, ChangeAction::ManifestPush, name, &digest)
             .size(size)
             .media_type(&parsed.media_type)
-            .tag(tag);
+            .tag(tag)
+            .content(content);
         Ok(ManifestPut {
             change,
             subject: parsed.subject,

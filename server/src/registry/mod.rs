@@ -28,7 +28,7 @@ use bytes::Bytes;
 
 pub use blobs::BlobContent;
 pub use catalog::Page;
-pub use change::{Change, ChangeAction, Context, RequestId};
+pub use change::{Change, ChangeAction, Context, RequestId, RequestInfo};
 pub use digest::Digest;
 pub use error::{RegistryError, Result};
 pub use manifests::{ManifestPut, StoredManifest};

@@ -36,7 +36,7 @@ use crate::registry::paths::Entry;
 use crate::registry::{Change, ChangeAction, Digest, Page, Registry, Result};
 
 enum Msg {
-    Change(Change),
+    Change(Box<Change>),
     /// Blobs garbage collection deleted.
     Forget(Vec<Digest>),
     Report(oneshot::Sender<Arc<Snapshot>>),
@@ -244,7 +244,7 @@ impl EventSink for UsageIndex {
         if let Some(repos) = self.catalog.write().expect("catalog poisoned").as_mut() {
             repos.insert(key(&change.repository));
         }
-        let _ = self.tx.send(Msg::Change(change.clone()));
+        let _ = self.tx.send(Msg::Change(Box::new(change.clone())));
     }
 }
 

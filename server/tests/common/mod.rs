@@ -6,6 +6,7 @@ pub mod images;
 pub mod oci;
 pub mod pki;
 pub mod process;
+pub mod receiver;
 pub mod s3;
 pub mod store;
 pub mod suite;
