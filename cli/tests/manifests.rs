@@ -329,6 +329,18 @@ fn cases() -> Vec<Case> {
             None,
         ),
         c(
+            "retention: a duration in words, a policy that deletes nothing",
+            edit(&[(
+                "      name: regcred",
+                "      name: regcred\n  retention:\n    policies:\n      - repositories: [\"ci/*\"]\n        deleteTagsOlderThan: a month\n      - repositories: [x]\n        keepTags: [latest]",
+            )]),
+            &[
+                "36:30: error: registry.retention.policies[0].deleteTagsOlderThan: \"a month\" is not a duration",
+                "37:9: error: registry.retention.policies[1] deletes nothing",
+            ],
+            Some("30d"),
+        ),
+        c(
             "nodes: a runtime by another spelling",
             base_manifest() + "nodes:\n  runtime: crio\n",
             &["34:12: error: nodes.runtime \"crio\" is not one of containerd, k3s, rke2, cri-o"],

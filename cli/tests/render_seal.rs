@@ -96,6 +96,36 @@ fn every_rendered_value_opens_with_the_private_key_and_only_under_its_name() {
     assert_eq!(up.len(), 2);
     assert_eq!(up[1].url.as_str(), "https://ghcr.io/");
     assert_eq!(up[1].tag_ttl, std::time::Duration::from_secs(24 * 3600));
+    // lab.yaml's registry.retention, as labreg reads it.
+    let loaded = labreg::config::Config::from_yaml(config, Vec::<(String, String)>::new())
+        .unwrap_or_else(|e| panic!("{e}: {config}"));
+    let policies = loaded
+        .config
+        .retention()
+        .unwrap()
+        .expect("labreg.retention");
+    assert_eq!(
+        policies.schedule,
+        Some(std::time::Duration::from_secs(86400))
+    );
+    assert_eq!(policies.policies.len(), 2, "{config}");
+    let ci = policies.for_repo("ci/app").unwrap();
+    assert_eq!(ci.keep_latest, Some(10));
+    assert_eq!(ci.keep_tags.len(), 2);
+    assert!(ci.keep_tags[1].matches("1.2.3"), "semver");
+    assert_eq!(
+        ci.delete_tags_older_than,
+        Some(std::time::Duration::from_secs(30 * 86400))
+    );
+    let rest = policies.for_repo("team/x").unwrap();
+    assert_eq!(
+        rest.delete_untagged_older_than,
+        Some(std::time::Duration::from_secs(30 * 86400))
+    );
+    assert_eq!(
+        (rest.keep_latest, rest.delete_tags_older_than),
+        (None, None)
+    );
     assert!(opened["registry/registry-htpasswd:htpasswd"].starts_with("admin:$2y$10$"));
     assert_eq!(
         opened["registry/registry-tls:tls.key"],

@@ -11,6 +11,10 @@
 //! - [`tls`]: rustls with certificate reload;
 //! - [`trust`]: what the project's TLS clients trust (system store, user CAs,
 //!   a self-signed server certificate given as its own CA);
+//! - [`ui`]: the web UI, a second front end on the same service and auth;
+//! - [`retention`]: policies that delete old tags and manifests;
+//! - [`usage`]: the storage usage index (per repository, deduplicated), which
+//!   also serves the catalog.
 //! - [`notify`]: registry:2's webhook notifications, queued on disk;
 //! - [`ui`]: the web UI, a second front end on the same service and auth.
 //!
@@ -26,8 +30,10 @@ pub mod metrics;
 pub mod mirror;
 pub mod notify;
 pub mod registry;
+pub mod retention;
 pub mod server;
 pub mod storage;
 pub mod tls;
 pub mod trust;
 pub mod ui;
+pub mod usage;

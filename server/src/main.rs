@@ -13,6 +13,7 @@ use labreg::metrics::Metrics;
 use labreg::server;
 
 mod maintenance;
+mod upkeep;
 
 #[derive(Parser)]
 #[command(
@@ -41,6 +42,12 @@ enum Command {
     GarbageCollect(maintenance::GcArgs),
     /// Verify every blob's digest and every link; exit 1 when damage is found.
     Check(maintenance::CheckArgs),
+    /// Apply the labreg.retention policies once: delete the tags and
+    /// manifests they no longer keep, then the blobs nothing references.
+    Retention(upkeep::RetentionArgs),
+    /// Storage usage per repository (referenced, shared, exclusive bytes;
+    /// tags, manifests, last push) and deduplicated totals.
+    Du(upkeep::DuArgs),
 }
 
 #[derive(Args)]
@@ -146,6 +153,7 @@ async fn serve(config_path: Option<PathBuf>) -> anyhow::Result<()> {
     let tls = server::tls_config(config)?;
     let metrics = Arc::new(Metrics::default());
     server::spawn_upload_purger(state.clone(), settings.purging);
+    upkeep::spawn_retention(&state, config)?;
     if let Some(daddr) = settings.serve.debug_addr {
         let listener = tokio::net::TcpListener::bind(daddr)
             .await
@@ -227,6 +235,8 @@ fn main() -> ExitCode {
             .and_then(|rt| rt.block_on(serve(config))),
         Command::Htpasswd(args) => htpasswd(args),
         Command::GarbageCollect(args) => maintenance::run(|rt| rt.block_on(maintenance::gc(args))),
+        Command::Retention(args) => maintenance::run(|rt| rt.block_on(upkeep::retention(args))),
+        Command::Du(args) => maintenance::run(|rt| rt.block_on(upkeep::du(args))),
         Command::Check(args) => {
             return match maintenance::run(|rt| rt.block_on(maintenance::check(args))) {
                 Ok(true) => ExitCode::SUCCESS,

@@ -38,7 +38,7 @@ pub struct CheckArgs {
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum Output {
+pub enum Output {
     Text,
     Json,
 }
@@ -55,7 +55,7 @@ pub fn run<T>(f: impl FnOnce(&tokio::runtime::Runtime) -> anyhow::Result<T>) -> 
     f(&rt)
 }
 
-async fn open(config: &std::path::Path) -> anyhow::Result<Registry> {
+pub async fn open(config: &std::path::Path) -> anyhow::Result<Registry> {
     let loaded = Config::load(Some(config))?;
     let driver = server::storage_driver(&loaded.config)?;
     driver

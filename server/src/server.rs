@@ -120,9 +120,13 @@ pub fn build_state_with(
         _ => None,
     };
     let sink = sink.or_else(|| notifier.clone().map(|n| n as Arc<dyn EventSink>));
-    if let Some(sink) = sink {
-        service = Arc::new(Events::new(service, sink));
-    }
+    let usage = crate::usage::UsageIndex::start(registry.clone());
+    let sink: Arc<dyn EventSink> = match sink {
+        Some(s) => Arc::new(crate::usage::Tee(usage.clone(), s)),
+        None => usage.clone(),
+    };
+    service = Arc::new(Events::new(service, sink));
+
     Ok(Arc::new(AppState {
         service,
         registry,
@@ -135,6 +139,7 @@ pub fn build_state_with(
             let cert = settings.tls.as_ref().map(|t| t.certificate.clone());
             Arc::new(crate::ui::Ui::new(cert))
         }),
+        usage: Some(usage),
     }))
 }
 
@@ -227,6 +232,9 @@ pub fn debug_router(
                     let mut text = m.render();
                     for u in &state.upstreams {
                         u.render(&mut text);
+                    }
+                    if let Some(usage) = &state.usage {
+                        usage.render_gauges(&mut text).await;
                     }
                     if let Some(n) = &state.notifier {
                         n.render(&mut text);

@@ -33,6 +33,7 @@ pub const REGISTRY_KEYS: &[&str] = &[
     "expose",
     "pullSecrets",
     "access",
+    "retention",
     "notifications",
     "mirrors",
 ];
@@ -305,6 +306,8 @@ pub fn all_key_lists() -> Vec<(&'static str, &'static [&'static str])> {
         ("Ingress", INGRESS_KEYS),
         ("PullSecret", PULL_SECRET_KEYS),
         ("AccessRule", ACCESS_KEYS),
+        ("Retention", super::retention_decode::RETENTION_KEYS),
+        ("RetentionPolicy", super::retention_decode::POLICY_KEYS),
         ("Minio", MINIO_KEYS),
         ("Notifications", super::notifications::NOTIFICATIONS_KEYS),
         ("NotifyEndpoint", super::notifications::ENDPOINT_KEYS),

@@ -14,6 +14,7 @@ pub mod node;
 pub mod nodes;
 pub mod notifications;
 mod registry_decode;
+mod retention_decode;
 
 use std::fmt;
 use std::path::{Path, PathBuf};

@@ -122,6 +122,9 @@ pub struct Registry {
     /// Per-user access rules. Without any, every user may pull and push.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub access: Vec<AccessRule>,
+    /// Retention policies (labreg only): which tags and manifests to delete.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retention: Option<Retention>,
     /// Webhooks called on every push, pull and delete (registry:2's
     /// notifications, which labreg reads too).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -132,6 +135,39 @@ pub struct Registry {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(with = "Vec<super::mirrors::MirrorEntry>")]
     pub mirrors: Vec<super::mirrors::Mirror>,
+}
+
+#[derive(Clone, Debug, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Retention {
+    /// How often the registry applies the policies, e.g. `24h`. Without it,
+    /// only `labreg retention` by hand applies them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schedule: Option<String>,
+    /// Blobs and manifests younger than this are never deleted. Default 1h.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grace: Option<String>,
+    /// The first policy whose repositories match applies.
+    pub policies: Vec<RetentionPolicy>,
+}
+
+#[derive(Clone, Debug, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RetentionPolicy {
+    /// Repository names or globs, e.g. `ci/*`.
+    pub repositories: Vec<String>,
+    /// Keep the N most recently pushed tags.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keep_latest: Option<u64>,
+    /// Keep tags matching these globs, or `semver`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub keep_tags: Vec<String>,
+    /// Delete tags pushed longer ago than this, e.g. `30d`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delete_tags_older_than: Option<String>,
+    /// Delete untagged manifests older than this, e.g. `7d`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delete_untagged_older_than: Option<String>,
 }
 
 #[derive(Clone, Debug, Serialize, JsonSchema)]

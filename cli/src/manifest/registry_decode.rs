@@ -60,12 +60,14 @@ pub(super) fn registry(d: &mut Decoder, n: &Node, p: &str) -> Option<Registry> {
     let access = m
         .opt(d, "access", |d, n, p| access(d, n, p, &users))
         .unwrap_or_default();
+    let retention = m.opt(d, "retention", super::retention_decode::retention);
     let notifications = m.opt(d, "notifications", super::notifications::notifications);
     let mirrors = m.opt(d, "mirrors", super::mirrors::mirrors);
     if m.get("mirrors").is_some() && mirrors.is_none() {
         return None;
     }
     Some(Registry {
+        retention,
         namespace,
         host: host?,
         image,

@@ -87,6 +87,7 @@ pub struct RegistryCtx {
     pub mirror_passwords: bool,
     pub mirrors_secret: &'static str,
     pub mirrors_dir: &'static str,
+    pub retention: Option<crate::manifest::model::Retention>,
     pub realm: String,
     pub delete: bool,
     pub redirect: bool,
@@ -292,6 +293,12 @@ pub fn base(lab: &Lab) -> Result<Context, RenderError> {
             allow: m.allow.clone(),
         })
         .collect();
+    if reg.retention.is_some() && reg.image != LABREG_IMAGE {
+        return Err(RenderError::Lab(format!(
+            "registry.retention needs labreg, and registry.image is {}\n  help: use image: labreg, or remove registry.retention (registry:2 has no retention)",
+            reg.image
+        )));
+    }
     let ingress = reg.expose.ingress.as_ref().map(|i| IngressCtx {
         class_name: i.class_name.clone(),
         cluster_issuer: i.cluster_issuer.clone(),
@@ -320,6 +327,7 @@ pub fn base(lab: &Lab) -> Result<Context, RenderError> {
             mirrors,
             mirrors_secret: MIRRORS_SECRET,
             mirrors_dir: MIRRORS_DIR,
+            retention: reg.retention.clone(),
             realm: format!("{} registry", lab.metadata.name),
             delete: reg.delete,
             redirect: reg.redirect,

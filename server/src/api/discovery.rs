@@ -43,10 +43,18 @@ pub async fn catalog(state: &AppState, cx: &Context, q: &HashMap<String, String>
     let max = state.settings.catalog_max;
     let n = Some(n.unwrap_or(max).min(max));
     let visible = |repo: &str| state.access.allowed(&cx.actor, repo, Action::Pull);
-    let page = state
-        .service
-        .catalog(cx, last.as_deref(), n, &visible)
-        .await?;
+    // The usage index knows every repository the API wrote to; content the
+    // mirror caches bypasses it, so a mirror lists from the store.
+    let indexed = state.usage.as_ref().filter(|_| state.upstreams.is_empty());
+    let page = match indexed.and_then(|u| u.catalog(last.as_deref(), n, &visible)) {
+        Some(page) => page,
+        None => {
+            state
+                .service
+                .catalog(cx, last.as_deref(), n, &visible)
+                .await?
+        }
+    };
     let body = json!({ "repositories": page.items });
     Ok(listing(body, &page, "/v2/_catalog", n))
 }

@@ -54,6 +54,8 @@ pub struct AppState {
     pub notifier: Option<Arc<crate::notify::Notifier>>,
     /// The web UI's own state, when `labreg.ui.enabled`.
     pub ui: Option<Arc<crate::ui::Ui>>,
+    /// The storage usage index (`/labreg/v1/usage`, the catalog).
+    pub usage: Option<Arc<crate::usage::UsageIndex>>,
 }
 
 impl AppState {
@@ -126,6 +128,10 @@ fn request_info(state: &AppState, req: &Request) -> RequestInfo {
 /// response carries the API version header and the configured headers.
 pub fn app(state: Arc<AppState>) -> Router {
     Router::new()
+        .route(
+            crate::usage::http::PATH,
+            axum::routing::get(crate::usage::http::usage),
+        )
         .fallback(dispatch)
         .layer(axum::middleware::map_response_with_state(
             state.clone(),
@@ -215,12 +221,7 @@ async fn dispatch(State(state): State<Arc<AppState>>, req: Request) -> Response 
         .await
     {
         Ok(who) => who,
-        Err(Denial::Unauthenticated(why)) => return unauthorized(&state, why).into_response(),
-        Err(Denial::Forbidden { who, message }) => {
-            let mut resp = ApiError::new(ErrorCode::Denied, message).into_response();
-            resp.extensions_mut().insert(who);
-            return resp;
-        }
+        Err(denial) => return denied(&state, denial),
     };
     let cx = Context::new(who)
         .namespace(query(&req).remove("ns"))
@@ -230,6 +231,18 @@ async fn dispatch(State(state): State<Arc<AppState>>, req: Request) -> Response 
     resp.extensions_mut().insert(cx.request_id);
     resp.extensions_mut().insert(cx.actor);
     resp
+}
+
+/// A refused request's answer: 401 with the challenge, or 403 naming who.
+pub(crate) fn denied(state: &AppState, denial: Denial) -> Response {
+    match denial {
+        Denial::Unauthenticated(why) => unauthorized(state, why).into_response(),
+        Denial::Forbidden { who, message } => {
+            let mut resp = ApiError::new(ErrorCode::Denied, message).into_response();
+            resp.extensions_mut().insert(who);
+            resp
+        }
+    }
 }
 
 fn unauthorized(state: &AppState, why: &str) -> ApiError {

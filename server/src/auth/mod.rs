@@ -29,6 +29,10 @@ pub enum Scope<'a> {
     Repository(&'a str, Action),
     /// Valid credentials or none; nothing more to check.
     Any,
+    /// Views of the whole store (storage usage): any signed-in user without
+    /// access rules; with rules, only a user granted pull, push and delete
+    /// on `*`.
+    Admin,
 }
 
 /// Why a request is refused.
@@ -131,6 +135,10 @@ impl Access {
             Scope::Catalog => self.may_list(&who),
             Scope::Repository(name, action) => self.allowed(&who, name, action),
             Scope::Any => true,
+            Scope::Admin => match &self.rules {
+                None => !anonymous,
+                Some(rules) => rules::is_admin(rules, &who),
+            },
         };
         match (allowed, scope, &who) {
             (true, ..) => Ok(who),
@@ -138,6 +146,12 @@ impl Access {
                 let message = format!(
                     "user {user:?} may not {} repository {name:?}",
                     format!("{action:?}").to_lowercase()
+                );
+                Err(Denial::Forbidden { who, message })
+            }
+            (false, Scope::Admin, Principal::User(user)) => {
+                let message = format!(
+                    "user {user:?} is not an administrator: a rule granting pull, push and delete on \"*\" makes one"
                 );
                 Err(Denial::Forbidden { who, message })
             }

@@ -81,6 +81,18 @@ pub fn allowed(rules: &[Rule], who: &Principal, name: &str, action: Action) -> b
     })
 }
 
+/// Whether `who` may do everything everywhere: a rule grants pull, push and
+/// delete on `*`.
+pub fn is_admin(rules: &[Rule], who: &Principal) -> bool {
+    rules.iter().any(|r| {
+        [Action::Pull, Action::Push, Action::Delete]
+            .iter()
+            .all(|a| r.actions.contains(a))
+            && r.repositories.iter().any(|p| p == "*")
+            && r.users.iter().any(|u| user_matches(u, who))
+    })
+}
+
 /// Whether `who` may pull anything at all (for the catalog and `/v2/`).
 pub fn may_pull_something(rules: &[Rule], who: &Principal) -> bool {
     rules

@@ -235,6 +235,8 @@ pub struct Labreg {
     /// The web UI at `/` (off unless enabled, so a registry:2 config
     /// serves exactly the API).
     pub ui: Enabled,
+    /// Retention policies (`crate::retention::policy`).
+    pub retention: Option<crate::retention::RetentionConfig>,
     /// Where notification queues live and how long they may grow.
     pub notifications: crate::notify::config::QueueSection,
 }
@@ -383,6 +385,7 @@ impl Config {
         self.upstreams()?;
         sections::AuthSettings::resolve(self)?;
         sections::TlsSettings::resolve(self)?;
+        self.retention()?;
         if let Some(p) = &self.http.prefix
             && !p.is_empty()
             && p != "/"
@@ -404,6 +407,16 @@ impl Config {
         // and checked once.
         Settings::resolve(self)?;
         Ok(())
+    }
+
+    /// The retention policies of `labreg.retention`, checked; None without
+    /// the section.
+    pub fn retention(&self) -> Result<Option<crate::retention::Policies>, ConfigError> {
+        self.labreg
+            .retention
+            .as_ref()
+            .map(crate::retention::Policies::resolve)
+            .transpose()
     }
 
     /// The upstreams mirrored (`proxy` or `labreg.mirrors`), checked.

@@ -258,7 +258,10 @@ impl Registry {
     }
 
     /// A stored manifest, parsed; None when it is missing or unparsable.
-    async fn load_manifest(&self, digest: &Digest) -> Result<Option<(Arc<Manifest>, u64)>> {
+    pub(super) async fn load_manifest(
+        &self,
+        digest: &Digest,
+    ) -> Result<Option<(Arc<Manifest>, u64)>> {
         let cached = self
             .manifest_cache
             .lock()

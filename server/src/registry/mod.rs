@@ -18,6 +18,7 @@ mod blobs;
 mod cache;
 pub(crate) mod catalog;
 mod manifests;
+pub mod prune;
 mod uploads;
 
 use std::collections::HashMap;

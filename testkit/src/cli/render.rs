@@ -55,6 +55,16 @@ pub fn nodeport_self_signed() -> String {
       password: secret:mirrors/ghcr
       ttl: 24h
       allow: [\"me/*\"]
+  retention:
+    schedule: 24h
+    policies:
+      - repositories: [\"ci/*\"]
+        keepLatest: 10
+        keepTags: [latest, semver]
+        deleteTagsOlderThan: 30d
+        deleteUntaggedOlderThan: 7d
+      - repositories: [\"*\"]
+        deleteUntaggedOlderThan: 30d
 ",
         "nodes:\n  runtime: containerd\n  systemTrust: true\n",
     )

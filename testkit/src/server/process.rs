@@ -74,7 +74,15 @@ impl Process {
 
 /// Runs the labreg binary to completion: (status, stdout, stderr).
 pub fn run_labreg(args: &[&str], envs: &[(&str, &str)]) -> (i32, String, String) {
-    let out = std::process::Command::new(crate::bin("labreg"))
+    run_program(&crate::bin("labreg"), args, envs)
+}
+
+fn run_program(
+    program: &std::path::Path,
+    args: &[&str],
+    envs: &[(&str, &str)],
+) -> (i32, String, String) {
+    let out = std::process::Command::new(program)
         .args(args)
         .envs(envs.iter().copied())
         .stdin(Stdio::null())
@@ -85,4 +93,39 @@ pub fn run_labreg(args: &[&str], envs: &[(&str, &str)]) -> (i32, String, String)
         String::from_utf8_lossy(&out.stdout).to_string(),
         String::from_utf8_lossy(&out.stderr).to_string(),
     )
+}
+
+/// The labreg binary as it is when first asked for: a hard link (no space;
+/// a copy when linking fails) beside the test's temporary files, because the
+/// target folder is shared and a build elsewhere may replace the binary
+/// while a long test runs. Ask for it when the test starts.
+pub fn own_labreg() -> &'static std::path::Path {
+    static BIN: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    BIN.get_or_init(|| {
+        // Links left by earlier test processes hold old binaries: drop them.
+        for e in std::fs::read_dir(std::env::temp_dir())
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let name = e.file_name().to_string_lossy().to_string();
+            if let Some(pid) = name.strip_prefix("labreg-test-")
+                && !std::path::Path::new(&format!("/proc/{pid}")).exists()
+            {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
+        let to = std::env::temp_dir().join(format!("labreg-test-{}", std::process::id()));
+        let _ = std::fs::remove_file(&to);
+        let from = crate::bin("labreg");
+        if std::fs::hard_link(&from, &to).is_err() {
+            std::fs::copy(&from, &to).unwrap();
+        }
+        to
+    })
+}
+
+/// Runs that labreg to completion: (status, stdout, stderr).
+pub fn run_own_labreg(args: &[&str], envs: &[(&str, &str)]) -> (i32, String, String) {
+    run_program(own_labreg(), args, envs)
 }
