@@ -132,7 +132,7 @@ fn identical_cluster_prints_only_the_summary() {
     let c = cluster(true);
     let run = diff(&c, TOKEN, &[]);
     assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
-    insta::assert_snapshot!(run.stdout, @"render against the cluster: 0 added, 0 changed, 0 deleted, 11 unchanged");
+    insta::assert_snapshot!(run.stdout, @"render against the cluster: 0 added, 0 changed, 0 deleted, 12 unchanged");
     let reqs = c.lock().unwrap().requests.clone();
     assert!(
         reqs.iter().any(|r| r
@@ -279,7 +279,7 @@ fn json_output_parses() {
     let v: Value = serde_json::from_str(&run.stdout).unwrap();
     assert_eq!(v["against"], "cluster");
     assert_eq!(v["summary"]["changed"], 1);
-    assert_eq!(v["summary"]["unchanged"], 10);
+    assert_eq!(v["summary"]["unchanged"], 11);
     let changed: Vec<&Value> = v["objects"]
         .as_array()
         .unwrap()
@@ -316,7 +316,7 @@ fn against_git_compares_with_apps_and_writes_nothing() {
     );
     assert_eq!(
         String::from_utf8_lossy(&out.stdout),
-        "render against apps/: 0 added, 0 changed, 0 deleted, 11 unchanged\n"
+        "render against apps/: 0 added, 0 changed, 0 deleted, 12 unchanged\n"
     );
 
     // A copy of the lab whose apps/ drifted: one edit, one stray file.
