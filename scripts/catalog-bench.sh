@@ -21,6 +21,9 @@ http: {addr: 127.0.0.1:$port}
 catalog: {maxentries: $n}
 YML
 done
+# labreg answers _catalog from its index only when told it is the store's
+# one writer (true here: docker-registry only reads).
+echo "labreg: {catalog_index: {enabled: true}}" >> "$work/5301.yml"
 "$labreg" serve "$work/5301.yml" & docker-registry serve "$work/5302.yml" &
 for port in 5301 5302; do
   until curl -sf -o /dev/null "http://127.0.0.1:$port/v2/"; do sleep 0.2; done

@@ -140,6 +140,7 @@ pub fn build_state_with(
             Arc::new(crate::ui::Ui::new(cert))
         }),
         usage: Some(usage),
+        catalog_index: config.labreg.catalog_index.enabled,
     }))
 }
 

@@ -163,3 +163,54 @@ async fn du_on_s3_equals_the_bucket() {
     );
     reg.stop().await;
 }
+
+async fn catalog(url: &str, query: &str) -> (Value, Option<String>) {
+    let resp = common::send(client().get(format!("{url}/v2/_catalog{query}"))).await;
+    let link = resp
+        .headers()
+        .get("link")
+        .map(|l| l.to_str().unwrap().to_string());
+    (
+        resp.json::<Value>().await.unwrap()["repositories"].clone(),
+        link,
+    )
+}
+
+/// `_catalog` from the index only when asked (`labreg.catalog_index`): it
+/// pages like the walk, misses what another writer of the same folder
+/// pushed until a rebuild, which is why the walk stays the default.
+#[tokio::test(flavor = "multi_thread")]
+async fn catalog_from_the_index_only_when_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    let indexed =
+        TestRegistry::start_on(dir.path(), "labreg:\n  catalog_index:\n    enabled: true\n").await;
+    let other = TestRegistry::start_on(dir.path(), "").await;
+    for repo in ["c/one", "c/two"] {
+        push_image(&indexed.url, repo, "v1", &[&pattern(300, 1)]).await;
+    }
+    push_image(&other.url, "c/three", "v1", &[&pattern(300, 2)]).await;
+    // The walk (the default) sees every writer's repositories.
+    let (all, _) = catalog(&other.url, "").await;
+    assert_eq!(all, serde_json::json!(["c/one", "c/three", "c/two"]));
+    // The index pages as the walk does, over what it was told of.
+    let (first, link) = catalog(&indexed.url, "?n=1").await;
+    assert_eq!(first, serde_json::json!(["c/one"]));
+    assert_eq!(
+        link.as_deref(),
+        Some("</v2/_catalog?last=c/one&n=1>; rel=\"next\"")
+    );
+    let (rest, link) = catalog(&indexed.url, "?n=5&last=c/one").await;
+    assert_eq!(
+        rest,
+        serde_json::json!(["c/two"]),
+        "the other writer's push is not in the index"
+    );
+    assert_eq!(link, None);
+    // A rebuild reads the store again.
+    let resp =
+        common::send(client().get(format!("{}/labreg/v1/usage?rebuild=true", indexed.url))).await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(catalog(&indexed.url, "").await.0, all);
+    indexed.stop().await;
+    other.stop().await;
+}

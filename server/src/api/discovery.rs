@@ -43,9 +43,15 @@ pub async fn catalog(state: &AppState, cx: &Context, q: &HashMap<String, String>
     let max = state.settings.catalog_max;
     let n = Some(n.unwrap_or(max).min(max));
     let visible = |repo: &str| state.access.allowed(&cx.actor, repo, Action::Pull);
-    // The usage index knows every repository the API wrote to; content the
-    // mirror caches bypasses it, so a mirror lists from the store.
-    let indexed = state.usage.as_ref().filter(|_| state.upstreams.is_empty());
+    // The usage index knows every repository this process wrote to: it
+    // answers only where the operator says labreg is the store's one writer
+    // (another replica or registry:2 on the same storage would be missed),
+    // and content the mirror caches bypasses it, so a mirror lists from the
+    // store.
+    let indexed = state
+        .usage
+        .as_ref()
+        .filter(|_| state.catalog_index && state.upstreams.is_empty());
     let page = match indexed.and_then(|u| u.catalog(last.as_deref(), n, &visible)) {
         Some(page) => page,
         None => {

@@ -56,6 +56,8 @@ pub struct AppState {
     pub ui: Option<Arc<crate::ui::Ui>>,
     /// The storage usage index (`/labreg/v1/usage`, the catalog).
     pub usage: Option<Arc<crate::usage::UsageIndex>>,
+    /// Whether `_catalog` may answer from `usage` (`labreg.catalog_index`).
+    pub catalog_index: bool,
 }
 
 impl AppState {

@@ -239,6 +239,12 @@ pub struct Labreg {
     pub retention: Option<crate::retention::RetentionConfig>,
     /// Where notification queues live and how long they may grow.
     pub notifications: crate::notify::config::QueueSection,
+    /// `_catalog` answered from the usage index instead of a walk of the
+    /// store. Off by default: the index sees only what this process
+    /// wrote, so turn it on only where this labreg is the storage's one
+    /// writer (one replica; no registry:2 or other labreg on the same
+    /// folder or bucket).
+    pub catalog_index: Enabled,
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]
