@@ -365,6 +365,15 @@ impl Config {
             let key = e.path().to_string();
             invalid(&key, e.into_inner().to_string())
         })?;
+        // registry:2 never had a `labreg:` section, so a key labreg does
+        // not know there is a typo, and a typo there must not silently
+        // switch a feature off (`retenton:` would keep every tag).
+        if let Some(key) = unknown_keys.iter().find(|k| k.starts_with("labreg.")) {
+            return Err(invalid(
+                key,
+                "not a labreg setting: check its spelling (labreg's settings are access, mirrors, ui, retention, notifications and catalog_index)",
+            ));
+        }
         config.validate()?;
         Ok(Loaded {
             config,

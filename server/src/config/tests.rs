@@ -84,6 +84,20 @@ fn unknown_keys_warn_with_their_path() {
 }
 
 #[test]
+fn unknown_keys_in_labregs_own_section_stop_the_load() {
+    let e = load(
+        "version: 0.1\nstorage: {filesystem: {rootdirectory: /x}}\nlabreg: {retenton: {policies: []}}\n",
+        &[],
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains("labreg.retenton") && e.contains("spelling"),
+        "{e}"
+    );
+}
+
+#[test]
 fn bad_values_fail_naming_the_key() {
     for (text, vars, key) in [
         (
