@@ -237,6 +237,11 @@ impl EventSink for Tee {
         self.0.record(change);
         self.1.record(change);
     }
+
+    fn pulled(&self, pull: &crate::events::Pull) {
+        self.0.pulled(pull);
+        self.1.pulled(pull);
+    }
 }
 
 impl EventSink for UsageIndex {
