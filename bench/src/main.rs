@@ -2,10 +2,13 @@
 //! angos, or another labreg build), in the same run on the same machine,
 //! with the same storage kind and equivalent credentials. Rounds alternate
 //! the registries (A/B interleaved); the table shows medians with min and
-//! max, the machine's physical limits and the load during the run.
+//! max, the machine's physical limits and the load during the run. With
+//! `--mirror`, the same registries as mirrors of one upstream instead
+//! (`mirror.rs`).
 //!
 //! Run it with `scripts/bench.sh`; it is a benchmark, not a test.
 
+mod mirror;
 mod peers;
 mod soak;
 mod table;
@@ -75,6 +78,12 @@ struct Args {
     /// loopback (started by scripts/s3-server.sh).
     #[arg(long, value_parser = ["filesystem", "s3"], default_value = "filesystem")]
     storage: String,
+    /// Instead of the comparison: the big layer pulled through each
+    /// registry as a mirror (labreg's `labreg.mirrors`, distribution's
+    /// `proxy:`) of an open labreg on loopback, first and cached, against
+    /// pulling it from that upstream directly.
+    #[arg(long)]
+    mirror: bool,
 }
 
 /// The data every registry gets: (bytes, digest).
@@ -261,15 +270,23 @@ async fn main() -> anyhow::Result<()> {
     if let Some(minutes) = args.soak_minutes {
         return soak::run(&labreg, &args.work, &creds, minutes, 16).await;
     }
+    // The mirrors' upstream: the same binary, under its own name.
+    let upstream = Peer {
+        name: "upstream".into(),
+        ..labreg.clone()
+    };
     let all: Vec<Peer> = std::iter::once(labreg)
         .chain(args.peers.iter().cloned())
         .filter(|p| args.only.is_empty() || args.only.contains(&p.name))
         .collect();
     anyhow::ensure!(!all.is_empty(), "--only {:?} names no registry", args.only);
+    if args.mirror {
+        mirror::check(&all)?;
+    }
     let layers = Layers {
         big: random_layer(args.size_mib),
-        large: (args.large_mib > 0).then(|| random_layer(args.large_mib)),
-        each: (args.concurrent > 0).then(|| random_layer(args.concurrent_mib)),
+        large: (!args.mirror && args.large_mib > 0).then(|| random_layer(args.large_mib)),
+        each: (!args.mirror && args.concurrent > 0).then(|| random_layer(args.concurrent_mib)),
     };
     let sha = sha256_limit(&layers.big.0);
     let write = write_limit(&args.work, &layers.big.0)?;
@@ -282,6 +299,19 @@ async fn main() -> anyhow::Result<()> {
     for run in 0..args.runs {
         loads.push(load());
         eprintln!("round {}/{} (load {:.2})", run + 1, args.runs, load());
+        if args.mirror {
+            mirror::round(
+                &upstream,
+                &all,
+                &args.work,
+                &creds,
+                &layers.big,
+                &mut samples,
+                s3.as_ref(),
+            )
+            .await?;
+            continue;
+        }
         for peer in &all {
             eprintln!("  {}", peer.name);
             let heavy = run < args.heavy_runs.unwrap_or(args.runs);
@@ -291,26 +321,38 @@ async fn main() -> anyhow::Result<()> {
     }
     loads.push(load());
     let names: Vec<&str> = all.iter().map(|p| p.name.as_str()).collect();
-    println!(
-        "Storage: {}. Big layer {} MiB, large layer {} MiB, {} concurrent pushers of {} MiB (in {} of the rounds); htpasswd bcrypt cost {} (angos: Argon2id); {} rounds (registries in turn), median (min–max).",
-        if s3.is_some() {
-            "S3 (Garage on loopback, blob GETs through the registry)"
-        } else {
-            "filesystem"
-        },
-        args.size_mib,
-        args.large_mib,
-        args.concurrent,
-        args.concurrent_mib,
-        args.heavy_runs.unwrap_or(args.runs).min(args.runs),
-        args.cost,
-        args.runs
-    );
+    let storage = if s3.is_some() {
+        "S3 (Garage on loopback, blob GETs through the registry)"
+    } else {
+        "filesystem"
+    };
+    if args.mirror {
+        println!(
+            "Storage: {storage}. Mirror: a {} MiB layer in an open labreg on loopback (the upstream, fresh each round), pulled from it directly and, right after, twice through each registry as its mirror (started fresh, htpasswd bcrypt cost {}); {} rounds (registries in turn), median (min–max).",
+            args.size_mib, args.cost, args.runs
+        );
+    } else {
+        println!(
+            "Storage: {storage}. Big layer {} MiB, large layer {} MiB, {} concurrent pushers of {} MiB (in {} of the rounds); htpasswd bcrypt cost {} (angos: Argon2id); {} rounds (registries in turn), median (min–max).",
+            args.size_mib,
+            args.large_mib,
+            args.concurrent,
+            args.concurrent_mib,
+            args.heavy_runs.unwrap_or(args.runs).min(args.runs),
+            args.cost,
+            args.runs
+        );
+    }
     let loads: Vec<String> = loads.iter().map(|l| format!("{l:.2}")).collect();
     println!(
         "Load (1-minute average) at each round's start and at the end: {}.\n",
         loads.join(", ")
     );
-    table::print(&samples, &names, sha, write);
+    let metrics = if args.mirror {
+        mirror::METRICS
+    } else {
+        table::METRICS
+    };
+    table::print(&samples, metrics, &names, sha, write);
     Ok(())
 }

@@ -157,8 +157,9 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// distribution's config.yml, which labreg reads too.
-fn distribution_config(storage: &str, port: u16, htpasswd: Option<&Path>) -> String {
+/// distribution's config.yml, which labreg reads too; `extra` is appended
+/// as is (a `proxy:` or `labreg:` section).
+fn distribution_config(storage: &str, port: u16, htpasswd: Option<&Path>, extra: &str) -> String {
     let auth = htpasswd.map_or(String::new(), |h| {
         format!(
             "auth:\n  htpasswd:\n    realm: bench\n    path: {}\n",
@@ -166,7 +167,7 @@ fn distribution_config(storage: &str, port: u16, htpasswd: Option<&Path>) -> Str
         )
     });
     format!(
-        "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n{storage}  delete:\n    enabled: true\n  maintenance:\n    uploadpurging:\n      enabled: false\nhttp:\n  addr: 127.0.0.1:{port}\n{auth}"
+        "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n{storage}  delete:\n    enabled: true\n  maintenance:\n    uploadpurging:\n      enabled: false\nhttp:\n  addr: 127.0.0.1:{port}\n{auth}{extra}"
     )
 }
 
@@ -200,6 +201,18 @@ pub async fn start(
     creds: Option<&Credentials>,
     s3: Option<&S3>,
 ) -> anyhow::Result<Running> {
+    start_with(peer, work, creds, s3, "").await
+}
+
+/// Like `start`, with `extra` YAML appended to the config.yml of labreg or
+/// distribution (angos takes none).
+pub async fn start_with(
+    peer: &Peer,
+    work: &Path,
+    creds: Option<&Credentials>,
+    s3: Option<&S3>,
+    extra: &str,
+) -> anyhow::Result<Running> {
     let port = free_port();
     let root = work.join(format!("{}-{port}", peer.name));
     std::fs::create_dir_all(&root)?;
@@ -214,11 +227,17 @@ pub async fn start(
                 Some(s3) => s3.section(&format!("/bench-{}-{port}", peer.name)),
             };
             let config = root.join("config.yml");
-            let text = distribution_config(&storage, port, creds.map(|c| c.htpasswd.as_path()));
+            let htpasswd = creds.map(|c| c.htpasswd.as_path());
+            let text = distribution_config(&storage, port, htpasswd, extra);
             std::fs::write(&config, text)?;
             cmd.arg("serve").arg(&config);
         }
         Kind::Angos => {
+            anyhow::ensure!(
+                extra.is_empty(),
+                "{}: no config.yml for {extra:?}",
+                peer.name
+            );
             let config = root.join("config.toml");
             std::fs::write(
                 &config,

@@ -18,8 +18,11 @@ impl Samples {
     }
 }
 
-/// (key, label, higher is better)
-const METRICS: &[(&str, &str, bool)] = &[
+/// A table's rows: (key, label, higher is better).
+pub type Metrics = &'static [(&'static str, &'static str, bool)];
+
+/// The comparison's rows.
+pub const METRICS: Metrics = &[
     ("push_mono", "push one big layer, monolithic (MB/s)", true),
     (
         "push_chunked",
@@ -97,11 +100,11 @@ fn fmt(v: f64) -> String {
 
 /// One row per figure, one column per registry (labreg first), then labreg
 /// against the best of the others for that figure.
-pub fn print(samples: &Samples, names: &[&str], sha: f64, write: f64) {
+pub fn print(samples: &Samples, metrics: Metrics, names: &[&str], sha: f64, write: f64) {
     let head: Vec<&str> = names.to_vec();
     println!("| figure | {} | labreg / best other |", head.join(" | "));
     println!("| --- |{} --- |", " --- |".repeat(names.len()));
-    for (key, label, higher) in METRICS {
+    for (key, label, higher) in metrics {
         let Some(by) = samples.0.get(key) else {
             continue;
         };
