@@ -26,8 +26,10 @@ use crate::storage::ByteStream;
 /// durable: a sink that does I/O queues and returns.
 pub trait EventSink: Send + Sync {
     fn record(&self, change: &Change);
-    /// A manifest or blob served to an API request (GET or HEAD).
-    fn pulled(&self, _pull: &Pull) {}
+    /// A manifest or blob served to an API request (GET or HEAD). No
+    /// default: a sink that wraps others must pass pulls on, and one that
+    /// has no use for them says so.
+    fn pulled(&self, pull: &Pull);
 }
 
 /// A manifest or blob served to a client.
@@ -65,6 +67,8 @@ pub struct NoSink;
 
 impl EventSink for NoSink {
     fn record(&self, _: &Change) {}
+
+    fn pulled(&self, _: &Pull) {}
 }
 
 /// A service whose changes are recorded by a sink.

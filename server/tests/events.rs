@@ -26,6 +26,8 @@ impl EventSink for Recorder {
     fn record(&self, change: &Change) {
         self.0.lock().unwrap().push(change.clone());
     }
+
+    fn pulled(&self, _: &labreg::events::Pull) {}
 }
 
 impl Recorder {

@@ -251,6 +251,9 @@ impl EventSink for UsageIndex {
         }
         let _ = self.tx.send(Msg::Change(Box::new(change.clone())));
     }
+
+    /// Reads change no usage.
+    fn pulled(&self, _: &crate::events::Pull) {}
 }
 
 async fn build(registry: &Registry, catalog: &RwLock<Option<BTreeSet<RepoKey>>>) -> Result<State> {
