@@ -202,16 +202,21 @@ auth:
   htpasswd: {realm: r, path: /auth/htpasswd}
 ";
 
-    #[test]
-    fn local_config_keeps_everything_but_place() {
-        let files = LocalFiles {
+    /// The runtime folder's files of the tests.
+    fn test_files() -> LocalFiles<'static> {
+        LocalFiles {
             rundir: Path::new("/dev/shm/x"),
             addr: "127.0.0.1:5123",
             storage: Path::new("/lab/.lab/registry"),
             tls_crt: Path::new("/dev/shm/x/tls.crt"),
             tls_key: Path::new("/dev/shm/x/tls.key"),
             htpasswd: Path::new("/dev/shm/x/htpasswd"),
-        };
+        }
+    }
+
+    #[test]
+    fn local_config_keeps_everything_but_place() {
+        let files = test_files();
         let (text, changes) = local_config(RENDERED, &files).unwrap();
         let v: Value = serde_json::from_str(&text).unwrap();
         assert_eq!(
@@ -237,14 +242,7 @@ auth:
         let rendered = format!(
             "{RENDERED}labreg:\n  mirrors:\n    - {{prefix: docker.io/, url: https://registry-1.docker.io}}\n    - {{prefix: ghcr.io/, url: https://ghcr.io, username: me, password_file: /etc/labreg/mirrors/ghcr.io}}\n"
         );
-        let files = LocalFiles {
-            rundir: Path::new("/dev/shm/x"),
-            addr: "127.0.0.1:5123",
-            storage: Path::new("/lab/.lab/registry"),
-            tls_crt: Path::new("/dev/shm/x/tls.crt"),
-            tls_key: Path::new("/dev/shm/x/tls.key"),
-            htpasswd: Path::new("/dev/shm/x/htpasswd"),
-        };
+        let files = test_files();
         let (text, changes) = local_config(&rendered, &files).unwrap();
         let v: Value = serde_json::from_str(&text).unwrap();
         let m = &v["labreg"]["mirrors"];
