@@ -141,10 +141,12 @@ fn hit(up: &Upstream, m: StoredManifest) -> Result<StoredManifest> {
     Ok(m)
 }
 
-/// A blob's size: the cached one, else the upstream's HEAD (not stored).
+/// A blob's size: the cached one, else the one a fill in flight was
+/// announced, else the upstream's HEAD (not stored).
 pub async fn blob_size(
     cx: &Context,
     store: &Arc<Registry>,
+    fills: &Fills,
     upstream: &Arc<Upstream>,
     r: &Routed<'_>,
     digest: &Digest,
@@ -156,6 +158,10 @@ pub async fn blob_size(
     }
     if store.link_stored_blob(&r.local, digest).await? {
         return store.blob_size(cx, &r.local, digest).await;
+    }
+    let filling = fills.inflight.lock().unwrap().get(digest).cloned();
+    if let Some(size) = filling.and_then(|s| s.size.get().copied()) {
+        return Ok(size);
     }
     upstream
         .client
@@ -301,6 +307,9 @@ impl Job {
                 return fail((status, answer));
             }
         };
+        if let Some(size) = blob.size {
+            let _ = self.spool.size.set(size);
+        }
         let target = match self.open().await {
             Ok(t) => t,
             Err(e) => return fail(e),

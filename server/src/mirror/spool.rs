@@ -59,6 +59,8 @@ pub struct Spool {
     progress: watch::Sender<Progress>,
     /// The last batches written, by offset.
     recent: Mutex<VecDeque<(u64, Bytes)>>,
+    /// The blob's size, as the upstream announced it.
+    pub size: OnceLock<u64>,
 }
 
 struct SpoolFile {
@@ -83,6 +85,7 @@ impl Spool {
             file: OnceLock::new(),
             progress,
             recent: Mutex::new(VecDeque::with_capacity(RECENT)),
+            size: OnceLock::new(),
         })
     }
 
