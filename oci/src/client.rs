@@ -238,7 +238,10 @@ impl Client {
     /// `path` (or an absolute URL, as a `Location` may be) on the registry.
     pub(crate) fn url(&self, path: &str) -> Result<Url, OciError> {
         self.base.join(path).map_err(|e| {
-            OciError::protocol(&format!("{}{path}", self.base), Problem::Other(e.to_string()))
+            OciError::protocol(
+                &format!("{}{path}", self.base),
+                Problem::Other(e.to_string()),
+            )
         })
     }
 
@@ -288,8 +291,7 @@ impl Client {
                 .send()
                 .await
                 .map_err(|e| OciError::transport(url.as_str(), e))?;
-            if resp.status() != StatusCode::UNAUTHORIZED || fetched_token || self.probe || !ours
-            {
+            if resp.status() != StatusCode::UNAUTHORIZED || fetched_token || self.probe || !ours {
                 return check_allowing(resp, req.redirects).await;
             }
             let challenge = resp

@@ -188,7 +188,12 @@ impl Client {
 
     /// [`push_blob`](Self::push_blob) of bytes whose digest the caller
     /// already has (no second hash of a large blob).
-    pub async fn put_blob(&self, repo: &str, digest: &str, data: Bytes) -> Result<String, OciError> {
+    pub async fn put_blob(
+        &self,
+        repo: &str,
+        digest: &str,
+        data: Bytes,
+    ) -> Result<String, OciError> {
         let up = self.start_upload(repo).await?;
         self.finish_upload(up, digest, Some(data)).await
     }

@@ -123,6 +123,11 @@ async fn skopeo_logs_in_and_pushes_over_tls_with_a_private_ca() {
     assert_eq!(resp.version(), reqwest::Version::HTTP_2);
 }
 
+/// A GET of `url` by a client that trusts `ca` only.
+async fn get_trusting(ca: &Ca, url: &str) -> reqwest::Result<reqwest::Response> {
+    client_trusting(&ca.pem()).get(url).send().await
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_certificate_replaced_on_disk_is_served_without_restart() {
     let dir = tempfile::tempdir().unwrap();
@@ -130,12 +135,7 @@ async fn a_certificate_replaced_on_disk_is_served_without_restart() {
     let reg = tls_registry(dir.path(), &old_ca, "").await;
     let url = format!("{}/v2/", reg.url);
     assert_eq!(
-        client_trusting(&old_ca.pem())
-            .get(&url)
-            .send()
-            .await
-            .unwrap()
-            .status(),
+        get_trusting(&old_ca, &url).await.unwrap().status(),
         StatusCode::OK
     );
 
@@ -144,12 +144,7 @@ async fn a_certificate_replaced_on_disk_is_served_without_restart() {
     new_ca.server(&["localhost", "127.0.0.1"]).write(dir.path());
     let mut served = false;
     for _ in 0..50 {
-        if client_trusting(&new_ca.pem())
-            .get(&url)
-            .send()
-            .await
-            .is_ok()
-        {
+        if get_trusting(&new_ca, &url).await.is_ok() {
             served = true;
             break;
         }
@@ -157,11 +152,7 @@ async fn a_certificate_replaced_on_disk_is_served_without_restart() {
     }
     assert!(served, "the new certificate is served to new connections");
     assert!(
-        client_trusting(&old_ca.pem())
-            .get(&url)
-            .send()
-            .await
-            .is_err(),
+        get_trusting(&old_ca, &url).await.is_err(),
         "the old one is gone"
     );
 
@@ -169,12 +160,7 @@ async fn a_certificate_replaced_on_disk_is_served_without_restart() {
     std::fs::write(dir.path().join("registry.crt"), "not a certificate").unwrap();
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert_eq!(
-        client_trusting(&new_ca.pem())
-            .get(&url)
-            .send()
-            .await
-            .unwrap()
-            .status(),
+        get_trusting(&new_ca, &url).await.unwrap().status(),
         StatusCode::OK
     );
 }

@@ -146,16 +146,7 @@ async fn plain_http_spoken_to_tls() {
         )
         .await;
         let url = format!("127.0.0.1:{}", reg.port());
-        let args = [
-            "verify",
-            "push",
-            "--registry",
-            &url,
-            "--insecure",
-            "--output",
-            "json",
-        ];
-        let r = verify(&args, None).await;
+        let r = verify_json(&url, &["--insecure"], None).await;
         let (step, kind, msg) = r.failure();
         let got = (step.as_str(), kind.as_str());
         assert_eq!(got, ("auth challenge", "http-to-https"), "{which:?}: {msg}");

@@ -143,6 +143,10 @@ impl TempLab {
             .env("LABCTL_AGE_KEY_FILE", &self.key_file);
         c
     }
+    /// What `labctl secrets get NAME` did (stdout, stderr, status).
+    pub fn get_secret(&self, name: &str) -> std::process::Output {
+        self.cmd().args(["secrets", "get", name]).output().unwrap()
+    }
     /// `labctl secrets set NAME` with `value` on stdin, which must succeed.
     pub fn set_secret(&self, name: &str, value: impl Into<Vec<u8>>) {
         self.cmd()

@@ -26,5 +26,8 @@ pub async fn catalog(c: &Client) -> Result<Option<Vec<String>>, Diagnosis> {
 /// Every tag of verify's repository.
 pub async fn tags(c: &Client) -> Result<Vec<String>, Diagnosis> {
     let what = format!("GET /v2/{REPOSITORY}/tags/list");
-    c.oci.tags(REPOSITORY).await.map_err(|e| c.failed(&what, &e))
+    c.oci
+        .tags(REPOSITORY)
+        .await
+        .map_err(|e| c.failed(&what, &e))
 }

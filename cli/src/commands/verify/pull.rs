@@ -130,10 +130,13 @@ fn blob_failed(c: &Client, what: &str, e: &OciError) -> Diagnosis {
                 "check the ingress and registry redirect settings (http.host, storage.redirect.disable)",
             )
         }
-        (_, OciError::Protocol {
-            problem: Problem::NoLocation { status },
-            ..
-        }) => Diagnosis::new(
+        (
+            _,
+            OciError::Protocol {
+                problem: Problem::NoLocation { status },
+                ..
+            },
+        ) => Diagnosis::new(
             "protocol",
             format!("the GET of {what} was answered {status} without a usable Location"),
             "check the registry's storage redirect settings (storage.redirect.disable: true avoids redirects)",

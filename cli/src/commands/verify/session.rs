@@ -251,8 +251,7 @@ async fn put_manifest(
     manifest: &[u8],
     digest: &str,
 ) -> Result<((), Note), Diagnosis> {
-    let put =
-        upload::put_manifest(c, REPOSITORY, tag, image::MANIFEST_TYPE, manifest).await?;
+    let put = upload::put_manifest(c, REPOSITORY, tag, image::MANIFEST_TYPE, manifest).await?;
     let stored = put.stored.as_str();
     if stored != digest {
         return Err(pull::mismatch(
