@@ -15,7 +15,7 @@ use common::TestRegistry;
 use common::oci::make_layout;
 use common::process::{Process, free_port};
 use common::receiver::Receiver;
-use common::tools::{Distribution, run};
+use common::tools::{Distribution, run, skopeo_copy_with};
 use serde_json::{Value, json};
 
 const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
@@ -64,30 +64,16 @@ fn blobs_of(layout: &Path, manifest: &str) -> (String, String) {
 /// alice.
 async fn exercise(host: &str, layout: &Path, manifest: &str, out: &Path) {
     let creds = "alice:secret";
-    run(
-        "skopeo",
-        &[
-            "copy",
-            "-q",
-            "--dest-tls-verify=false",
-            "--dest-creds",
-            creds,
-            &format!("oci:{}:v1", layout.display()),
-            &format!("docker://{host}/app:v1"),
-        ],
+    skopeo_copy_with(
+        &["-q", "--dest-tls-verify=false", "--dest-creds", creds],
+        &format!("oci:{}:v1", layout.display()),
+        &format!("docker://{host}/app:v1"),
     )
     .await;
-    run(
-        "skopeo",
-        &[
-            "copy",
-            "-q",
-            "--src-tls-verify=false",
-            "--src-creds",
-            creds,
-            &format!("docker://{host}/app:v1"),
-            &format!("oci:{}:x", out.display()),
-        ],
+    skopeo_copy_with(
+        &["-q", "--src-tls-verify=false", "--src-creds", creds],
+        &format!("docker://{host}/app:v1"),
+        &format!("oci:{}:x", out.display()),
     )
     .await;
     let (layer, _) = blobs_of(layout, manifest);
@@ -272,15 +258,10 @@ async fn push_images(host: &str, dir: &Path, from: usize, n: usize) -> Vec<Durat
         let layout = dir.join(format!("img{i}"));
         make_layout(&layout, "v", &[("linux", "amd64")], &format!("image {i}"));
         let started = Instant::now();
-        run(
-            "skopeo",
-            &[
-                "copy",
-                "-q",
-                "--dest-tls-verify=false",
-                &format!("oci:{}:v", layout.display()),
-                &format!("docker://{host}/app:v{i}"),
-            ],
+        skopeo_copy_with(
+            &["-q", "--dest-tls-verify=false"],
+            &format!("oci:{}:v", layout.display()),
+            &format!("docker://{host}/app:v{i}"),
         )
         .await;
         took.push(started.elapsed());

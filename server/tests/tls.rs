@@ -8,7 +8,7 @@ use std::time::Duration;
 use common::TestRegistry;
 use common::oci::{layout_digest, make_layout};
 use common::pki::{Ca, client_trusting};
-use common::tools::{run, try_run};
+use common::tools::{run, skopeo_copy_with, try_run, try_skopeo_copy_with};
 use reqwest::StatusCode;
 
 async fn tls_registry(dir: &std::path::Path, ca: &Ca, extra: &str) -> TestRegistry {
@@ -58,17 +58,10 @@ async fn skopeo_logs_in_and_pushes_over_tls_with_a_private_ca() {
         err.contains("unauthorized") || err.contains("authentication required"),
         "{err}"
     );
-    let err = try_run(
-        "skopeo",
-        &[
-            "copy",
-            "--dest-cert-dir",
-            certs,
-            "--dest-creds",
-            "admin:nope",
-            &src_ref,
-            &dest,
-        ],
+    let err = try_skopeo_copy_with(
+        &["--dest-cert-dir", certs, "--dest-creds", "admin:nope"],
+        &src_ref,
+        &dest,
     )
     .await
     .unwrap_err();
@@ -76,33 +69,19 @@ async fn skopeo_logs_in_and_pushes_over_tls_with_a_private_ca() {
         err.contains("unauthorized") || err.contains("authentication required"),
         "{err}"
     );
-    run(
-        "skopeo",
-        &[
-            "copy",
-            "--dest-cert-dir",
-            certs,
-            "--dest-creds",
-            "admin:2secret",
-            &src_ref,
-            &dest,
-        ],
+    skopeo_copy_with(
+        &["--dest-cert-dir", certs, "--dest-creds", "admin:2secret"],
+        &src_ref,
+        &dest,
     )
     .await;
 
     // Pull back with verification against the CA (no --tls-verify=false).
     let back = dir.path().join("back");
-    run(
-        "skopeo",
-        &[
-            "copy",
-            "--src-cert-dir",
-            certs,
-            "--src-creds",
-            "admin:2secret",
-            &dest,
-            &format!("oci:{}:v1", back.display()),
-        ],
+    skopeo_copy_with(
+        &["--src-cert-dir", certs, "--src-creds", "admin:2secret"],
+        &dest,
+        &format!("oci:{}:v1", back.display()),
     )
     .await;
     assert_eq!(layout_digest(&back, "v1"), pushed);
