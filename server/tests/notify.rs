@@ -79,53 +79,24 @@ async fn exercise(host: &str, layout: &Path, manifest: &str, out: &Path) {
     let (layer, _) = blobs_of(layout, manifest);
     let http = common::client();
     let base = format!("http://{host}/v2");
-    let send = |m: reqwest::Method, url: String| {
-        http.request(m, url)
+    let mount = format!("{base}/other/blobs/uploads/?mount={layer}&from=app");
+    use reqwest::Method as M;
+    for (method, url, status) in [
+        (M::HEAD, format!("{base}/app/manifests/v1"), 200),
+        (M::HEAD, format!("{base}/app/blobs/{layer}"), 200),
+        (M::POST, mount, 201),
+        (M::DELETE, format!("{base}/other/blobs/{layer}"), 202),
+        (M::DELETE, format!("{base}/app/manifests/{manifest}"), 202),
+    ] {
+        let r = http
+            .request(method, url)
             .basic_auth("alice", Some("secret"))
             .header("accept", OCI_MANIFEST)
-    };
-    let expect = |r: reqwest::Response, status: u16| {
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status().as_u16(), status, "{}", r.url());
-    };
-    expect(
-        send(reqwest::Method::HEAD, format!("{base}/app/manifests/v1"))
-            .send()
-            .await
-            .unwrap(),
-        200,
-    );
-    expect(
-        send(reqwest::Method::HEAD, format!("{base}/app/blobs/{layer}"))
-            .send()
-            .await
-            .unwrap(),
-        200,
-    );
-    let mount = format!("{base}/other/blobs/uploads/?mount={layer}&from=app");
-    expect(
-        send(reqwest::Method::POST, mount).send().await.unwrap(),
-        201,
-    );
-    expect(
-        send(
-            reqwest::Method::DELETE,
-            format!("{base}/other/blobs/{layer}"),
-        )
-        .send()
-        .await
-        .unwrap(),
-        202,
-    );
-    expect(
-        send(
-            reqwest::Method::DELETE,
-            format!("{base}/app/manifests/{manifest}"),
-        )
-        .send()
-        .await
-        .unwrap(),
-        202,
-    );
+    }
 }
 
 fn sorted(mut v: Vec<Value>) -> Vec<Value> {
