@@ -33,7 +33,11 @@ impl Pace {
     async fn send(&self, n: usize) {
         let done = {
             let mut free = self.free_at.lock().expect("pace poisoned");
-            let start = (*free).max(Instant::now());
+            // A chunk that arrives late (the relay slept past its slot)
+            // takes the time the link was idle, up to 20 ms of it, so the
+            // timer's lateness does not lower the rate.
+            let now = Instant::now();
+            let start = (*free).max(now - Duration::from_millis(20));
             *free = start + Duration::from_secs_f64(n as f64 / self.bytes_per_s);
             *free
         };
