@@ -40,6 +40,25 @@ fn push_upstream(dir: &Path, certs: &Path, up: u16, tags: &[&str]) -> String {
     digest
 }
 
+/// The upstream: Debian's docker-registry with htpasswd and TLS from an
+/// openssl-made CA, in `dir/upstream` (its key in `tls.key`); the folder
+/// of the CA, `certs/ca.crt`.
+async fn tls_upstream(dir: &Path) -> (Distribution, std::path::PathBuf) {
+    let up_dir = dir.join("upstream");
+    let certs = up_dir.join("certs");
+    std::fs::create_dir_all(&certs).unwrap();
+    let (crt, key) = (up_dir.join("tls.crt"), up_dir.join("tls.key"));
+    crate::common::openssl::ca_and_leaf(&up_dir, &certs.join("ca.crt"), &crt, &key);
+    let read = |p: &Path| std::fs::read_to_string(p).unwrap();
+    let up = Distribution::start(DistOptions {
+        user: Some((HUB_USER, HUB_PASSWORD)),
+        tls: Some((read(&crt), read(&key))),
+        ..Default::default()
+    })
+    .await;
+    (up, certs)
+}
+
 fn counter(metrics: &str, name: &str) -> u64 {
     metrics
         .lines()
@@ -56,23 +75,9 @@ async fn containerd_pulls_docker_io_through_the_mirror() {
     let t = lab.dir.path();
     let addr = format!("127.0.0.1:{port}");
 
-    // The upstream: docker-registry, htpasswd and openssl-made TLS.
-    let up_dir = t.join("upstream");
-    let certs = up_dir.join("certs");
-    std::fs::create_dir_all(&certs).unwrap();
-    let (ca, crt, key) = (
-        certs.join("ca.crt"),
-        up_dir.join("tls.crt"),
-        up_dir.join("tls.key"),
-    );
-    crate::common::openssl::ca_and_leaf(&up_dir, &ca, &crt, &key);
+    let (up, certs) = tls_upstream(t).await;
+    let ca = certs.join("ca.crt");
     let read = |p: &Path| std::fs::read_to_string(p).unwrap();
-    let up = Distribution::start(DistOptions {
-        user: Some((HUB_USER, HUB_PASSWORD)),
-        tls: Some((read(&crt), read(&key))),
-        ..Default::default()
-    })
-    .await;
     let pushed = push_upstream(&t.join("img"), &certs, up.port, &["1", "2"]);
 
     // labreg: the lab's certificate, docker.io/ mirroring the upstream
@@ -162,22 +167,8 @@ async fn up_mirrors_an_upstream_with_its_own_ca() {
     use crate::up_support::{demo_password, down, example_lab, labctl, run_both};
     let lab_dir = example_lab();
     let lab = lab_dir.path();
-    let up_dir = lab.join("upstream");
-    let certs = up_dir.join("certs");
-    std::fs::create_dir_all(&certs).unwrap();
-    let (ca, crt, key) = (
-        certs.join("ca.crt"),
-        up_dir.join("tls.crt"),
-        up_dir.join("tls.key"),
-    );
-    crate::common::openssl::ca_and_leaf(&up_dir, &ca, &crt, &key);
+    let (up, certs) = tls_upstream(lab).await;
     let read = |p: &Path| std::fs::read_to_string(p).unwrap();
-    let up = Distribution::start(DistOptions {
-        user: Some((HUB_USER, HUB_PASSWORD)),
-        tls: Some((read(&crt), read(&key))),
-        ..Default::default()
-    })
-    .await;
     let pushed = push_upstream(&lab.join("img"), &certs, up.port, &["1"]);
     // The upstream's password, stored as lab.yaml's secret: reference.
     let demo_key = lab.join("demo/age-identity.txt");

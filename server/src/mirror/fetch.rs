@@ -141,6 +141,27 @@ fn hit(up: &Upstream, m: StoredManifest) -> Result<StoredManifest> {
     Ok(m)
 }
 
+/// The cached blob's size (a blob the store holds for another repository
+/// is linked into this one); `None` when it is not cached.
+async fn cached_size(
+    cx: &Context,
+    store: &Registry,
+    r: &Routed<'_>,
+    digest: &Digest,
+) -> Result<Option<u64>> {
+    match store.blob_size(cx, &r.local, digest).await {
+        Ok(size) => Ok(Some(size)),
+        Err(RegistryError::BlobUnknown(_)) => {
+            if store.link_stored_blob(&r.local, digest).await? {
+                store.blob_size(cx, &r.local, digest).await.map(Some)
+            } else {
+                Ok(None)
+            }
+        }
+        Err(e) => Err(e),
+    }
+}
+
 /// A blob's size: the cached one, else the one a fill in flight was
 /// announced, else the upstream's HEAD (not stored).
 pub async fn blob_size(
@@ -151,13 +172,8 @@ pub async fn blob_size(
     r: &Routed<'_>,
     digest: &Digest,
 ) -> Result<u64> {
-    match store.blob_size(cx, &r.local, digest).await {
-        Ok(size) => return Ok(size),
-        Err(RegistryError::BlobUnknown(_)) => {}
-        Err(e) => return Err(e),
-    }
-    if store.link_stored_blob(&r.local, digest).await? {
-        return store.blob_size(cx, &r.local, digest).await;
+    if let Some(size) = cached_size(cx, store, r, digest).await? {
+        return Ok(size);
     }
     let filling = fills.inflight.lock().unwrap().get(digest).cloned();
     if let Some(size) = filling.and_then(|s| s.size.get().copied()) {
@@ -190,12 +206,7 @@ pub async fn open(
     offset: u64,
     len: u64,
 ) -> Result<Option<ByteStream>> {
-    let cached = match store.blob_size(cx, &r.local, digest).await {
-        Ok(_) => true,
-        Err(RegistryError::BlobUnknown(_)) => store.link_stored_blob(&r.local, digest).await?,
-        Err(e) => return Err(e),
-    };
-    if cached {
+    if cached_size(cx, store, r, digest).await?.is_some() {
         UpstreamMetrics::add(&upstream.metrics.hits, 1);
         return Ok(None);
     }
