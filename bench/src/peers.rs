@@ -166,13 +166,20 @@ fn distribution_config(storage: &str, port: u16, htpasswd: Option<&Path>, extra:
             h.display()
         )
     });
+    let tls = crate::tls::server().map_or(String::new(), |t| {
+        format!(
+            "  tls:\n    certificate: {}\n    key: {}\n",
+            t.cert.display(),
+            t.key.display()
+        )
+    });
     format!(
-        "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n{storage}  delete:\n    enabled: true\n  maintenance:\n    uploadpurging:\n      enabled: false\nhttp:\n  addr: 127.0.0.1:{port}\n{auth}{extra}"
+        "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n{storage}  delete:\n    enabled: true\n  maintenance:\n    uploadpurging:\n      enabled: false\nhttp:\n  addr: 127.0.0.1:{port}\n{tls}{auth}{extra}"
     )
 }
 
-/// angos's config.toml (doc/reference/configuration.md): plain HTTP on
-/// loopback, filesystem or S3 blob store, blob GETs served by the
+/// angos's config.toml (doc/reference/configuration.md): plain HTTP (or
+/// TLS with `--tls`) on loopback, filesystem or S3 blob store, blob GETs served by the
 /// registry, one user whose requests are allowed (or everyone, without
 /// auth).
 fn angos_config(root: &Path, port: u16, s3: Option<&S3>, argon2: Option<&str>) -> String {
@@ -189,8 +196,15 @@ fn angos_config(root: &Path, port: u16, s3: Option<&S3>, argon2: Option<&str>) -
         ),
         None => "[global.access_policy]\ndefault = \"allow\"\n".to_string(),
     };
+    let tls = crate::tls::server().map_or(String::new(), |t| {
+        format!(
+            "\n[server.tls]\nserver_certificate_bundle = \"{}\"\nserver_private_key = \"{}\"\n",
+            t.cert.display(),
+            t.key.display()
+        )
+    });
     format!(
-        "[server]\nbind_address = \"127.0.0.1\"\nport = {port}\n\n[global]\nenable_blob_redirect = false\n\n{store}\n{auth}"
+        "[server]\nbind_address = \"127.0.0.1\"\nport = {port}\n{tls}\n[global]\nenable_blob_redirect = false\n\n{store}\n{auth}"
     )
 }
 
@@ -257,8 +271,8 @@ pub async fn start_with(
         .kill_on_drop(true)
         .spawn()
         .with_context(|| format!("starting {}: {}", peer.name, peer.bin.display()))?;
-    let base = format!("http://127.0.0.1:{port}");
-    let client = reqwest::Client::new();
+    let base = format!("{}://127.0.0.1:{port}", crate::tls::scheme());
+    let client = crate::tls::client_builder().build()?;
     let deadline = started + Duration::from_secs(20);
     let start_to_answer = loop {
         if client.get(format!("{base}/v2/")).send().await.is_ok() {

@@ -25,7 +25,7 @@ const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 impl Client {
     pub fn new(base: &str, auth: &str) -> Client {
         Client {
-            http: reqwest::Client::builder()
+            http: crate::tls::client_builder()
                 .pool_max_idle_per_host(64)
                 .build()
                 .unwrap(),
