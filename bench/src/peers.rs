@@ -97,10 +97,12 @@ impl S3 {
 
     /// The storage section for one distribution-format peer. Blob GETs are
     /// served through the registry (no redirect), so the pull figure
-    /// measures the registry.
+    /// measures the registry. Path-style requests: registry:3's AWS SDK
+    /// otherwise puts the bucket in the host name, which loopback does not
+    /// resolve.
     fn section(&self, root: &str) -> String {
         format!(
-            "  s3:\n    accesskey: {}\n    secretkey: {}\n    region: {}\n    regionendpoint: {}\n    bucket: {}\n    secure: false\n    v4auth: true\n    rootdirectory: {root}\n  redirect:\n    disable: true\n",
+            "  s3:\n    accesskey: {}\n    secretkey: {}\n    region: {}\n    regionendpoint: {}\n    bucket: {}\n    secure: false\n    v4auth: true\n    forcepathstyle: true\n    rootdirectory: {root}\n  redirect:\n    disable: true\n",
             self.get("S3_ACCESS_KEY"),
             self.get("S3_SECRET_KEY"),
             self.get("S3_REGION"),
