@@ -273,6 +273,10 @@ async fn main() -> anyhow::Result<()> {
     std::fs::create_dir_all(&args.work)?;
     // The CA and the server key live as long as the run, in a folder
     // removed at its end.
+    anyhow::ensure!(
+        !(args.tls && args.mirror),
+        "--tls with --mirror: the mirrors would need the run's CA for their upstream; run them apart"
+    );
     let _tls_dir = match args.tls {
         true => {
             let dir = tempfile::tempdir_in(&args.work)?;

@@ -13,9 +13,12 @@ pub fn digest(data: &[u8]) -> String {
     format!("sha256:{:x}", Sha256::digest(data))
 }
 
+/// A registry client of the workloads: labreg-oci's, shared by the tasks
+/// of one workload (one connection pool), with Basic credentials sent from
+/// the first request when the bench has them.
 #[derive(Clone)]
 pub struct Client {
-    http: reqwest::Client,
+    oci: Arc<labreg_oci::Client>,
     base: String,
     auth: String,
 }
@@ -23,54 +26,23 @@ pub struct Client {
 const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 
 impl Client {
+    /// A client of the registry at `base`; `auth` is a `Basic ...` header
+    /// value, or empty for a registry without authentication.
     pub fn new(base: &str, auth: &str) -> Client {
+        let http = crate::tls::client_builder()
+            .pool_max_idle_per_host(64)
+            .build()
+            .unwrap();
+        let url = base.parse().expect("the registry's base URL");
+        let oci = match basic_credentials(auth) {
+            Some(creds) => labreg_oci::Client::new(url, http, Some(creds)).assume_basic(),
+            None => labreg_oci::Client::new(url, http, None),
+        };
         Client {
-            http: crate::tls::client_builder()
-                .pool_max_idle_per_host(64)
-                .build()
-                .unwrap(),
+            oci: Arc::new(oci),
             base: base.to_string(),
             auth: auth.to_string(),
         }
-    }
-
-    fn req(&self, method: reqwest::Method, path_or_url: &str) -> reqwest::RequestBuilder {
-        let url = if path_or_url.starts_with("http") {
-            path_or_url.to_string()
-        } else {
-            format!("{}{path_or_url}", self.base)
-        };
-        let req = self.http.request(method, url);
-        // An empty header means a registry without authentication.
-        if self.auth.is_empty() {
-            req
-        } else {
-            req.header("authorization", &self.auth)
-        }
-    }
-
-    fn absolute(&self, location: &str) -> String {
-        if location.starts_with("http") {
-            location.to_string()
-        } else {
-            format!("{}{location}", self.base)
-        }
-    }
-
-    async fn start_upload(&self, repo: &str) -> anyhow::Result<String> {
-        let resp = self
-            .req(reqwest::Method::POST, &format!("/v2/{repo}/blobs/uploads/"))
-            .send()
-            .await?;
-        if resp.status() != 202 {
-            bail!("POST upload: {}", resp.status());
-        }
-        Ok(self.absolute(resp.headers()["location"].to_str()?))
-    }
-
-    fn with_digest(location: &str, d: &str) -> String {
-        let sep = if location.contains('?') { '&' } else { '?' };
-        format!("{location}{sep}digest={d}")
     }
 
     /// POST, then PUT with the whole blob.
@@ -81,15 +53,7 @@ impl Client {
         d: &str,
     ) -> anyhow::Result<Duration> {
         let t = Instant::now();
-        let loc = self.start_upload(repo).await?;
-        let resp = self
-            .req(reqwest::Method::PUT, &Self::with_digest(&loc, d))
-            .body(data)
-            .send()
-            .await?;
-        if resp.status() != 201 {
-            bail!("PUT blob: {}", resp.status());
-        }
+        self.oci.put_blob(repo, d, data).await?;
         Ok(t.elapsed())
     }
 
@@ -102,44 +66,14 @@ impl Client {
         chunk: usize,
     ) -> anyhow::Result<Duration> {
         let t = Instant::now();
-        let mut loc = self.start_upload(repo).await?;
-        let mut start = 0;
-        while start < data.len() {
-            let end = (start + chunk).min(data.len());
-            let resp = self
-                .req(reqwest::Method::PATCH, &loc)
-                .header("content-range", format!("{start}-{}", end - 1))
-                .header("content-type", "application/octet-stream")
-                .body(data.slice(start..end))
-                .send()
-                .await?;
-            if resp.status() != 202 {
-                bail!("PATCH: {}", resp.status());
-            }
-            loc = self.absolute(resp.headers()["location"].to_str()?);
-            start = end;
-        }
-        let resp = self
-            .req(reqwest::Method::PUT, &Self::with_digest(&loc, d))
-            .send()
-            .await?;
-        if resp.status() != 201 {
-            bail!("PUT: {}", resp.status());
-        }
+        self.oci.put_blob_chunked(repo, d, data, chunk).await?;
         Ok(t.elapsed())
     }
 
     pub async fn pull(&self, repo: &str, d: &str, size: usize) -> anyhow::Result<Duration> {
         let t = Instant::now();
-        let resp = self
-            .req(reqwest::Method::GET, &format!("/v2/{repo}/blobs/{d}"))
-            .send()
-            .await?;
-        if resp.status() != 200 {
-            bail!("GET blob: {}", resp.status());
-        }
+        let mut body = self.oci.get_blob(repo, d).await?.stream;
         let mut n = 0;
-        let mut body = resp.bytes_stream();
         while let Some(chunk) = body.next().await {
             n += chunk?.len();
         }
@@ -166,15 +100,8 @@ impl Client {
         let m = serde_json::json!({"schemaVersion": 2, "mediaType": OCI_MANIFEST,
             "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": cd, "size": config.len()},
             "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": ld, "size": layer.len()}]});
-        let resp = self
-            .req(reqwest::Method::PUT, &format!("/v2/{repo}/manifests/{tag}"))
-            .header("content-type", OCI_MANIFEST)
-            .body(serde_json::to_vec(&m)?)
-            .send()
-            .await?;
-        if resp.status() != 201 {
-            bail!("PUT manifest: {}", resp.status());
-        }
+        let body = Bytes::from(serde_json::to_vec(&m)?);
+        self.oci.put_manifest(repo, tag, OCI_MANIFEST, body).await?;
         Ok(())
     }
 
@@ -262,21 +189,14 @@ impl Client {
         let deadline = Instant::now() + dur;
         let mut tasks = Vec::new();
         for _ in 0..conns {
+            // A client (and connection) of its own per task.
             let c = Client::new(&self.base, &self.auth);
-            let path = format!("/v2/{repo}/manifests/{tag}");
+            let (repo, tag) = (repo.to_string(), tag.to_string());
             tasks.push(tokio::spawn(async move {
                 let mut lat = Vec::new();
                 while Instant::now() < deadline {
                     let t = Instant::now();
-                    let resp = c
-                        .req(reqwest::Method::GET, &path)
-                        .header("accept", OCI_MANIFEST)
-                        .send()
-                        .await?;
-                    if resp.status() != 200 {
-                        bail!("GET manifest: {}", resp.status());
-                    }
-                    resp.bytes().await?;
+                    c.oci.get_manifest(&repo, &tag).await?;
                     lat.push(t.elapsed());
                 }
                 anyhow::Ok(lat)
@@ -290,4 +210,18 @@ impl Client {
         let p99 = all.get(all.len() * 99 / 100).copied().unwrap_or_default();
         Ok((all.len() as f64 / dur.as_secs_f64(), p99))
     }
+}
+
+/// The credentials of a `Basic ...` header value.
+fn basic_credentials(header: &str) -> Option<labreg_oci::Credentials> {
+    use base64::Engine as _;
+    let encoded = header.strip_prefix("Basic ")?;
+    let pair = base64::engine::general_purpose::STANDARD
+        .decode(encoded)
+        .ok()?;
+    let (user, password) = std::str::from_utf8(&pair).ok()?.split_once(':')?;
+    Some(labreg_oci::Credentials {
+        username: user.to_string(),
+        password: password.to_string(),
+    })
 }

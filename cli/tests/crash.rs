@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::render::{files, lab, minio_ingress, render};
+use common::render::{files, lab, minio_ingress, render, rendered};
 
 const HOOK: &str = "LABCTL_TEST_CRASH_AFTER_OPS";
 
@@ -17,10 +17,7 @@ fn hidden(path: &str) -> bool {
 
 #[test]
 fn render_interrupted_between_renames_is_completed_by_the_next_render() {
-    let lab = lab(&minio_ingress());
-    render(&lab);
-    let apps = lab.root().join("apps");
-    let before = files(&apps);
+    let (lab, apps, before) = rendered(&minio_ingress());
     // Two passwords change: several files must be replaced together.
     for (name, value) in [
         ("registry/ci", "Crash-Ci-Password-1"),

@@ -166,24 +166,8 @@ fn certs_are_kept_then_renewed_with_the_same_ca() {
             .arg(&ca_key)
             .arg(lab.root().join("secrets/certs/ca.key.age")),
     );
-    run_ok(
-        tool("openssl")
-            .args([
-                "req",
-                "-new",
-                "-newkey",
-                "ec",
-                "-pkeyopt",
-                "ec_paramgen_curve:P-256",
-                "-nodes",
-                "-subj",
-                "/CN=docker.registry.example.com",
-                "-keyout",
-            ])
-            .arg(work.join("k"))
-            .arg("-out")
-            .arg(work.join("csr")),
-    );
+    let subject = "/CN=docker.registry.example.com";
+    common::openssl::key_and_csr(subject, &work.join("k"), &work.join("csr"));
     run_ok(
         tool("openssl")
             .args(["x509", "-req", "-days", "10", "-in"])

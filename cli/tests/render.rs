@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use common::render::{
     ACCESS, ADMIN, CI, GHCR, SECRET, files, lab, labs, minio_ingress, nodeport_self_signed, render,
-    secret, validate,
+    rendered, secret, validate,
 };
 use common::{contains, needles};
 
@@ -64,10 +64,7 @@ fn snapshot_text(files: &BTreeMap<String, Vec<u8>>) -> String {
 #[test]
 fn snapshots_schemas_and_stable_bytes() {
     for (name, manifest) in labs() {
-        let lab = lab(&manifest);
-        render(&lab);
-        let apps = lab.root().join("apps");
-        let first = files(&apps);
+        let (lab, apps, first) = rendered(&manifest);
         insta::assert_snapshot!(name, snapshot_text(&first));
 
         // Valid against the Kubernetes and CRD schemas.
@@ -114,10 +111,7 @@ fn check_lists_differences_and_removes_stale_files() {
 
 #[test]
 fn one_password_changes_only_what_depends_on_it() {
-    let lab = lab(&minio_ingress());
-    render(&lab);
-    let apps = lab.root().join("apps");
-    let before = files(&apps);
+    let (lab, apps, before) = rendered(&minio_ingress());
     lab.set_secret("registry/ci", "A-New-Ci-Password-0");
     render(&lab);
     let after = files(&apps);
@@ -250,10 +244,7 @@ fn mirrors_are_sealed_mounted_and_given_to_the_nodes() {
 
 #[test]
 fn bad_input_is_named_and_leaves_apps_as_it_was() {
-    let lab = lab(&nodeport_self_signed());
-    render(&lab);
-    let apps = lab.root().join("apps");
-    let good = files(&apps);
+    let (lab, apps, good) = rendered(&nodeport_self_signed());
     let tpl = lab.root().join("templates/registry/service.yaml.tera");
     std::fs::create_dir_all(tpl.parent().unwrap()).unwrap();
     let fails = |want: &[&str]| {

@@ -8,7 +8,9 @@ mod common;
 use std::path::Path;
 
 use common::Succeeds;
-use common::render::{ADMIN, files, lab, nodeport_self_signed, python, render, secret, unseal};
+use common::render::{
+    ADMIN, files, lab, nodeport_self_signed, python, render, rendered, secret, unseal,
+};
 
 /// A SealedSecret's file, its strict label, and its (key, sealed value)s.
 type Sealed = (String, String, Vec<(String, String)>);
@@ -193,10 +195,7 @@ fn three_scopes_open_where_they_should() {
 
 #[test]
 fn an_expired_controller_certificate_is_refused() {
-    let lab = lab(&nodeport_self_signed());
-    render(&lab);
-    let apps = lab.root().join("apps");
-    let before = files(&apps);
+    let (lab, apps, before) = rendered(&nodeport_self_signed());
     let cert = lab.dir.path().join("home/expired.pem");
     let script = "
 import datetime, sys

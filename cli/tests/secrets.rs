@@ -37,31 +37,12 @@ fn set_get_list_rm() {
         .unwrap();
     assert!(out.status.success());
     assert!(out.stdout.is_empty(), "a generated value is not printed");
-    let generated = lab
-        .cmd()
-        .args(["secrets", "get", "gen"])
-        .output()
-        .unwrap()
-        .stdout;
+    let generated = lab.get_secret("gen").stdout;
     assert_eq!(generated.len(), 48);
     assert!(generated.iter().all(u8::is_ascii_alphanumeric));
 
-    assert_eq!(
-        lab.cmd()
-            .args(["secrets", "get", "registry/admin"])
-            .output()
-            .unwrap()
-            .stdout,
-        b"pw-1"
-    );
-    assert_eq!(
-        lab.cmd()
-            .args(["secrets", "get", "a/b/c.d_e-f"])
-            .output()
-            .unwrap()
-            .stdout,
-        b"line1\nline2\n"
-    );
+    assert_eq!(lab.get_secret("registry/admin").stdout, b"pw-1");
+    assert_eq!(lab.get_secret("a/b/c.d_e-f").stdout, b"line1\nline2\n");
     let list = lab.cmd().args(["secrets", "list"]).output().unwrap().stdout;
     assert_eq!(
         String::from_utf8(list).unwrap(),
@@ -70,14 +51,7 @@ fn set_get_list_rm() {
 
     // Overwrite, then remove: rm warns that lab.yaml still refers to it.
     lab.set_secret("registry/admin", "pw-2");
-    assert_eq!(
-        lab.cmd()
-            .args(["secrets", "get", "registry/admin"])
-            .output()
-            .unwrap()
-            .stdout,
-        b"pw-2"
-    );
+    assert_eq!(lab.get_secret("registry/admin").stdout, b"pw-2");
     let out = lab
         .cmd()
         .args(["secrets", "rm", "registry/admin"])
@@ -90,11 +64,7 @@ fn set_get_list_rm() {
         "{err}"
     );
     assert!(!lab.root().join("secrets/registry/admin.age").exists());
-    let out = lab
-        .cmd()
-        .args(["secrets", "get", "registry/admin"])
-        .output()
-        .unwrap();
+    let out = lab.get_secret("registry/admin");
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("labctl secrets set registry/admin"));
 }
@@ -150,11 +120,7 @@ fn wrong_identity_and_corrupted_files_are_named() {
     let mid = text.len() / 2;
     text.replace_range(mid..mid + 4, "AAAA");
     std::fs::write(&file, text).unwrap();
-    let out = lab
-        .cmd()
-        .args(["secrets", "get", "registry/admin"])
-        .output()
-        .unwrap();
+    let out = lab.get_secret("registry/admin");
     let err = String::from_utf8(out.stderr).unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(
@@ -166,11 +132,7 @@ fn wrong_identity_and_corrupted_files_are_named() {
         "{err}"
     );
     std::fs::write(&file, "not age at all").unwrap();
-    let out = lab
-        .cmd()
-        .args(["secrets", "get", "registry/admin"])
-        .output()
-        .unwrap();
+    let out = lab.get_secret("registry/admin");
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("the file is corrupted or not an age file")
     );

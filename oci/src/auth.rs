@@ -187,10 +187,8 @@ impl JsonBody for reqwest::Response {
             .bytes()
             .await
             .map_err(|e| OciError::transport(url, e))?;
-        serde_json::from_slice(&bytes).map_err(|e| OciError::Protocol {
-            url: url.to_string(),
-            message: format!("unexpected JSON: {e}"),
-        })
+        serde_json::from_slice(&bytes)
+            .map_err(|e| OciError::protocol(url, crate::error::Problem::Json(e.to_string())))
     }
 }
 

@@ -7,12 +7,14 @@ use std::sync::Mutex;
 
 use bytes::Bytes;
 use futures_util::{Stream, TryStreamExt};
-use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, WWW_AUTHENTICATE};
+use reqwest::header::{
+    ACCEPT, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, LOCATION, WWW_AUTHENTICATE,
+};
 use reqwest::{Method, Response, StatusCode};
 use url::Url;
 
 use crate::auth::{Challenge, Credentials, JsonBody, TokenCache};
-use crate::error::OciError;
+use crate::error::{OciError, Problem};
 
 /// Every manifest type a registry may hold, for the Accept header.
 pub const MANIFEST_ACCEPT: &str = "application/vnd.oci.image.index.v1+json, \
@@ -34,6 +36,8 @@ pub struct ManifestMeta {
 /// A blob's bytes as they arrive.
 pub struct BlobStream {
     pub size: Option<u64>,
+    /// Where the registry redirected the GET (to its storage), if it did.
+    pub redirected: Option<Url>,
     pub stream: Pin<Box<dyn Stream<Item = Result<Bytes, OciError>> + Send>>,
 }
 
@@ -45,7 +49,15 @@ pub struct Client {
     /// The scheme the registry asked for, once it did.
     challenge: Mutex<Option<Challenge>>,
     tokens: TokenCache,
+    /// Answer a 401 as an error instead of learning its challenge.
+    probe: bool,
 }
+
+/// Pages of a list (`Link: rel="next"`) followed before giving up.
+const MAX_PAGES: usize = 1000;
+
+/// Redirects a blob GET follows (as Go's and reqwest's clients do).
+const MAX_REDIRECTS: usize = 10;
 
 impl Client {
     /// A client of the registry at `base` (scheme, host and port; a path is
@@ -57,7 +69,31 @@ impl Client {
             creds,
             challenge: Mutex::new(None),
             tokens: TokenCache::default(),
+            probe: false,
         }
+    }
+
+    /// Sends Basic credentials from the first request on, as `docker
+    /// login` does once it saw the registry's Basic challenge.
+    pub fn assume_basic(self) -> Client {
+        *self.challenge.lock().unwrap() = Some(Challenge::Basic);
+        self
+    }
+
+    /// A probe: a 401 comes back as an error (its `WWW-Authenticate` in
+    /// [`OciError::answer`]) instead of being answered with credentials or
+    /// a token, for a caller that wants to see what the registry asks for.
+    pub fn probe(mut self) -> Client {
+        self.probe = true;
+        self
+    }
+
+    /// Same scheme, host and port as the registry: credentials go there
+    /// only (never to the storage a blob GET is redirected to).
+    pub fn same_origin(&self, url: &Url) -> bool {
+        url.scheme() == self.base.scheme()
+            && url.host_str() == self.base.host_str()
+            && url.port_or_known_default() == self.base.port_or_known_default()
     }
 
     pub fn base(&self) -> &Url {
@@ -104,24 +140,51 @@ impl Client {
     pub async fn head_blob(&self, repo: &str, digest: &str) -> Result<u64, OciError> {
         let path = format!("/v2/{repo}/blobs/{digest}");
         let resp = self.send(Method::HEAD, &path, &pull(repo), None).await?;
-        content_length(&resp).ok_or_else(|| OciError::Protocol {
-            url: resp.url().to_string(),
-            message: "a blob HEAD without Content-Length".into(),
+        content_length(&resp).ok_or_else(|| {
+            let problem = Problem::Other("a blob HEAD without Content-Length".into());
+            OciError::protocol(resp.url().as_str(), problem)
         })
     }
 
-    /// A blob's bytes, streamed (redirects to storage are followed).
+    /// A blob's bytes, streamed. Redirects to storage are followed (by
+    /// the HTTP client when it follows them itself, else here, without
+    /// the registry's credentials), and the last one is told.
     pub async fn get_blob(&self, repo: &str, digest: &str) -> Result<BlobStream, OciError> {
-        let path = format!("/v2/{repo}/blobs/{digest}");
-        let resp = self.send(Method::GET, &path, &pull(repo), None).await?;
-        let url = resp.url().to_string();
-        Ok(BlobStream {
-            size: content_length(&resp),
-            stream: Box::pin(
-                resp.bytes_stream()
-                    .map_err(move |e| OciError::transport(&url, e)),
-            ),
-        })
+        let scope = pull(repo);
+        let mut url = self.url(&format!("/v2/{repo}/blobs/{digest}"))?;
+        let mut redirected = None;
+        for _ in 0..=MAX_REDIRECTS {
+            let mut req = Request::new(Method::GET, url.clone(), &scope);
+            req.redirects = true;
+            let resp = self.execute(req).await?;
+            if resp.status().is_redirection() {
+                let status = resp.status();
+                let next = resp
+                    .headers()
+                    .get(LOCATION)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|l| url.join(l).ok())
+                    .ok_or_else(|| {
+                        OciError::protocol(url.as_str(), Problem::NoLocation { status })
+                    })?;
+                redirected = Some(next.clone());
+                url = next;
+                continue;
+            }
+            let at = resp.url().to_string();
+            return Ok(BlobStream {
+                size: content_length(&resp),
+                redirected: redirected.or_else(|| {
+                    let final_url = resp.url();
+                    (!self.same_origin(final_url)).then(|| final_url.clone())
+                }),
+                stream: Box::pin(
+                    resp.bytes_stream()
+                        .map_err(move |e| OciError::transport(&at, e)),
+                ),
+            });
+        }
+        Err(OciError::protocol(url.as_str(), Problem::RedirectLoop))
     }
 
     /// Every tag of a repository, following `Link` pages.
@@ -144,7 +207,7 @@ impl Client {
         items: impl Fn(P) -> Vec<String>,
     ) -> Result<Vec<String>, OciError> {
         let mut out = Vec::new();
-        loop {
+        for _ in 0..MAX_PAGES {
             let resp = self.send(Method::GET, &path, scope, None).await?;
             let next = next_link(&resp);
             let url = resp.url().to_string();
@@ -154,6 +217,8 @@ impl Client {
                 None => return Ok(out),
             }
         }
+        let problem = Problem::Other(format!("more than {MAX_PAGES} pages"));
+        Err(OciError::protocol(&path, problem))
     }
 
     /// Sends a request with the auth the registry wants; after a 401, learns
@@ -172,9 +237,11 @@ impl Client {
 
     /// `path` (or an absolute URL, as a `Location` may be) on the registry.
     pub(crate) fn url(&self, path: &str) -> Result<Url, OciError> {
-        self.base.join(path).map_err(|e| OciError::Protocol {
-            url: format!("{}{path}", self.base),
-            message: e.to_string(),
+        self.base.join(path).map_err(|e| {
+            OciError::protocol(
+                &format!("{}{path}", self.base),
+                Problem::Other(e.to_string()),
+            )
         })
     }
 
@@ -206,7 +273,8 @@ impl Client {
             for (k, v) in &req.headers {
                 builder = builder.header(*k, v.as_str());
             }
-            if let Some(a) = &auth {
+            let ours = self.same_origin(&url);
+            if let (Some(a), true) = (&auth, ours) {
                 builder = builder.header(AUTHORIZATION, a);
             }
             builder = match body {
@@ -223,8 +291,8 @@ impl Client {
                 .send()
                 .await
                 .map_err(|e| OciError::transport(url.as_str(), e))?;
-            if resp.status() != StatusCode::UNAUTHORIZED || fetched_token {
-                return check(resp).await;
+            if resp.status() != StatusCode::UNAUTHORIZED || fetched_token || self.probe || !ours {
+                return check_allowing(resp, req.redirects).await;
             }
             let challenge = resp
                 .headers()
@@ -298,6 +366,8 @@ pub(crate) struct Request<'a> {
     pub content_type: Option<String>,
     pub headers: Vec<(&'static str, String)>,
     pub body: Payload,
+    /// A 3xx answer is returned, not an error (the caller follows it).
+    pub redirects: bool,
 }
 
 impl<'a> Request<'a> {
@@ -310,6 +380,7 @@ impl<'a> Request<'a> {
             content_type: None,
             headers: Vec::new(),
             body: Payload::Empty,
+            redirects: false,
         }
     }
 }
@@ -334,7 +405,11 @@ impl Payload {
 }
 
 pub(crate) async fn check(resp: Response) -> Result<Response, OciError> {
-    if resp.status().is_success() {
+    check_allowing(resp, false).await
+}
+
+async fn check_allowing(resp: Response, redirects: bool) -> Result<Response, OciError> {
+    if resp.status().is_success() || (redirects && resp.status().is_redirection()) {
         Ok(resp)
     } else {
         let url = resp.url().to_string();

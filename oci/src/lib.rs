@@ -16,6 +16,6 @@ pub mod push;
 
 pub use auth::Credentials;
 pub use client::{BlobStream, Client, MANIFEST_ACCEPT, ManifestMeta};
-pub use error::OciError;
+pub use error::{Answer, OciError, Problem};
 pub use manage::Descriptor;
-pub use push::{Mount, Upload, digest_of};
+pub use push::{ManifestPut, Mount, Upload, digest_of};

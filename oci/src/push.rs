@@ -6,14 +6,18 @@
 //! `Docker-Content-Digest` it stored), so the same calls work against
 //! labreg, distribution and any other registry.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use bytes::Bytes;
+use futures_util::{Stream, TryStreamExt};
 use reqwest::header::{LOCATION, RANGE};
 use reqwest::{Method, Response, StatusCode};
 use sha2::{Digest as _, Sha256};
 use url::Url;
 
 use crate::client::{Client, DIGEST_HEADER, Payload, Request};
-use crate::error::OciError;
+use crate::error::{OciError, Problem};
 
 /// `sha256:<hex>` of `data`, the digest every registry accepts.
 pub fn digest_of(data: &[u8]) -> String {
@@ -27,6 +31,13 @@ pub struct Upload {
     pub repo: String,
     pub location: Url,
     pub offset: u64,
+}
+
+/// What a manifest PUT stored.
+#[derive(Debug, Clone)]
+pub struct ManifestPut {
+    pub digest: String,
+    pub location: Option<String>,
 }
 
 /// What a mount request did: the blob is linked, or the registry opened an
@@ -82,6 +93,41 @@ impl Client {
         Ok(())
     }
 
+    /// [`upload_stream`](Self::upload_stream) of a byte stream, counting
+    /// what it hands over: when the connection breaks, the error's
+    /// [`sent`](OciError::sent) says how far the body got (a proxy that
+    /// gives up on large bodies cuts it after its limit).
+    pub async fn upload_counted<S>(
+        &self,
+        up: &mut Upload,
+        stream: S,
+        len: Option<u64>,
+    ) -> Result<(), OciError>
+    where
+        S: Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static,
+    {
+        let sent = Arc::new(AtomicU64::new(0));
+        let counter = sent.clone();
+        let counted = stream.inspect_ok(move |b| {
+            counter.fetch_add(b.len() as u64, Ordering::Relaxed);
+        });
+        let body = reqwest::Body::wrap_stream(counted);
+        match self.upload_stream(up, body, len).await {
+            Err(OciError::Transport {
+                url,
+                message,
+                cause,
+                ..
+            }) => Err(OciError::Transport {
+                url,
+                message,
+                cause,
+                sent: Some(sent.load(Ordering::Relaxed)),
+            }),
+            other => other,
+        }
+    }
+
     async fn patch(
         &self,
         up: &mut Upload,
@@ -96,8 +142,12 @@ impl Client {
         }
         req.body = body;
         let resp = self.execute(req).await?;
-        let next = self.session(&up.repo, &resp, StatusCode::ACCEPTED)?;
-        up.location = next.location;
+        // 202 with the next Location, as the spec says; a registry that
+        // answers another success, or no Location, keeps the session where
+        // it was (distribution's clients do the same).
+        if let Some(next) = self.next_location(&resp) {
+            up.location = next?;
+        }
         Ok(range_end(&resp))
     }
 
@@ -122,19 +172,30 @@ impl Client {
         stored(&resp, StatusCode::CREATED, digest)
     }
 
-    /// Abandons the session (DELETE on its location).
-    pub async fn cancel_upload(&self, up: Upload) -> Result<(), OciError> {
+    /// Abandons the session (DELETE on its location); the status the
+    /// registry answered (204 from labreg and distribution).
+    pub async fn cancel_upload(&self, up: Upload) -> Result<StatusCode, OciError> {
         let scope = push(&up.repo);
         let req = Request::new(Method::DELETE, up.location, &scope);
-        self.execute(req).await.map(drop)
+        self.execute(req).await.map(|r| r.status())
     }
 
     /// Pushes a blob whole: POST, then one PUT with the bytes. Returns the
     /// digest the registry stored (checked against `digest_of(data)`).
     pub async fn push_blob(&self, repo: &str, data: Bytes) -> Result<String, OciError> {
-        let d = digest_of(&data);
+        self.put_blob(repo, &digest_of(&data), data).await
+    }
+
+    /// [`push_blob`](Self::push_blob) of bytes whose digest the caller
+    /// already has (no second hash of a large blob).
+    pub async fn put_blob(
+        &self,
+        repo: &str,
+        digest: &str,
+        data: Bytes,
+    ) -> Result<String, OciError> {
         let up = self.start_upload(repo).await?;
-        self.finish_upload(up, &d, Some(data)).await
+        self.finish_upload(up, digest, Some(data)).await
     }
 
     /// Pushes a blob in one request (POST `?digest=` with the bytes), the
@@ -164,13 +225,24 @@ impl Client {
         data: Bytes,
         chunk: usize,
     ) -> Result<String, OciError> {
-        let d = digest_of(&data);
+        self.put_blob_chunked(repo, &digest_of(&data), data, chunk)
+            .await
+    }
+
+    /// [`push_blob_chunked`](Self::push_blob_chunked) with a known digest.
+    pub async fn put_blob_chunked(
+        &self,
+        repo: &str,
+        digest: &str,
+        data: Bytes,
+        chunk: usize,
+    ) -> Result<String, OciError> {
         let mut up = self.start_upload(repo).await?;
         for start in (0..data.len()).step_by(chunk.max(1)) {
             let end = (start + chunk).min(data.len());
             self.upload_chunk(&mut up, data.slice(start..end)).await?;
         }
-        self.finish_upload(up, &d, None).await
+        self.finish_upload(up, digest, None).await
     }
 
     /// Mounts `digest` from `from` into `repo` (POST `?mount=&from=`).
@@ -204,6 +276,21 @@ impl Client {
         media_type: &str,
         body: Bytes,
     ) -> Result<String, OciError> {
+        let put = self
+            .put_manifest_full(repo, reference, media_type, body)
+            .await?;
+        Ok(put.digest)
+    }
+
+    /// [`put_manifest`](Self::put_manifest), with the `Location` the
+    /// registry answered (the spec says it must send one).
+    pub async fn put_manifest_full(
+        &self,
+        repo: &str,
+        reference: &str,
+        media_type: &str,
+        body: Bytes,
+    ) -> Result<ManifestPut, OciError> {
         let d = digest_of(&body);
         let scope = push(repo);
         let url = self.url(&format!("/v2/{repo}/manifests/{reference}"))?;
@@ -211,7 +298,21 @@ impl Client {
         req.content_type = Some(media_type.to_string());
         req.body = Payload::Bytes(body);
         let resp = self.execute(req).await?;
-        stored(&resp, StatusCode::CREATED, &d)
+        let location = resp
+            .headers()
+            .get(LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        Ok(ManifestPut {
+            digest: stored(&resp, StatusCode::CREATED, &d)?,
+            location,
+        })
+    }
+
+    /// The `Location` of an answer, resolved against its URL.
+    fn next_location(&self, resp: &Response) -> Option<Result<Url, OciError>> {
+        let loc = resp.headers().get(LOCATION)?.to_str().ok()?;
+        Some(resp.url().join(loc).or_else(|_| self.url(loc)))
     }
 
     /// The session a POST or PATCH answered (its `Location`).
@@ -221,9 +322,13 @@ impl Client {
             .headers()
             .get(LOCATION)
             .and_then(|v| v.to_str().ok())
-            .ok_or_else(|| OciError::Protocol {
-                url: url.clone(),
-                message: "an upload answer without Location".into(),
+            .ok_or_else(|| {
+                OciError::protocol(
+                    &url,
+                    Problem::NoLocation {
+                        status: resp.status(),
+                    },
+                )
             })?;
         Ok(Upload {
             repo: repo.to_string(),
@@ -250,10 +355,13 @@ fn stored(resp: &Response, want: StatusCode, sent: &str) -> Result<String, OciEr
         .get(DIGEST_HEADER)
         .and_then(|v| v.to_str().ok());
     match header {
-        Some(d) if d != sent => Err(OciError::Protocol {
-            url,
-            message: format!("the registry stored {d}, but {sent} was sent"),
-        }),
+        Some(d) if d != sent => Err(OciError::protocol(
+            &url,
+            Problem::DigestMismatch {
+                stored: d.to_string(),
+                sent: sent.to_string(),
+            },
+        )),
         _ => Ok(sent.to_string()),
     }
 }
@@ -265,9 +373,12 @@ fn expect(resp: &Response, want: StatusCode) -> Result<String, OciError> {
     if resp.status() == want {
         Ok(url)
     } else {
-        Err(OciError::Protocol {
-            url,
-            message: format!("answered {}, not {want}", resp.status()),
-        })
+        Err(OciError::protocol(
+            &url,
+            Problem::Status {
+                got: resp.status(),
+                want,
+            },
+        ))
     }
 }

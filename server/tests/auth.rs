@@ -30,6 +30,13 @@ async fn htpasswd_file(dir: &std::path::Path, users: &[(&str, &str)]) -> std::pa
     path
 }
 
+/// The status of `GET /v2/` as `user` with `pw`.
+async fn v2_as(reg: &TestRegistry, user: &str, pw: &str) -> StatusCode {
+    Req::new(reg, Some((user, pw)))
+        .status(reqwest::Method::GET, "/v2/")
+        .await
+}
+
 struct Req<'a> {
     reg: &'a TestRegistry,
     auth: Option<String>,
@@ -115,22 +122,13 @@ async fn htpasswd_challenge_and_credentials() {
     );
     let body: Value = resp.json().await.unwrap();
     assert_eq!(body["errors"][0]["code"], "UNAUTHORIZED");
+    assert_eq!(v2_as(&reg, "admin", "2secret").await, StatusCode::OK);
     assert_eq!(
-        Req::new(&reg, Some(("admin", "2secret")))
-            .status(reqwest::Method::GET, "/v2/")
-            .await,
-        StatusCode::OK
-    );
-    assert_eq!(
-        Req::new(&reg, Some(("admin", "wrong")))
-            .status(reqwest::Method::GET, "/v2/")
-            .await,
+        v2_as(&reg, "admin", "wrong").await,
         StatusCode::UNAUTHORIZED
     );
     assert_eq!(
-        Req::new(&reg, Some(("nobody", "2secret")))
-            .status(reqwest::Method::GET, "/v2/")
-            .await,
+        v2_as(&reg, "nobody", "2secret").await,
         StatusCode::UNAUTHORIZED
     );
     // Without access rules, a signed-in user may do everything, anonymous nothing.
@@ -193,27 +191,13 @@ async fn htpasswd_changes_apply_without_restart_and_broken_lines_are_skipped() {
         file.display()
     ))
     .await;
-    assert_eq!(
-        Req::new(&reg, Some(("alice", "a")))
-            .status(reqwest::Method::GET, "/v2/")
-            .await,
-        StatusCode::OK
-    );
-    assert_eq!(
-        Req::new(&reg, Some(("bob", "b")))
-            .status(reqwest::Method::GET, "/v2/")
-            .await,
-        StatusCode::UNAUTHORIZED
-    );
+    assert_eq!(v2_as(&reg, "alice", "a").await, StatusCode::OK);
+    assert_eq!(v2_as(&reg, "bob", "b").await, StatusCode::UNAUTHORIZED);
     let bob = run("htpasswd", &["-Bbn", "-C", "10", "bob", "b"]).await;
     std::fs::write(&file, format!("{alice_line}{}\n", bob.trim())).unwrap();
     let mut ok = false;
     for _ in 0..60 {
-        if Req::new(&reg, Some(("bob", "b")))
-            .status(reqwest::Method::GET, "/v2/")
-            .await
-            == StatusCode::OK
-        {
+        if v2_as(&reg, "bob", "b").await == StatusCode::OK {
             ok = true;
             break;
         }

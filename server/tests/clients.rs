@@ -6,7 +6,7 @@ mod common;
 
 use common::TestRegistry;
 use common::oci::{layout_digest, make_layout, platform_digest};
-use common::tools::{Distribution, run, try_run};
+use common::tools::{Distribution, run, skopeo_copy_with, try_run};
 use serde_json::Value;
 
 const NO_TLS: &str = "--tls-verify=false";
@@ -18,14 +18,10 @@ async fn skopeo_push_list_inspect_pull_delete() {
     let src = work.path().join("src");
     let pushed = make_layout(&src, "v1", &[("linux", "amd64")], "hello from skopeo");
     let dest = format!("docker://{}/demo/app:v1", reg.host());
-    run(
-        "skopeo",
-        &[
-            "copy",
-            "--dest-tls-verify=false",
-            &format!("oci:{}:v1", src.display()),
-            &dest,
-        ],
+    skopeo_copy_with(
+        &["--dest-tls-verify=false"],
+        &format!("oci:{}:v1", src.display()),
+        &dest,
     )
     .await;
 
@@ -48,14 +44,10 @@ async fn skopeo_push_list_inspect_pull_delete() {
     assert_eq!(info["Architecture"], "amd64");
 
     let back = work.path().join("back");
-    run(
-        "skopeo",
-        &[
-            "copy",
-            "--src-tls-verify=false",
-            &dest,
-            &format!("oci:{}:v1", back.display()),
-        ],
+    skopeo_copy_with(
+        &["--src-tls-verify=false"],
+        &dest,
+        &format!("oci:{}:v1", back.display()),
     )
     .await;
     assert_eq!(
@@ -86,44 +78,29 @@ async fn skopeo_multi_arch_index() {
         "multi",
     );
     let dest = format!("docker://{}/demo/multi:v1", reg.host());
-    run(
-        "skopeo",
-        &[
-            "copy",
-            "--all",
-            "--dest-tls-verify=false",
-            &format!("oci:{}:multi", src.display()),
-            &dest,
-        ],
+    skopeo_copy_with(
+        &["--all", "--dest-tls-verify=false"],
+        &format!("oci:{}:multi", src.display()),
+        &dest,
     )
     .await;
     let raw: Value =
         serde_json::from_str(&run("skopeo", &["inspect", "--raw", NO_TLS, &dest]).await).unwrap();
     assert_eq!(raw["manifests"].as_array().unwrap().len(), 2);
     let back = work.path().join("back");
-    run(
-        "skopeo",
-        &[
-            "copy",
-            "--all",
-            "--src-tls-verify=false",
-            &dest,
-            &format!("oci:{}:v1", back.display()),
-        ],
+    skopeo_copy_with(
+        &["--all", "--src-tls-verify=false"],
+        &dest,
+        &format!("oci:{}:v1", back.display()),
     )
     .await;
     assert_eq!(layout_digest(&back, "v1"), pushed);
     // A single-platform pull picks the arm64 image out of the index.
     let arm = work.path().join("arm");
-    run(
-        "skopeo",
-        &[
-            "copy",
-            "--override-arch=arm64",
-            "--src-tls-verify=false",
-            &dest,
-            &format!("oci:{}:v1", arm.display()),
-        ],
+    skopeo_copy_with(
+        &["--override-arch=arm64", "--src-tls-verify=false"],
+        &dest,
+        &format!("oci:{}:v1", arm.display()),
     )
     .await;
     assert_eq!(layout_digest(&arm, "v1"), platform_digest(&raw, "arm64"));
@@ -139,25 +116,17 @@ async fn distribution_and_labreg_share_one_storage_folder() {
     // Pushed through labreg, pulled through registry:2.
     let a = work.path().join("a");
     let a_digest = make_layout(&a, "v1", &[("linux", "amd64")], "via labreg");
-    run(
-        "skopeo",
-        &[
-            "copy",
-            "--dest-tls-verify=false",
-            &format!("oci:{}:v1", a.display()),
-            &format!("docker://{}/interop/a:v1", labreg.host()),
-        ],
+    skopeo_copy_with(
+        &["--dest-tls-verify=false"],
+        &format!("oci:{}:v1", a.display()),
+        &format!("docker://{}/interop/a:v1", labreg.host()),
     )
     .await;
     let a_back = work.path().join("a-back");
-    run(
-        "skopeo",
-        &[
-            "copy",
-            "--src-tls-verify=false",
-            &format!("docker://{}/interop/a:v1", dist.host),
-            &format!("oci:{}:v1", a_back.display()),
-        ],
+    skopeo_copy_with(
+        &["--src-tls-verify=false"],
+        &format!("docker://{}/interop/a:v1", dist.host),
+        &format!("oci:{}:v1", a_back.display()),
     )
     .await;
     assert_eq!(layout_digest(&a_back, "v1"), a_digest);
@@ -170,27 +139,17 @@ async fn distribution_and_labreg_share_one_storage_folder() {
         &[("linux", "amd64"), ("linux", "arm64")],
         "via distribution",
     );
-    run(
-        "skopeo",
-        &[
-            "copy",
-            "--all",
-            "--dest-tls-verify=false",
-            &format!("oci:{}:v1", b.display()),
-            &format!("docker://{}/interop/b:v1", dist.host),
-        ],
+    skopeo_copy_with(
+        &["--all", "--dest-tls-verify=false"],
+        &format!("oci:{}:v1", b.display()),
+        &format!("docker://{}/interop/b:v1", dist.host),
     )
     .await;
     let b_back = work.path().join("b-back");
-    run(
-        "skopeo",
-        &[
-            "copy",
-            "--all",
-            "--src-tls-verify=false",
-            &format!("docker://{}/interop/b:v1", labreg.host()),
-            &format!("oci:{}:v1", b_back.display()),
-        ],
+    skopeo_copy_with(
+        &["--all", "--src-tls-verify=false"],
+        &format!("docker://{}/interop/b:v1", labreg.host()),
+        &format!("oci:{}:v1", b_back.display()),
     )
     .await;
     assert_eq!(layout_digest(&b_back, "v1"), b_digest);

@@ -11,22 +11,17 @@ use common::oci::{layout_digest, make_layout};
 use common::pki::Ca;
 use common::process::run_labreg;
 use common::token_front::TokenFront;
-use common::tools::{Distribution, run, skopeo_copy, try_run};
+use common::tools::{Distribution, run, skopeo_copy, skopeo_copy_with, try_skopeo_copy_with};
 use common::{TestRegistry, client, digest};
 
 const INDEX_ACCEPT: &str = "application/vnd.oci.image.index.v1+json";
 
 /// `skopeo copy --all` of `src` into an OCI layout; the digest it stored.
 async fn pull_all(src: &str, out: &Path, tag: &str) -> String {
-    run(
-        "skopeo",
-        &[
-            "copy",
-            "--all",
-            "--src-tls-verify=false",
-            src,
-            &format!("oci:{}:{tag}", out.display()),
-        ],
+    skopeo_copy_with(
+        &["--all", "--src-tls-verify=false"],
+        src,
+        &format!("oci:{}:{tag}", out.display()),
     )
     .await;
     layout_digest(out, tag)
@@ -99,24 +94,20 @@ async fn mirrors_docker_registry_with_htpasswd_and_tls_then_serves_stale() {
         &[("linux", "amd64"), ("linux", "arm64")],
         "nginx",
     );
-    run(
-        "skopeo",
+    skopeo_copy_with(
         &[
-            "copy",
             "--all",
             "--dest-creds",
             "hub:hub-pw",
             &format!("--dest-cert-dir={}", certs.display()),
-            &format!("oci:{}:1.27", d.join("img").display()),
-            &format!("docker://{}/library/nginx:1.27", up.host),
         ],
+        &format!("oci:{}:1.27", d.join("img").display()),
+        &format!("docker://{}/library/nginx:1.27", up.host),
     )
     .await;
     // A second tag, never pulled through labreg.
-    run(
-        "skopeo",
+    skopeo_copy_with(
         &[
-            "copy",
             "--all",
             "--src-creds",
             "hub:hub-pw",
@@ -124,9 +115,9 @@ async fn mirrors_docker_registry_with_htpasswd_and_tls_then_serves_stale() {
             "hub:hub-pw",
             &format!("--src-cert-dir={}", certs.display()),
             &format!("--dest-cert-dir={}", certs.display()),
-            &format!("docker://{}/library/nginx:1.27", up.host),
-            &format!("docker://{}/library/nginx:1.28", up.host),
         ],
+        &format!("docker://{}/library/nginx:1.27", up.host),
+        &format!("docker://{}/library/nginx:1.28", up.host),
     )
     .await;
     std::fs::write(d.join("hub-password"), "hub-pw\n").unwrap();
@@ -203,14 +194,10 @@ async fn mirrors_docker_registry_with_htpasswd_and_tls_then_serves_stale() {
 
     // Mirrored repositories refuse pushes; others take them.
     let img = format!("oci:{}:1.27", d.join("img").display());
-    let err = try_run(
-        "skopeo",
-        &[
-            "copy",
-            "--dest-tls-verify=false",
-            &img,
-            &format!("docker://{host}/docker.io/library/mine:1"),
-        ],
+    let err = try_skopeo_copy_with(
+        &["--dest-tls-verify=false"],
+        &img,
+        &format!("docker://{host}/docker.io/library/mine:1"),
     )
     .await
     .unwrap_err();
@@ -470,16 +457,14 @@ async fn podman_pulls_a_multi_arch_index_through_the_mirror() {
     .await;
     assert_eq!(digest(raw.as_bytes()), pushed);
     let out = d.join("after-gc");
-    run(
-        "skopeo",
+    skopeo_copy_with(
         &[
-            "copy",
             &format!("--src-cert-dir={}", certs.display()),
             "--override-arch",
             "arm64",
-            &format!("docker://{}/docker.io/nginx:1.27", reg.host()),
-            &format!("oci:{}:x", out.display()),
         ],
+        &format!("docker://{}/docker.io/nginx:1.27", reg.host()),
+        &format!("oci:{}:x", out.display()),
     )
     .await;
     reg.stop().await;

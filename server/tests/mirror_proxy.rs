@@ -10,7 +10,7 @@ use std::path::Path;
 use common::TestRegistry;
 use common::oci::{layout_digest, make_layout};
 use common::process::Process;
-use common::tools::{Distribution, run, try_run};
+use common::tools::{Distribution, run, skopeo_copy_with, try_run};
 
 async fn pull(host: &str, reference: &str, out: &Path) -> String {
     let dest = format!("oci:{}:t", out.display());
@@ -35,15 +35,10 @@ async fn proxy_config_and_variables_work_as_on_registry2() {
         "busybox",
     );
     let img = format!("oci:{}:1", d.join("img").display());
-    run(
-        "skopeo",
-        &[
-            "copy",
-            "--all",
-            "--dest-tls-verify=false",
-            &img,
-            &format!("docker://{}/library/busybox:1", upstream.host()),
-        ],
+    skopeo_copy_with(
+        &["--all", "--dest-tls-verify=false"],
+        &img,
+        &format!("docker://{}/library/busybox:1", upstream.host()),
     )
     .await;
 

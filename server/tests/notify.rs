@@ -15,7 +15,7 @@ use common::TestRegistry;
 use common::oci::make_layout;
 use common::process::{Process, free_port};
 use common::receiver::Receiver;
-use common::tools::{Distribution, run};
+use common::tools::{Distribution, run, skopeo_copy_with};
 use serde_json::{Value, json};
 
 const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
@@ -64,82 +64,39 @@ fn blobs_of(layout: &Path, manifest: &str) -> (String, String) {
 /// alice.
 async fn exercise(host: &str, layout: &Path, manifest: &str, out: &Path) {
     let creds = "alice:secret";
-    run(
-        "skopeo",
-        &[
-            "copy",
-            "-q",
-            "--dest-tls-verify=false",
-            "--dest-creds",
-            creds,
-            &format!("oci:{}:v1", layout.display()),
-            &format!("docker://{host}/app:v1"),
-        ],
+    skopeo_copy_with(
+        &["-q", "--dest-tls-verify=false", "--dest-creds", creds],
+        &format!("oci:{}:v1", layout.display()),
+        &format!("docker://{host}/app:v1"),
     )
     .await;
-    run(
-        "skopeo",
-        &[
-            "copy",
-            "-q",
-            "--src-tls-verify=false",
-            "--src-creds",
-            creds,
-            &format!("docker://{host}/app:v1"),
-            &format!("oci:{}:x", out.display()),
-        ],
+    skopeo_copy_with(
+        &["-q", "--src-tls-verify=false", "--src-creds", creds],
+        &format!("docker://{host}/app:v1"),
+        &format!("oci:{}:x", out.display()),
     )
     .await;
     let (layer, _) = blobs_of(layout, manifest);
     let http = common::client();
     let base = format!("http://{host}/v2");
-    let send = |m: reqwest::Method, url: String| {
-        http.request(m, url)
+    let mount = format!("{base}/other/blobs/uploads/?mount={layer}&from=app");
+    use reqwest::Method as M;
+    for (method, url, status) in [
+        (M::HEAD, format!("{base}/app/manifests/v1"), 200),
+        (M::HEAD, format!("{base}/app/blobs/{layer}"), 200),
+        (M::POST, mount, 201),
+        (M::DELETE, format!("{base}/other/blobs/{layer}"), 202),
+        (M::DELETE, format!("{base}/app/manifests/{manifest}"), 202),
+    ] {
+        let r = http
+            .request(method, url)
             .basic_auth("alice", Some("secret"))
             .header("accept", OCI_MANIFEST)
-    };
-    let expect = |r: reqwest::Response, status: u16| {
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status().as_u16(), status, "{}", r.url());
-    };
-    expect(
-        send(reqwest::Method::HEAD, format!("{base}/app/manifests/v1"))
-            .send()
-            .await
-            .unwrap(),
-        200,
-    );
-    expect(
-        send(reqwest::Method::HEAD, format!("{base}/app/blobs/{layer}"))
-            .send()
-            .await
-            .unwrap(),
-        200,
-    );
-    let mount = format!("{base}/other/blobs/uploads/?mount={layer}&from=app");
-    expect(
-        send(reqwest::Method::POST, mount).send().await.unwrap(),
-        201,
-    );
-    expect(
-        send(
-            reqwest::Method::DELETE,
-            format!("{base}/other/blobs/{layer}"),
-        )
-        .send()
-        .await
-        .unwrap(),
-        202,
-    );
-    expect(
-        send(
-            reqwest::Method::DELETE,
-            format!("{base}/app/manifests/{manifest}"),
-        )
-        .send()
-        .await
-        .unwrap(),
-        202,
-    );
+    }
 }
 
 fn sorted(mut v: Vec<Value>) -> Vec<Value> {
@@ -272,15 +229,10 @@ async fn push_images(host: &str, dir: &Path, from: usize, n: usize) -> Vec<Durat
         let layout = dir.join(format!("img{i}"));
         make_layout(&layout, "v", &[("linux", "amd64")], &format!("image {i}"));
         let started = Instant::now();
-        run(
-            "skopeo",
-            &[
-                "copy",
-                "-q",
-                "--dest-tls-verify=false",
-                &format!("oci:{}:v", layout.display()),
-                &format!("docker://{host}/app:v{i}"),
-            ],
+        skopeo_copy_with(
+            &["-q", "--dest-tls-verify=false"],
+            &format!("oci:{}:v", layout.display()),
+            &format!("docker://{host}/app:v{i}"),
         )
         .await;
         took.push(started.elapsed());

@@ -137,12 +137,15 @@ async fn a_full_disk_fails_pushes_cleanly_and_recovers() {
     // A chunked upload that hits the limit keeps a clean offset.
     let resp = common::send(c.post(format!("{}/v2/disk/app/blobs/uploads/", reg.url))).await;
     let loc = resp.headers()["location"].to_str().unwrap().to_string();
-    let resp = common::send(
-        c.patch(format!("{}{loc}", reg.url))
-            .header("content-range", format!("0-{}", big.len() - 1))
-            .body(big.clone()),
-    )
-    .await;
+    // The whole blob as one chunk, sent twice (refused, then accepted).
+    let patch_all = || {
+        common::send(
+            c.patch(format!("{}{loc}", reg.url))
+                .header("content-range", format!("0-{}", big.len() - 1))
+                .body(big.clone()),
+        )
+    };
+    let resp = patch_all().await;
     assert_eq!(resp.status(), StatusCode::INSUFFICIENT_STORAGE);
     let resp = common::send(c.get(format!("{}{loc}", reg.url))).await;
     assert_eq!(
@@ -156,12 +159,7 @@ async fn a_full_disk_fails_pushes_cleanly_and_recovers() {
     assert_eq!(common::store::verify(&root), Vec::<String>::new());
     // Space freed: the same push succeeds, chunked continues from its offset.
     std::fs::remove_file(&filler).unwrap();
-    let resp = common::send(
-        c.patch(format!("{}{loc}", reg.url))
-            .header("content-range", format!("0-{}", big.len() - 1))
-            .body(big.clone()),
-    )
-    .await;
+    let resp = patch_all().await;
     assert_eq!(resp.status(), StatusCode::ACCEPTED);
     let resp = common::send(c.put(format!("{}{loc}?digest={d}", reg.url))).await;
     assert_eq!(resp.status(), StatusCode::CREATED);

@@ -10,7 +10,7 @@ use std::time::Duration;
 use common::digest;
 use common::pki::{Ca, client_trusting};
 use common::process::{Process, run_labreg};
-use common::tools::{run, try_run};
+use common::tools::{run, skopeo_copy_with, try_run};
 use reqwest::StatusCode;
 
 #[tokio::test(flavor = "multi_thread")]
@@ -70,17 +70,15 @@ async fn seed_001_variables_run_a_tls_htpasswd_registry() {
     let cert_dir = ca.write_cert_dir(&dir.path().join("certs.d"));
     let src = dir.path().join("img");
     common::oci::make_layout(&src, "0.1", &[("linux", "amd64")], "continuul site");
-    run(
-        "skopeo",
+    skopeo_copy_with(
         &[
-            "copy",
             "--dest-cert-dir",
             cert_dir.to_str().unwrap(),
             "--dest-creds",
             "admin:2secret",
-            &format!("oci:{}:0.1", src.display()),
-            &format!("docker://{}/continuul/site:0.1", reg.host),
         ],
+        &format!("oci:{}:0.1", src.display()),
+        &format!("docker://{}/continuul/site:0.1", reg.host),
     )
     .await;
     let catalog = common::send(

@@ -8,7 +8,7 @@ use std::time::Duration;
 use common::TestRegistry;
 use common::oci::{layout_digest, make_layout};
 use common::pki::{Ca, client_trusting};
-use common::tools::{run, try_run};
+use common::tools::{run, skopeo_copy_with, try_run, try_skopeo_copy_with};
 use reqwest::StatusCode;
 
 async fn tls_registry(dir: &std::path::Path, ca: &Ca, extra: &str) -> TestRegistry {
@@ -58,17 +58,10 @@ async fn skopeo_logs_in_and_pushes_over_tls_with_a_private_ca() {
         err.contains("unauthorized") || err.contains("authentication required"),
         "{err}"
     );
-    let err = try_run(
-        "skopeo",
-        &[
-            "copy",
-            "--dest-cert-dir",
-            certs,
-            "--dest-creds",
-            "admin:nope",
-            &src_ref,
-            &dest,
-        ],
+    let err = try_skopeo_copy_with(
+        &["--dest-cert-dir", certs, "--dest-creds", "admin:nope"],
+        &src_ref,
+        &dest,
     )
     .await
     .unwrap_err();
@@ -76,33 +69,19 @@ async fn skopeo_logs_in_and_pushes_over_tls_with_a_private_ca() {
         err.contains("unauthorized") || err.contains("authentication required"),
         "{err}"
     );
-    run(
-        "skopeo",
-        &[
-            "copy",
-            "--dest-cert-dir",
-            certs,
-            "--dest-creds",
-            "admin:2secret",
-            &src_ref,
-            &dest,
-        ],
+    skopeo_copy_with(
+        &["--dest-cert-dir", certs, "--dest-creds", "admin:2secret"],
+        &src_ref,
+        &dest,
     )
     .await;
 
     // Pull back with verification against the CA (no --tls-verify=false).
     let back = dir.path().join("back");
-    run(
-        "skopeo",
-        &[
-            "copy",
-            "--src-cert-dir",
-            certs,
-            "--src-creds",
-            "admin:2secret",
-            &dest,
-            &format!("oci:{}:v1", back.display()),
-        ],
+    skopeo_copy_with(
+        &["--src-cert-dir", certs, "--src-creds", "admin:2secret"],
+        &dest,
+        &format!("oci:{}:v1", back.display()),
     )
     .await;
     assert_eq!(layout_digest(&back, "v1"), pushed);
@@ -123,6 +102,11 @@ async fn skopeo_logs_in_and_pushes_over_tls_with_a_private_ca() {
     assert_eq!(resp.version(), reqwest::Version::HTTP_2);
 }
 
+/// A GET of `url` by a client that trusts `ca` only.
+async fn get_trusting(ca: &Ca, url: &str) -> reqwest::Result<reqwest::Response> {
+    client_trusting(&ca.pem()).get(url).send().await
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_certificate_replaced_on_disk_is_served_without_restart() {
     let dir = tempfile::tempdir().unwrap();
@@ -130,12 +114,7 @@ async fn a_certificate_replaced_on_disk_is_served_without_restart() {
     let reg = tls_registry(dir.path(), &old_ca, "").await;
     let url = format!("{}/v2/", reg.url);
     assert_eq!(
-        client_trusting(&old_ca.pem())
-            .get(&url)
-            .send()
-            .await
-            .unwrap()
-            .status(),
+        get_trusting(&old_ca, &url).await.unwrap().status(),
         StatusCode::OK
     );
 
@@ -144,12 +123,7 @@ async fn a_certificate_replaced_on_disk_is_served_without_restart() {
     new_ca.server(&["localhost", "127.0.0.1"]).write(dir.path());
     let mut served = false;
     for _ in 0..50 {
-        if client_trusting(&new_ca.pem())
-            .get(&url)
-            .send()
-            .await
-            .is_ok()
-        {
+        if get_trusting(&new_ca, &url).await.is_ok() {
             served = true;
             break;
         }
@@ -157,11 +131,7 @@ async fn a_certificate_replaced_on_disk_is_served_without_restart() {
     }
     assert!(served, "the new certificate is served to new connections");
     assert!(
-        client_trusting(&old_ca.pem())
-            .get(&url)
-            .send()
-            .await
-            .is_err(),
+        get_trusting(&old_ca, &url).await.is_err(),
         "the old one is gone"
     );
 
@@ -169,12 +139,7 @@ async fn a_certificate_replaced_on_disk_is_served_without_restart() {
     std::fs::write(dir.path().join("registry.crt"), "not a certificate").unwrap();
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert_eq!(
-        client_trusting(&new_ca.pem())
-            .get(&url)
-            .send()
-            .await
-            .unwrap()
-            .status(),
+        get_trusting(&new_ca, &url).await.unwrap().status(),
         StatusCode::OK
     );
 }

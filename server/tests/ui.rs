@@ -11,7 +11,7 @@ use std::process::Stdio;
 
 use base64::Engine;
 use common::oci::{make_layout, platform_digest};
-use common::tools::{require, run};
+use common::tools::{require, run, skopeo_copy_with};
 use common::{TestRegistry, client, digest};
 use serde_json::{Value, json};
 
@@ -47,17 +47,15 @@ async fn config(dir: &Path, ui: bool) -> String {
 }
 
 async fn skopeo_push(layout: &Path, tag: &str, dest: &str) {
-    run(
-        "skopeo",
+    skopeo_copy_with(
         &[
-            "copy",
             "--all",
             "--dest-tls-verify=false",
             "--dest-creds",
             "admin:admin-pw",
-            &format!("oci:{}:{tag}", layout.display()),
-            &format!("docker://{dest}"),
         ],
+        &format!("oci:{}:{tag}", layout.display()),
+        &format!("docker://{dest}"),
     )
     .await;
 }

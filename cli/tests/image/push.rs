@@ -4,7 +4,7 @@
 //! registry with its CA and user; failures named.
 
 use crate::common::containerd::Containerd;
-use crate::common::{DEMO_KEY, DEMO_RECIPIENT, run_ok, run_stdin, tool};
+use crate::common::{nodeport_lab, run_ok, run_stdin, tool};
 use crate::support::{PASSWORD, Registry, USER, build_image, labctl, manifest_digest, skopeo_json};
 
 #[test]
@@ -104,20 +104,12 @@ fn the_lab_registry_with_its_ca_and_user_and_failures_named() {
     let layout = tmp.path().join("layout");
     let built = manifest_digest(&build_image(&layout));
     let lab = tmp.path().join("lab");
-    std::fs::create_dir_all(lab.join("certs")).unwrap();
-    std::fs::copy(&reg.ca, lab.join("certs/ca.crt")).unwrap();
-    std::fs::write(tmp.path().join("key.txt"), format!("{DEMO_KEY}\n")).unwrap();
     // lab.yaml exposes a NodePort; REF names the port labreg listens on.
-    std::fs::write(
-        lab.join("lab.yaml"),
-        format!(
-            "apiVersion: labctl/v1alpha1\nkind: Lab\nmetadata: {{name: imagelab}}\nsecrets:\n  recipients: [{DEMO_RECIPIENT}]\nregistry:\n  host: 127.0.0.1\n  users:\n    {USER}: {{password: secret:registry/admin}}\n  expose:\n    nodePort: 30500\n    tls: self-signed\n"
-        ),
-    )
-    .unwrap();
+    let ca_pem = std::fs::read_to_string(&reg.ca).unwrap();
+    let key = nodeport_lab(&lab, "imagelab", USER, &ca_pem, 30500, "");
     let cmd = || {
         let mut c = labctl(&lab);
-        c.env("LABCTL_AGE_KEY_FILE", tmp.path().join("key.txt"));
+        c.env("LABCTL_AGE_KEY_FILE", &key);
         c
     };
     let (code, _, err) = run_stdin(cmd().args(["secrets", "set", "registry/admin"]), PASSWORD);

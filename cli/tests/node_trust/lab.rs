@@ -149,11 +149,7 @@ pub fn sync(lab: &TempLab, vol: &Path, host: &Path) -> Synced {
 /// labreg on `port` with the lab's server certificate and its admin user.
 pub async fn labreg(lab: &TempLab, port: u16) -> Labreg {
     let cert = std::fs::read_to_string(lab.root().join("certs/127.0.0.1.crt")).unwrap();
-    let out = lab
-        .cmd()
-        .args(["secrets", "get", "certs/127.0.0.1.key"])
-        .output()
-        .unwrap();
+    let out = lab.get_secret("certs/127.0.0.1.key");
     let key = String::from_utf8(out.stdout).unwrap();
     Labreg::start_with(&DistOptions {
         user: Some(("admin", ADMIN)),

@@ -78,11 +78,7 @@ async fn containerd_pulls_docker_io_through_the_mirror() {
     // labreg: the lab's certificate, docker.io/ mirroring the upstream
     // with its password in a file, as the rendered config mounts it.
     let cert = read(&lab.root().join("certs/127.0.0.1.crt"));
-    let out = lab
-        .cmd()
-        .args(["secrets", "get", "certs/127.0.0.1.key"])
-        .output()
-        .unwrap();
+    let out = lab.get_secret("certs/127.0.0.1.key");
     let password_file = t.join("hub-password");
     std::fs::write(&password_file, HUB_PASSWORD).unwrap();
     let reg = Labreg::start_with(&DistOptions {

@@ -79,12 +79,7 @@ async fn containerd_pulls_through_the_files_node_trust_wrote() {
     // the nodes' old ca.crt no longer verifies it, the classic failure.
     lab.cmd().args(["certs", "--new-ca"]).assert().success();
     let cert = std::fs::read(lab.root().join("certs/127.0.0.1.crt")).unwrap();
-    let key = lab
-        .cmd()
-        .args(["secrets", "get", "certs/127.0.0.1.key"])
-        .output()
-        .unwrap()
-        .stdout;
+    let key = lab.get_secret("certs/127.0.0.1.key").stdout;
     std::fs::write(reg.dir.path().join("tls.key"), key).unwrap();
     std::fs::write(reg.dir.path().join("tls.crt"), cert).unwrap();
     let image = format!("{addr}/demo/app:1");

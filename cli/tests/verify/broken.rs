@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use crate::proxy::{self, Mode};
-use crate::support::{BOTH, DistOptions, Labreg, Reg, free_port, labctl, verify, verify_json};
+use crate::support::{BOTH, DistOptions, Labreg, Reg, free_port, labctl, verify_json};
 
 #[tokio::test]
 async fn wrong_password_and_no_password() {
@@ -24,18 +24,8 @@ async fn wrong_password_and_no_password() {
 
 async fn wrong_password_on(port: u16) {
     let url = format!("http://127.0.0.1:{port}");
-    let base = [
-        "verify",
-        "push",
-        "--registry",
-        &url,
-        "--insecure",
-        "--output",
-        "json",
-    ];
-    let mut args = base.to_vec();
-    args.extend(["--user", "admin", "--password-stdin"]);
-    let r = verify(&args, Some("wrong-password\n")).await;
+    let login = ["--insecure", "--user", "admin", "--password-stdin"];
+    let r = verify_json(&url, &login, Some("wrong-password\n")).await;
     assert_eq!(r.code, 1);
     let msg = r.failed_with("login", "wrong-credentials");
     assert!(
@@ -45,7 +35,7 @@ async fn wrong_password_on(port: u16) {
     assert!(msg.contains("htpasswd -vB FILE admin"), "{msg}");
     assert!(!r.stdout.contains("wrong-password") && !r.stderr.contains("wrong-password"));
 
-    let r = verify(&base, None).await;
+    let r = verify_json(&url, &["--insecure"], None).await;
     let msg = r.failed_with("login", "no-credentials");
     assert!(msg.contains("--user USER --password-stdin"), "{msg}");
 }

@@ -55,18 +55,7 @@ async fn connection_refused() {
 
 #[tokio::test]
 async fn a_name_that_does_not_resolve() {
-    let r = verify(
-        &[
-            "verify",
-            "push",
-            "--registry",
-            "docker.registry.invalid",
-            "--output",
-            "json",
-        ],
-        None,
-    )
-    .await;
+    let r = verify_json("docker.registry.invalid", &[], None).await;
     assert_eq!(r.code, 1);
     let msg = r.failed_with("resolve", "dns");
     assert!(

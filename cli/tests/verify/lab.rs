@@ -1,7 +1,7 @@
 //! Without --registry: the lab's host and nodePort, its CA (certs/ca.crt),
 //! and a user's password decrypted from secrets/.
 
-use crate::common::{DEMO_KEY, DEMO_RECIPIENT};
+use crate::common::nodeport_lab;
 use crate::support::{Ca, DistOptions, Distribution, labctl, run};
 
 /// A free port in the NodePort range, for docker-registry's config.
@@ -26,19 +26,17 @@ async fn the_lab_registry_with_its_ca_and_user() {
     .await;
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
-    std::fs::create_dir_all(root.join("certs")).unwrap();
-    std::fs::write(root.join("certs/ca.crt"), &ca.cert_pem).unwrap();
-    std::fs::write(root.join("key.txt"), format!("{DEMO_KEY}\n")).unwrap();
-    std::fs::write(
-        root.join("lab.yaml"),
-        format!(
-            "apiVersion: labctl/v1alpha1\nkind: Lab\nmetadata: {{name: testlab}}\nsecrets:\n  recipients: [{DEMO_RECIPIENT}]\nregistry:\n  host: 127.0.0.1\n  users:\n    admin: {{password: secret:registry/admin}}\n  delete: true\n  expose:\n    nodePort: {port}\n    tls: self-signed\n"
-        ),
-    )
-    .unwrap();
+    let key = nodeport_lab(
+        root,
+        "testlab",
+        "admin",
+        &ca.cert_pem,
+        port,
+        "  delete: true\n",
+    );
     let cmd = || {
         let mut c = labctl(root);
-        c.env("LABCTL_AGE_KEY_FILE", root.join("key.txt"));
+        c.env("LABCTL_AGE_KEY_FILE", &key);
         c
     };
     let set = run(

@@ -5,11 +5,11 @@ use crate::support::{BOTH, Ca, DistOptions, Labreg, Reg, Run, Which, verify, ver
 
 /// Runs verify against both registries serving `cert`; both runs must
 /// fail alike, and the docker-registry run is returned.
-async fn against(cert: (String, String), ca: Option<&Ca>, extra: &[&str]) -> Run {
+async fn against(cert: (String, String), ca: Option<&Ca>) -> Run {
     let ca_pem = ca.map(|c| c.cert_pem.as_str());
     let mut runs = Vec::new();
     for which in BOTH {
-        runs.push(against_one(which, serving(cert.clone()), ca_pem, extra, None).await);
+        runs.push(against_one(which, serving(cert.clone()), ca_pem, &[], None).await);
     }
     let (a, b) = (runs[0].failure(), runs[1].failure());
     assert_eq!(
@@ -55,7 +55,7 @@ pub async fn against_one(
 #[tokio::test]
 async fn a_ca_nobody_trusts() {
     let ca = Ca::new("homelab CA");
-    let r = against(ca.issue("127.0.0.1", &["127.0.0.1"], -1, 30), None, &[]).await;
+    let r = against(ca.issue("127.0.0.1", &["127.0.0.1"], -1, 30), None).await;
     assert_eq!(r.code, 1);
     let msg = r.failed_with("tls", "unknown-authority");
     assert!(
@@ -73,12 +73,7 @@ async fn a_ca_nobody_trusts() {
 async fn the_wrong_ca() {
     let ca = Ca::new("homelab CA");
     let other = Ca::new("another CA");
-    let r = against(
-        ca.issue("127.0.0.1", &["127.0.0.1"], -1, 30),
-        Some(&other),
-        &[],
-    )
-    .await;
+    let r = against(ca.issue("127.0.0.1", &["127.0.0.1"], -1, 30), Some(&other)).await;
     let msg = r.failed_with("tls", "unknown-authority");
     assert!(
         msg.contains("that neither") && msg.contains("ca.crt nor the system store signed"),
@@ -90,7 +85,7 @@ async fn the_wrong_ca() {
 #[tokio::test]
 async fn a_certificate_without_san_seed_002() {
     let ca = Ca::new("homelab CA");
-    let r = against(ca.issue("docker.registry.com", &[], -1, 30), Some(&ca), &[]).await;
+    let r = against(ca.issue("docker.registry.com", &[], -1, 30), Some(&ca)).await;
     let msg = r.failed_with("tls", "no-san");
     assert!(
         msg.contains("has no subjectAltName, only the common name"),
@@ -106,7 +101,6 @@ async fn a_certificate_for_another_name() {
     let r = against(
         ca.issue("docker.registry.com", &["docker.registry.com"], -1, 30),
         Some(&ca),
-        &[],
     )
     .await;
     let msg = r.failed_with("tls", "name-mismatch");
@@ -119,12 +113,7 @@ async fn a_certificate_for_another_name() {
 #[tokio::test]
 async fn an_expired_certificate() {
     let ca = Ca::new("homelab CA");
-    let r = against(
-        ca.issue("127.0.0.1", &["127.0.0.1"], -60, -3),
-        Some(&ca),
-        &[],
-    )
-    .await;
+    let r = against(ca.issue("127.0.0.1", &["127.0.0.1"], -60, -3), Some(&ca)).await;
     let msg = r.failed_with("tls", "expired");
     assert!(
         msg.contains("expired on") && msg.contains("(3 days ago)"),
@@ -146,16 +135,7 @@ async fn plain_http_spoken_to_tls() {
         )
         .await;
         let url = format!("127.0.0.1:{}", reg.port());
-        let args = [
-            "verify",
-            "push",
-            "--registry",
-            &url,
-            "--insecure",
-            "--output",
-            "json",
-        ];
-        let r = verify(&args, None).await;
+        let r = verify_json(&url, &["--insecure"], None).await;
         let (step, kind, msg) = r.failure();
         let got = (step.as_str(), kind.as_str());
         assert_eq!(got, ("auth challenge", "http-to-https"), "{which:?}: {msg}");

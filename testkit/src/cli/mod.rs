@@ -143,6 +143,10 @@ impl TempLab {
             .env("LABCTL_AGE_KEY_FILE", &self.key_file);
         c
     }
+    /// What `labctl secrets get NAME` did (stdout, stderr, status).
+    pub fn get_secret(&self, name: &str) -> std::process::Output {
+        self.cmd().args(["secrets", "get", name]).output().unwrap()
+    }
     /// `labctl secrets set NAME` with `value` on stdin, which must succeed.
     pub fn set_secret(&self, name: &str, value: impl Into<Vec<u8>>) {
         self.cmd()
@@ -209,4 +213,31 @@ pub fn age_keygen(path: &Path) -> String {
     run_ok(tool("age-keygen").arg("-y").arg(path))
         .trim()
         .to_string()
+}
+
+/// A lab in `root` for a registry on 127.0.0.1 behind NodePort `port`
+/// with self-signed TLS: `certs/ca.crt` holds `ca_pem`, lab.yaml names
+/// `user` (password in the secret registry/admin) and then `extra` lines
+/// of `registry:`, and the demo identity is in `key.txt`, whose path is
+/// returned.
+pub fn nodeport_lab(
+    root: &Path,
+    name: &str,
+    user: &str,
+    ca_pem: &str,
+    port: u16,
+    extra: &str,
+) -> PathBuf {
+    std::fs::create_dir_all(root.join("certs")).unwrap();
+    std::fs::write(root.join("certs/ca.crt"), ca_pem).unwrap();
+    let key = root.join("key.txt");
+    std::fs::write(&key, format!("{DEMO_KEY}\n")).unwrap();
+    std::fs::write(
+        root.join("lab.yaml"),
+        format!(
+            "apiVersion: labctl/v1alpha1\nkind: Lab\nmetadata: {{name: {name}}}\nsecrets:\n  recipients: [{DEMO_RECIPIENT}]\nregistry:\n  host: 127.0.0.1\n  users:\n    {user}: {{password: secret:registry/admin}}\n{extra}  expose:\n    nodePort: {port}\n    tls: self-signed\n"
+        ),
+    )
+    .unwrap();
+    key
 }

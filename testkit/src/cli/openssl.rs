@@ -29,24 +29,7 @@ pub fn ca_and_leaf(d: &Path, ca: &Path, crt: &Path, key: &Path) {
             .arg(ca),
     );
     let csr = d.join("tls.csr");
-    run_ok(
-        tool("openssl")
-            .args([
-                "req",
-                "-new",
-                "-newkey",
-                "ec",
-                "-pkeyopt",
-                "ec_paramgen_curve:P-256",
-                "-nodes",
-                "-subj",
-                "/CN=localhost",
-            ])
-            .arg("-keyout")
-            .arg(key)
-            .arg("-out")
-            .arg(&csr),
-    );
+    key_and_csr("/CN=localhost", key, &csr);
     let ext = d.join("san.ext");
     std::fs::write(&ext, "subjectAltName=IP:127.0.0.1,DNS:localhost\n").unwrap();
     run_ok(
@@ -63,5 +46,28 @@ pub fn ca_and_leaf(d: &Path, ca: &Path, crt: &Path, key: &Path) {
             .arg(&ext)
             .arg("-out")
             .arg(crt),
+    );
+}
+
+/// A P-256 key and a certificate request for `subject` (`/CN=...`), made
+/// by `openssl req -new`.
+pub fn key_and_csr(subject: &str, key: &Path, csr: &Path) {
+    run_ok(
+        tool("openssl")
+            .args([
+                "req",
+                "-new",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+                "-nodes",
+                "-subj",
+                subject,
+            ])
+            .arg("-keyout")
+            .arg(key)
+            .arg("-out")
+            .arg(csr),
     );
 }

@@ -163,6 +163,16 @@ pub fn render(lab: &TempLab) {
     );
 }
 
+/// A lab of `manifest` (see [`lab`]), rendered once: the lab, its `apps/`
+/// folder and what render wrote there.
+pub fn rendered(manifest: &str) -> (TempLab, PathBuf, BTreeMap<String, Vec<u8>>) {
+    let lab = lab(manifest);
+    render(&lab);
+    let apps = lab.root().join("apps");
+    let written = files(&apps);
+    (lab, apps, written)
+}
+
 /// Every file under `dir`: relative path → bytes.
 pub fn files(dir: &Path) -> BTreeMap<String, Vec<u8>> {
     fn walk(base: &Path, dir: &Path, out: &mut BTreeMap<String, Vec<u8>>) {

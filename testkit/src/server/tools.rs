@@ -40,6 +40,23 @@ pub async fn run(program: &str, args: &[&str]) -> String {
     stdout
 }
 
+/// `skopeo copy FLAGS... SRC DEST`, which must succeed.
+pub async fn skopeo_copy_with(flags: &[&str], src: &str, dest: &str) -> String {
+    run("skopeo", &copy_args(flags, src, dest)).await
+}
+
+/// `skopeo copy FLAGS... SRC DEST`, its failure returned (stderr).
+pub async fn try_skopeo_copy_with(flags: &[&str], src: &str, dest: &str) -> Result<String, String> {
+    try_run("skopeo", &copy_args(flags, src, dest)).await
+}
+
+fn copy_args<'a>(flags: &[&'a str], src: &'a str, dest: &'a str) -> Vec<&'a str> {
+    let mut args = vec!["copy"];
+    args.extend(flags);
+    args.extend([src, dest]);
+    args
+}
+
 /// Like `run`, but returns the failure instead of panicking.
 pub async fn try_run(program: &str, args: &[&str]) -> Result<String, String> {
     let out = output(program, args).await;
@@ -127,15 +144,6 @@ impl Distribution {
 /// `skopeo copy` between two references, TLS verification off on both ends
 /// (the test registries speak plain HTTP).
 pub async fn skopeo_copy(src: &str, dest: &str) -> String {
-    run(
-        "skopeo",
-        &[
-            "copy",
-            "--src-tls-verify=false",
-            "--dest-tls-verify=false",
-            src,
-            dest,
-        ],
-    )
-    .await
+    let no_tls = ["--src-tls-verify=false", "--dest-tls-verify=false"];
+    skopeo_copy_with(&no_tls, src, dest).await
 }

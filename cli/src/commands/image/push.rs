@@ -1,8 +1,7 @@
 //! `labctl image push`: an image from an OCI layout into a registry, with
-//! `verify push`'s client (trust, Basic login, the streamed upload and its
-//! diagnoses): blobs the registry lacks, then the manifest by tag, checking
-//! the digest the registry answers. Kept in this one module so that it
-//! moves with that client when the client becomes its own crate.
+//! `verify push`'s client (labreg-oci with verify's trust, Basic login, the
+//! streamed upload and its diagnoses): blobs the registry lacks, then the
+//! manifest by tag, checking the digest the registry answers.
 
 use std::io::Read;
 use std::path::PathBuf;
@@ -10,7 +9,6 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use bytes::Bytes;
-use reqwest::{Method, StatusCode};
 
 use crate::commands::verify::client::Client;
 use crate::commands::verify::diagnose::Diagnosis;
@@ -184,15 +182,7 @@ async fn push(
         };
         lines.push(format!("{name:<9} {} {done}", blob.digest));
     }
-    let put = upload::put_manifest(
-        &c,
-        repo,
-        tag,
-        &image.media_type,
-        &image.manifest,
-        &image.digest,
-    )
-    .await?;
+    let put = upload::put_manifest(&c, repo, tag, &image.media_type, &image.manifest).await?;
     let stored = put.stored;
     if stored != image.digest {
         return Err(Diagnosis::new(
@@ -209,16 +199,10 @@ async fn push(
 
 /// Whether the registry already has the blob in `repo` (HEAD 200).
 async fn exists(c: &Client, repo: &str, blob: &Blob) -> Result<bool, Diagnosis> {
-    let url = c.url(&format!("v2/{repo}/blobs/{}", blob.digest));
-    let resp = c
-        .req(Method::HEAD, url)
-        .send()
-        .await
-        .map_err(|e| c.transport(&e))?;
-    match resp.status() {
-        StatusCode::OK => Ok(true),
-        StatusCode::NOT_FOUND => Ok(false),
-        _ => Err(c.status("the blob HEAD", resp).await),
+    match c.oci.head_blob(repo, &blob.digest).await {
+        Ok(_) => Ok(true),
+        Err(e) if e.is_not_found() => Ok(false),
+        Err(e) => Err(c.failed("the blob HEAD", &e)),
     }
 }
 

@@ -1,8 +1,7 @@
 //! The steps before any push: resolve, connect, TLS, the anonymous `/v2/`
 //! (does the registry ask for credentials?) and the login.
 
-use reqwest::header::WWW_AUTHENTICATE;
-use reqwest::{Method, StatusCode};
+use reqwest::StatusCode;
 
 use super::client::Client;
 use super::diagnose::{self, Diagnosis, Transport};
@@ -88,32 +87,25 @@ pub struct Challenge {
 
 pub async fn challenge(c: &Client, addr: std::net::SocketAddr, tls: bool) -> Step<Challenge> {
     let wrong_protocol = async || !tls && net::speaks_tls(addr, &c.host, &c.trust).await;
-    let resp = match c.req(Method::GET, c.url("v2/")).send().await {
-        Ok(r) => r,
-        Err(e) => {
+    let e = match c.oci.ping().await {
+        Ok(()) => return anonymous(c).await,
+        Err(e) => e,
+    };
+    match e.status() {
+        None => {
             if wrong_protocol().await {
                 return Err(diagnose::http_to_https(&c.peer()));
             }
-            return Err(c.transport(&e));
+            Err(c.failed("GET /v2/", &e))
         }
-    };
-    let status = resp.status();
-    let header = resp
-        .headers()
-        .get(WWW_AUTHENTICATE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_string();
-    match status {
-        StatusCode::UNAUTHORIZED => basic(&header).map(|realm| {
+        Some(StatusCode::UNAUTHORIZED) => basic(challenge_of(&e)).map(|realm| {
             let note = Note::Ok(format!("401, asks for credentials ({realm})"));
             (Challenge { needs_login: true }, note)
         }),
-        StatusCode::OK => anonymous(c).await,
-        StatusCode::BAD_REQUEST if wrong_protocol().await => {
+        Some(StatusCode::BAD_REQUEST) if wrong_protocol().await => {
             Err(diagnose::http_to_https(&c.peer()))
         }
-        StatusCode::NOT_FOUND => Err(Diagnosis::new(
+        Some(StatusCode::NOT_FOUND) => Err(Diagnosis::new(
             "not-a-registry",
             format!(
                 "{}v2/ answered 404: something answers on this address, but not a registry",
@@ -121,8 +113,15 @@ pub async fn challenge(c: &Client, addr: std::net::SocketAddr, tls: bool) -> Ste
             ),
             "check the address, the ingress's host and path rules (path / with pathType Prefix), and that the Service points at the registry's port",
         )),
-        _ => Err(c.status("GET /v2/", resp).await),
+        Some(_) => Err(c.failed("GET /v2/", &e)),
     }
+}
+
+/// The `WWW-Authenticate` of a 401, or "".
+fn challenge_of(e: &labreg_oci::OciError) -> &str {
+    e.answer()
+        .and_then(|a| a.challenge.as_deref())
+        .unwrap_or("")
 }
 
 /// The realm of a Basic challenge; other schemes are explained.
@@ -149,25 +148,11 @@ fn basic(header: &str) -> Result<String, Diagnosis> {
 
 /// `/v2/` answered 200 without credentials: may anyone push?
 async fn anonymous(c: &Client) -> Step<Challenge> {
-    let post = c.url(&format!("v2/{REPOSITORY}/blobs/uploads/"));
-    let resp = c
-        .req(Method::POST, post)
-        .header(reqwest::header::CONTENT_LENGTH, "0")
-        .send()
-        .await
-        .map_err(|e| c.transport(&e))?;
-    match resp.status() {
-        StatusCode::ACCEPTED => {
+    match c.oci.start_upload(REPOSITORY).await {
+        Ok(up) => {
             let open = upload::Open::default();
-            if let Some(loc) = resp
-                .headers()
-                .get(reqwest::header::LOCATION)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|l| c.base.join(l).ok())
-            {
-                open.set(Some(loc));
-                upload::cancel(c, &open).await;
-            }
+            open.set(Some(up));
+            upload::cancel(c, &open).await;
             let d = Diagnosis::new(
                 "anonymous-push",
                 "the registry asks for no credentials: ANYONE who can reach it can push, overwrite and delete images",
@@ -176,17 +161,12 @@ async fn anonymous(c: &Client) -> Step<Challenge> {
             let note = Note::Warn("200 without credentials; anonymous push accepted".into(), d);
             Ok((Challenge { needs_login: false }, note))
         }
-        StatusCode::UNAUTHORIZED => {
-            let header = resp
-                .headers()
-                .get(WWW_AUTHENTICATE)
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or("");
-            basic(header)?;
+        Err(e) if e.status() == Some(StatusCode::UNAUTHORIZED) => {
+            basic(challenge_of(&e))?;
             let note = Note::Ok("anonymous pull allowed; push asks for credentials".into());
             Ok((Challenge { needs_login: true }, note))
         }
-        _ => Err(c.status("the anonymous upload start (POST)", resp).await),
+        Err(e) => Err(c.failed("the anonymous upload start (POST)", &e)),
     }
 }
 
@@ -199,14 +179,12 @@ pub async fn login(c: &mut Client, creds: Option<&Credentials>, origin: &str) ->
         ));
     };
     c.login(creds);
-    let resp = c
-        .req(Method::GET, c.url("v2/"))
-        .send()
-        .await
-        .map_err(|e| c.transport(&e))?;
-    match resp.status() {
-        StatusCode::OK => Ok(((), Note::Ok(format!("as {origin}")))),
-        StatusCode::UNAUTHORIZED => Err(Diagnosis::new(
+    let e = match c.oci.ping().await {
+        Ok(()) => return Ok(((), Note::Ok(format!("as {origin}")))),
+        Err(e) => e,
+    };
+    match e.status() {
+        Some(StatusCode::UNAUTHORIZED) => Err(Diagnosis::new(
             "wrong-credentials",
             format!(
                 "the registry rejects the password of {origin}: its htpasswd holds another password for this user, or not the user at all"
@@ -216,6 +194,6 @@ pub async fn login(c: &mut Client, creds: Option<&Credentials>, origin: &str) ->
                 creds.user
             ),
         )),
-        _ => Err(c.status("GET /v2/ with credentials", resp).await),
+        _ => Err(c.failed("GET /v2/ with credentials", &e)),
     }
 }

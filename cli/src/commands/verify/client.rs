@@ -1,23 +1,27 @@
-//! The registry's HTTP client: reqwest on the run's rustls trust, never
-//! following redirects by itself (verify follows them to say where they
-//! go), Basic credentials sent only to the registry's own origin.
+//! The registry's client: labreg-oci's, on reqwest with the run's rustls
+//! trust (whose verifier remembers the certificate the server presented),
+//! never following redirects by itself (labreg-oci follows a blob's, and
+//! says where it went), Basic credentials sent only to the registry's own
+//! origin. What labreg-oci reports as an error (`OciError`: the status and
+//! the answer's `Server`, `WWW-Authenticate` and body; the transport error
+//! with its source chain and the bytes sent) becomes a diagnosis here.
 
-use base64::Engine as _;
-use reqwest::header::{AUTHORIZATION, HeaderValue};
-use reqwest::{Method, RequestBuilder, Response, StatusCode, Url};
+use labreg_oci::{OciError, Problem};
+use reqwest::{StatusCode, Url};
 
 use super::diagnose::{self, Diagnosis, Peer, TrustHelp};
 use super::target::{Credentials, Target};
 use super::tls::Trust;
 
 pub struct Client {
-    pub http: reqwest::Client,
+    pub oci: labreg_oci::Client,
+    http: reqwest::Client,
     pub base: Url,
     pub host: String,
     pub port: u16,
     pub trust: Trust,
     pub trust_help: TrustHelp,
-    auth: Option<HeaderValue>,
+    logged_in: bool,
 }
 
 impl Client {
@@ -29,7 +33,10 @@ impl Client {
             .read_timeout(std::time::Duration::from_secs(60))
             .user_agent(concat!("labctl-verify/", env!("CARGO_PKG_VERSION")))
             .build()?;
+        // A probe: verify reads each 401 itself (it speaks Basic only).
+        let oci = labreg_oci::Client::new(target.base.clone(), http.clone(), None).probe();
         Ok(Client {
+            oci,
             http,
             base: target.base.clone(),
             host: target.host.clone(),
@@ -39,42 +46,24 @@ impl Client {
                 ca_file: target.ca_file.as_ref().map(|p| p.display().to_string()),
                 commands: target.trust_commands.clone(),
             },
-            auth: None,
+            logged_in: false,
         })
     }
 
     /// Sends the credentials with every later request to the registry.
     pub fn login(&mut self, creds: &Credentials) {
-        let raw = format!("{}:{}", creds.user, creds.password);
-        let enc = base64::engine::general_purpose::STANDARD.encode(raw);
-        let mut v = HeaderValue::from_str(&format!("Basic {enc}")).expect("base64 is ASCII");
-        v.set_sensitive(true);
-        self.auth = Some(v);
+        let creds = labreg_oci::Credentials {
+            username: creds.user.clone(),
+            password: creds.password.clone(),
+        };
+        self.oci = labreg_oci::Client::new(self.base.clone(), self.http.clone(), Some(creds))
+            .assume_basic()
+            .probe();
+        self.logged_in = true;
     }
 
     pub fn logged_in(&self) -> bool {
-        self.auth.is_some()
-    }
-
-    pub fn url(&self, path: &str) -> Url {
-        self.base.join(path).expect("valid path")
-    }
-
-    /// Same scheme, host and port as the registry.
-    pub fn same_origin(&self, url: &Url) -> bool {
-        url.scheme() == self.base.scheme()
-            && url.host_str() == self.base.host_str()
-            && url.port_or_known_default() == self.base.port_or_known_default()
-    }
-
-    /// A request; credentials only go to the registry itself.
-    pub fn req(&self, method: Method, url: Url) -> RequestBuilder {
-        let send_auth = self.same_origin(&url);
-        let mut r = self.http.request(method, url);
-        if let (true, Some(a)) = (send_auth, &self.auth) {
-            r = r.header(AUTHORIZATION, a.clone());
-        }
-        r
+        self.logged_in
     }
 
     pub fn peer(&self) -> Peer<'_> {
@@ -84,22 +73,48 @@ impl Client {
         }
     }
 
+    /// Why a request to `what` (e.g. "the manifest PUT") failed.
+    pub fn failed(&self, what: &str, e: &OciError) -> Diagnosis {
+        match e {
+            OciError::Transport { .. } => self.transport(e),
+            OciError::Status { status, answer, .. } => self.status(what, *status, &answer.body),
+            OciError::Protocol {
+                problem: Problem::Json(j),
+                ..
+            } => Diagnosis::new(
+                "protocol",
+                format!("{what} did not return JSON: {j}"),
+                "a proxy in front of the registry may answer for it: check its configuration",
+            ),
+            OciError::Protocol {
+                problem: Problem::NoLocation { status },
+                ..
+            } => Diagnosis::new(
+                "protocol",
+                format!("{what} was answered {status} without a Location header"),
+                "the registry or a proxy in front drops the Location header: check the proxy's configuration",
+            ),
+            other => Diagnosis::new(
+                "protocol",
+                format!("{what}: {other}"),
+                "a proxy in front of the registry may answer for it: check its configuration",
+            ),
+        }
+    }
+
     /// Why a request to the registry failed below HTTP.
-    pub fn transport(&self, err: &reqwest::Error) -> Diagnosis {
-        let t = diagnose::classify(err);
+    pub fn transport(&self, err: &OciError) -> Diagnosis {
         diagnose::transport(
             &self.peer(),
-            t,
+            diagnose::classify_oci(err),
             self.trust.last_cert().as_ref(),
             &self.trust_help,
         )
     }
 
-    /// Why the registry answered `resp` to `what` (e.g. "the manifest PUT").
-    pub async fn status(&self, what: &str, resp: Response) -> Diagnosis {
-        let status = resp.status();
-        let body = resp.text().await.unwrap_or_default();
-        let detail = registry_errors(&body);
+    /// Why the registry answered `status` (with `body`) to `what`.
+    pub fn status(&self, what: &str, status: StatusCode, body: &str) -> Diagnosis {
+        let detail = registry_errors(body);
         let said = format!("{what} was answered {status}{detail}");
         match status {
             StatusCode::UNAUTHORIZED if self.logged_in() => Diagnosis::new(

@@ -111,6 +111,14 @@ pub fn classify(err: &(dyn StdError + 'static)) -> Transport {
     Transport::Other(text)
 }
 
+/// Classifies labreg-oci's transport error by the reqwest error it keeps.
+pub fn classify_oci(err: &labreg_oci::OciError) -> Transport {
+    match err.cause() {
+        Some(e) => classify(e),
+        None => Transport::Other(err.to_string()),
+    }
+}
+
 /// A short phrase for a transport failure: "refuses connections".
 pub fn phrase(t: &Transport) -> String {
     match t {

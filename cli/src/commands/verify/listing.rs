@@ -1,58 +1,33 @@
-//! The catalog and the tag list, page by page (the `Link` header).
+//! The catalog and the tag list, every page (labreg-oci follows `Link`).
 
-use reqwest::{Method, StatusCode, Url};
+use reqwest::StatusCode;
 
 use super::client::Client;
 use super::diagnose::Diagnosis;
+use super::target::REPOSITORY;
 
-const MAX_PAGES: usize = 100;
-
-/// Every entry of a paginated list (`repositories` or `tags`). `Ok(None)`
-/// when the registry does not offer the list (404, 401, 403).
-pub async fn list(c: &Client, path: &str, key: &str) -> Result<Option<Vec<String>>, Diagnosis> {
-    let mut url = c.url(path);
-    let mut all = Vec::new();
-    for _ in 0..MAX_PAGES {
-        let resp = c
-            .req(Method::GET, url.clone())
-            .send()
-            .await
-            .map_err(|e| c.transport(&e))?;
-        match resp.status() {
-            StatusCode::OK => {}
-            StatusCode::NOT_FOUND | StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN
-                if key == "repositories" =>
-            {
-                return Ok(None);
-            }
-            _ => return Err(c.status(&format!("GET /{path}"), resp).await),
+/// Every repository of the catalog; `Ok(None)` when the registry does not
+/// offer it (404, 401, 403).
+pub async fn catalog(c: &Client) -> Result<Option<Vec<String>>, Diagnosis> {
+    match c.oci.catalog(1000).await {
+        Ok(repos) => Ok(Some(repos)),
+        Err(e)
+            if matches!(
+                e.status(),
+                Some(StatusCode::NOT_FOUND | StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN)
+            ) =>
+        {
+            Ok(None)
         }
-        let next = next_link(&url, resp.headers());
-        let v: serde_json::Value = resp.json().await.map_err(|e| {
-            Diagnosis::new(
-                "protocol",
-                format!("GET /{path} did not return JSON: {e}"),
-                "a proxy in front of the registry may answer for it: check its configuration",
-            )
-        })?;
-        if let Some(items) = v[key].as_array() {
-            all.extend(items.iter().filter_map(|i| i.as_str().map(str::to_string)));
-        }
-        match next {
-            Some(n) => url = n,
-            None => return Ok(Some(all)),
-        }
+        Err(e) => Err(c.failed("GET /v2/_catalog?n=1000", &e)),
     }
-    Ok(Some(all))
 }
 
-/// The `rel="next"` target of a `Link` header.
-fn next_link(base: &Url, headers: &reqwest::header::HeaderMap) -> Option<Url> {
-    let link = headers.get(reqwest::header::LINK)?.to_str().ok()?;
-    let (target, params) = link.split_once(';')?;
-    if !params.contains("rel=\"next\"") && !params.contains("rel=next") {
-        return None;
-    }
-    let target = target.trim().trim_start_matches('<').trim_end_matches('>');
-    base.join(target).ok()
+/// Every tag of verify's repository.
+pub async fn tags(c: &Client) -> Result<Vec<String>, Diagnosis> {
+    let what = format!("GET /v2/{REPOSITORY}/tags/list");
+    c.oci
+        .tags(REPOSITORY)
+        .await
+        .map_err(|e| c.failed(&what, &e))
 }

@@ -1,11 +1,12 @@
 //! `labctl verify push`: the seeds' manual test (`docker login`, `docker
-//! push`, `curl /v2/_catalog`, `docker pull`) done by a built-in OCI
-//! client against the lab's registry or any other, with each step timed
+//! push`, `curl /v2/_catalog`, `docker pull`) done by the workspace's OCI
+//! client (labreg-oci) against the lab's registry or any other, with each step timed
 //! and each failure explained (cause and fix, see `diagnose.rs`).
 //!
 //! - `target`: which registry, which credentials, which CA;
 //! - `net`, `tls`: resolve, connect, handshake, done by hand to name failures;
-//! - `client`, `upload`, `listing`, `pull`: the OCI distribution protocol;
+//! - `client`, `upload`, `listing`, `pull`: the OCI distribution protocol,
+//!   spoken by labreg-oci, and what its errors mean;
 //! - `session`: the steps in order; `report`: what is printed.
 
 pub(crate) mod access;

@@ -1,19 +1,17 @@
 //! Pulling back what was pushed: the manifest by tag and by digest, and
-//! every blob with its digest checked, following redirects by hand to say
-//! where they lead.
+//! every blob with its digest checked; labreg-oci follows a blob's
+//! redirects and says where they led, which a failure names.
 
 use futures_util::StreamExt as _;
 use indicatif::ProgressBar;
-use reqwest::header::{ACCEPT, LOCATION};
-use reqwest::{Method, StatusCode, Url};
+use labreg_oci::{OciError, Problem};
+use reqwest::Url;
 use sha2::{Digest as _, Sha256};
 
 use super::client::Client;
 use super::diagnose::{self, Diagnosis};
 use super::image::{self, MANIFEST_TYPE};
 use super::target::REPOSITORY;
-
-const ACCEPT_MANIFESTS: &str = "application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.index.v1+json";
 
 /// Something verify pushed is not there: the storage is not shared.
 pub fn missing_after_push(what: &str) -> Diagnosis {
@@ -28,26 +26,13 @@ pub fn missing_after_push(what: &str) -> Diagnosis {
 
 /// GET the manifest by `reference` and check it is the one pushed.
 pub async fn manifest(c: &Client, reference: &str, pushed: &[u8]) -> Result<(), Diagnosis> {
-    let url = c.url(&format!("v2/{REPOSITORY}/manifests/{reference}"));
-    let resp = c
-        .req(Method::GET, url)
-        .header(ACCEPT, ACCEPT_MANIFESTS)
-        .send()
-        .await
-        .map_err(|e| c.transport(&e))?;
     let what = format!("the manifest {REPOSITORY}:{reference}");
-    match resp.status() {
-        StatusCode::OK => {}
-        StatusCode::NOT_FOUND => return Err(missing_after_push(&what)),
-        _ => return Err(c.status(&format!("the GET of {what}"), resp).await),
-    }
-    let ctype = resp
-        .headers()
-        .get(reqwest::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_string();
-    let body = resp.bytes().await.map_err(|e| c.transport(&e))?;
+    let (meta, body) = match c.oci.get_manifest(REPOSITORY, reference).await {
+        Ok(got) => got,
+        Err(e) if e.is_not_found() => return Err(missing_after_push(&what)),
+        Err(e) => return Err(c.failed(&format!("the GET of {what}"), &e)),
+    };
+    let ctype = meta.media_type;
     let want = image::digest(pushed);
     let got = image::digest(&body);
     if got != want {
@@ -99,80 +84,76 @@ fn origin(url: &Url) -> String {
     )
 }
 
-/// GET a blob, following up to 10 redirects, and check its digest.
+/// GET a blob (labreg-oci follows up to 10 redirects and says where they
+/// led) and check its digest.
 pub async fn blob(
     c: &Client,
     digest: &str,
     len: u64,
     bar: Option<ProgressBar>,
 ) -> Result<Pulled, Diagnosis> {
-    let mut url = c.url(&format!("v2/{REPOSITORY}/blobs/{digest}"));
-    let mut redirect: Option<String> = None;
     let what = format!("the blob {digest}");
-    for _ in 0..10 {
-        let resp = match c.req(Method::GET, url.clone()).send().await {
-            Ok(r) => r,
-            Err(e) if redirect.is_some() => {
-                return Err(redirect_unreachable(
-                    &url,
-                    &diagnose::phrase(&diagnose::classify(&e)),
-                ));
-            }
-            Err(e) => return Err(c.transport(&e)),
-        };
-        let status = resp.status();
-        if status.is_redirection() {
-            let next = resp
-                .headers()
-                .get(LOCATION)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|l| url.join(l).ok());
-            let Some(next) = next else {
-                return Err(Diagnosis::new(
-                    "protocol",
-                    format!("the GET of {what} was answered {status} without a usable Location"),
-                    "check the registry's storage redirect settings (storage.redirect.disable: true avoids redirects)",
-                ));
-            };
-            redirect = Some(origin(&next));
-            url = next;
-            continue;
+    let blob = match c.oci.get_blob(REPOSITORY, digest).await {
+        Ok(b) => b,
+        Err(e) => return Err(blob_failed(c, &what, &e)),
+    };
+    let mut h = Sha256::new();
+    let mut n = 0u64;
+    let mut body = blob.stream;
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk.map_err(|e| c.transport(&e))?;
+        n += chunk.len() as u64;
+        if let Some(b) = &bar {
+            b.inc(chunk.len() as u64);
         }
-        if !status.is_success() {
-            if redirect.is_some() {
-                let said = format!(
-                    "answers {status}{}",
-                    super::client::registry_errors(&resp.text().await.unwrap_or_default())
-                );
-                return Err(redirect_unreachable(&url, &said));
-            }
-            if status == StatusCode::NOT_FOUND {
-                return Err(missing_after_push(&what));
-            }
-            return Err(c.status(&format!("the GET of {what}"), resp).await);
-        }
-        let mut h = Sha256::new();
-        let mut n = 0u64;
-        let mut body = resp.bytes_stream();
-        while let Some(chunk) = body.next().await {
-            let chunk = chunk.map_err(|e| c.transport(&e))?;
-            n += chunk.len() as u64;
-            if let Some(b) = &bar {
-                b.inc(chunk.len() as u64);
-            }
-            h.update(&chunk);
-        }
-        let got = format!("sha256:{}", hex::encode(h.finalize()));
-        if got != digest {
-            return Err(mismatch(&what, &got, digest, n, len));
-        }
-        return Ok(Pulled { redirect, bytes: n });
+        h.update(&chunk);
     }
-    Err(Diagnosis::new(
-        "redirect-loop",
-        format!("the GET of {what} was redirected more than 10 times"),
-        "check the ingress and registry redirect settings (http.host, storage.redirect.disable)",
-    ))
+    let got = format!("sha256:{}", hex::encode(h.finalize()));
+    if got != digest {
+        return Err(mismatch(&what, &got, digest, n, len));
+    }
+    Ok(Pulled {
+        redirect: blob.redirected.as_ref().map(origin),
+        bytes: n,
+    })
+}
+
+/// Why a blob GET failed: where a redirect led (an error from another
+/// origin than the registry's), or what the registry said.
+fn blob_failed(c: &Client, what: &str, e: &OciError) -> Diagnosis {
+    let at = Url::parse(e.url()).ok().filter(|u| !c.oci.same_origin(u));
+    match (at, e) {
+        (_, OciError::Protocol { problem, .. }) if *problem == Problem::RedirectLoop => {
+            Diagnosis::new(
+                "redirect-loop",
+                format!("the GET of {what} was redirected more than 10 times"),
+                "check the ingress and registry redirect settings (http.host, storage.redirect.disable)",
+            )
+        }
+        (
+            _,
+            OciError::Protocol {
+                problem: Problem::NoLocation { status },
+                ..
+            },
+        ) => Diagnosis::new(
+            "protocol",
+            format!("the GET of {what} was answered {status} without a usable Location"),
+            "check the registry's storage redirect settings (storage.redirect.disable: true avoids redirects)",
+        ),
+        (Some(url), OciError::Status { status, answer, .. }) => {
+            let said = format!(
+                "answers {status}{}",
+                super::client::registry_errors(&answer.body)
+            );
+            redirect_unreachable(&url, &said)
+        }
+        (Some(url), OciError::Transport { .. }) => {
+            redirect_unreachable(&url, &diagnose::phrase(&diagnose::classify_oci(e)))
+        }
+        _ if e.is_not_found() => missing_after_push(what),
+        _ => c.failed(&format!("the GET of {what}"), e),
+    }
 }
 
 fn redirect_unreachable(url: &Url, said: &str) -> Diagnosis {

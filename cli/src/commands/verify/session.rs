@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use indicatif::{ProgressBar, ProgressStyle};
-use reqwest::{Method, StatusCode};
+use reqwest::StatusCode;
 
 use super::client::Client;
 use super::diagnose::Diagnosis;
@@ -145,8 +145,7 @@ pub async fn run(t: Target, opts: Options) -> anyhow::Result<Outcome> {
             eprintln!("interrupted: {done}");
         }
         if let (Some(d), false) = (r.pushed.manifest.take(), opts.keep) {
-            let url = r.c.url(&format!("v2/{REPOSITORY}/manifests/{d}"));
-            let _ = r.c.req(Method::DELETE, url).send().await;
+            let _ = r.c.oci.delete_manifest(REPOSITORY, &d).await;
             eprintln!("interrupted: deleted the pushed manifest {d}");
         }
     }
@@ -252,8 +251,7 @@ async fn put_manifest(
     manifest: &[u8],
     digest: &str,
 ) -> Result<((), Note), Diagnosis> {
-    let put =
-        upload::put_manifest(c, REPOSITORY, tag, image::MANIFEST_TYPE, manifest, digest).await?;
+    let put = upload::put_manifest(c, REPOSITORY, tag, image::MANIFEST_TYPE, manifest).await?;
     let stored = put.stored.as_str();
     if stored != digest {
         return Err(pull::mismatch(
@@ -271,7 +269,7 @@ async fn put_manifest(
 
 async fn check_lists(r: &mut Run<'_>) -> Option<()> {
     let now = Instant::now();
-    let res = match listing::list(&r.c, "v2/_catalog?n=1000", "repositories").await {
+    let res = match listing::catalog(&r.c).await {
         Ok(None) => Ok((
             (),
             Note::Skip("the registry does not offer its catalog".into()),
@@ -288,8 +286,8 @@ async fn check_lists(r: &mut Run<'_>) -> Option<()> {
     r.record("catalog", now, res)?;
     let now = Instant::now();
     let tag = r.tag.clone();
-    let res = match listing::list(&r.c, &format!("v2/{REPOSITORY}/tags/list"), "tags").await {
-        Ok(Some(tags)) if tags.contains(&tag) => Ok(((), Note::Ok(format!("lists {tag}")))),
+    let res = match listing::tags(&r.c).await {
+        Ok(tags) if tags.contains(&tag) => Ok(((), Note::Ok(format!("lists {tag}")))),
         Ok(_) => Err(pull::missing_after_push(&format!(
             "the tag {tag} in the tag list"
         ))),
@@ -347,11 +345,11 @@ async fn delete(r: &mut Run<'_>, img: &Image) {
     let c = &r.c;
     let now = Instant::now();
     let res = async {
-        let url = c.url(&format!("v2/{REPOSITORY}/manifests/{}", img.digest));
-        let resp = c.req(Method::DELETE, url).send().await.map_err(|e| c.transport(&e))?;
-        match resp.status() {
-            StatusCode::ACCEPTED | StatusCode::OK | StatusCode::NO_CONTENT => {}
-            StatusCode::METHOD_NOT_ALLOWED => {
+        let deleted = c.oci.delete_manifest(REPOSITORY, &img.digest).await;
+        match deleted.as_ref().map_err(|e| (e, e.status())) {
+            Ok(()) => {}
+            Err((e, None)) => return Err(c.failed("the manifest DELETE", e)),
+            Err((_, Some(StatusCode::METHOD_NOT_ALLOWED))) => {
                 let d = Diagnosis::new(
                     "delete-disabled",
                     format!("the registry has deletes disabled, so the test image stays as {REPOSITORY}:{}; every run replaces that one tag, so test images do not pile up (the layers of earlier runs are unreferenced: `labreg garbage-collect --delete-untagged` frees them)", r.tag),
@@ -359,17 +357,14 @@ async fn delete(r: &mut Run<'_>, img: &Image) {
                 );
                 return Ok(((), Note::Warn(format!("405, deletes are disabled: {REPOSITORY}:{} stays, replaced by the next run", r.tag), d)));
             }
-            _ => {
-                let d = c.status("the manifest DELETE", resp).await;
+            Err((e, Some(_))) => {
+                let d = c.failed("the manifest DELETE", e);
                 return Ok(((), Note::Warn("the image could not be deleted".into(), d)));
             }
         }
         let mut blobs = 0;
         for d in [image::digest(&img.config), img.layer.digest.clone()] {
-            let url = c.url(&format!("v2/{REPOSITORY}/blobs/{d}"));
-            if let Ok(resp) = c.req(Method::DELETE, url).send().await
-                && resp.status().is_success()
-            {
+            if c.oci.delete_blob(REPOSITORY, &d).await.is_ok() {
                 blobs += 1;
             }
         }

@@ -279,31 +279,15 @@ mod tests {
             parse_registry("http://10.0.0.5:30500/", false),
             Ok((false, "10.0.0.5".into(), 30500))
         );
-        assert!(
-            parse_registry("not a url", false)
-                .unwrap_err()
-                .contains("not a registry address")
-        );
-        assert!(
-            parse_registry("ftp://x", false)
-                .unwrap_err()
-                .contains("unknown scheme")
-        );
-        assert!(
-            parse_registry("https://x", true)
-                .unwrap_err()
-                .contains("--insecure")
-        );
-        assert!(
-            parse_registry("https://u:p@x", false)
-                .unwrap_err()
-                .contains("--password-stdin")
-        );
-        assert!(
-            parse_registry("https://x/v2/", false)
-                .unwrap_err()
-                .contains("path")
-        );
+        for (input, insecure, says) in [
+            ("not a url", false, "not a registry address"),
+            ("ftp://x", false, "unknown scheme"),
+            ("https://x", true, "--insecure"),
+            ("https://u:p@x", false, "--password-stdin"),
+            ("https://x/v2/", false, "path"),
+        ] {
+            assert!(parse_registry(input, insecure).unwrap_err().contains(says));
+        }
     }
 
     #[test]

@@ -1,16 +1,16 @@
 //! A blob upload the way `docker push` does it: POST to open a session, one
-//! streamed PATCH without Content-Range, then PUT ?digest= to close it. The
-//! open session is shared with the Ctrl-C handler, which cancels it.
+//! streamed PATCH without Content-Range, then PUT ?digest= to close it, all
+//! through labreg-oci. The open session is shared with the Ctrl-C handler,
+//! which cancels it.
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use bytes::Bytes;
 use futures_util::StreamExt as _;
 use indicatif::ProgressBar;
-use reqwest::header::{CONTENT_LENGTH, CONTENT_TYPE, LOCATION, SERVER};
-use reqwest::{Method, StatusCode, Url};
+use labreg_oci::{OciError, Problem, Upload};
+use reqwest::StatusCode;
 
 use super::client::{self, Client};
 use super::diagnose::{self, Diagnosis, Transport};
@@ -18,35 +18,35 @@ use super::size;
 
 /// The upload session open right now, if any.
 #[derive(Clone, Default)]
-pub struct Open(Arc<Mutex<Option<Url>>>);
+pub struct Open(Arc<Mutex<Option<Upload>>>);
 
 impl Open {
-    pub fn set(&self, url: Option<Url>) {
+    pub fn set(&self, up: Option<Upload>) {
         if let Ok(mut o) = self.0.lock() {
-            *o = url;
+            *o = up;
         }
     }
-    pub fn take(&self) -> Option<Url> {
+    pub fn take(&self) -> Option<Upload> {
         self.0.lock().ok().and_then(|mut o| o.take())
     }
 }
 
 /// Cancels the open session (DELETE on its URL); returns what was done.
 pub async fn cancel(c: &Client, open: &Open) -> Option<String> {
-    let url = open.take()?;
-    let r = c.req(Method::DELETE, url.clone()).send().await;
-    Some(match r {
-        Ok(resp) => format!("cancelled the upload session ({})", resp.status()),
-        Err(e) => format!(
-            "could not cancel the upload session {url}: {}",
-            diagnose::chain(&e)
-        ),
+    let up = open.take()?;
+    let url = up.location.clone();
+    Some(match c.oci.cancel_upload(up).await {
+        Ok(status) => format!("cancelled the upload session ({status})"),
+        Err(e) => match e.status() {
+            Some(status) => format!("cancelled the upload session ({status})"),
+            None => format!(
+                "could not cancel the upload session {url}: {}",
+                e.cause()
+                    .map(|c| diagnose::chain(c))
+                    .unwrap_or_else(|| e.to_string())
+            ),
+        },
     })
-}
-
-fn location(c: &Client, resp: &reqwest::Response) -> Option<Url> {
-    let loc = resp.headers().get(LOCATION)?.to_str().ok()?;
-    c.base.join(loc).ok()
 }
 
 /// Uploads one blob into `repo`; the detail on success says how fast it went.
@@ -61,27 +61,13 @@ pub async fn push_blob(
     digest: &str,
     bar: Option<ProgressBar>,
 ) -> Result<String, Diagnosis> {
-    let post = c.url(&format!("v2/{repo}/blobs/uploads/"));
-    let resp = c
-        .req(Method::POST, post)
-        .header(CONTENT_LENGTH, "0")
-        .send()
+    let up = c
+        .oci
+        .start_upload(repo)
         .await
-        .map_err(|e| c.transport(&e))?;
-    if resp.status() != StatusCode::ACCEPTED {
-        return Err(c
-            .status(&format!("the {name} upload start (POST)"), resp)
-            .await);
-    }
-    let Some(url) = location(c, &resp) else {
-        return Err(Diagnosis::new(
-            "protocol",
-            "the upload start (POST) was answered 202 without a Location header",
-            "the registry or a proxy in front drops the Location header: check the proxy's configuration",
-        ));
-    };
-    open.set(Some(url.clone()));
-    let result = patch_and_put(c, open, name, url, chunks, len, digest, bar).await;
+        .map_err(|e| c.failed(&format!("the {name} upload start (POST)"), &e))?;
+    open.set(Some(up.clone()));
+    let result = patch_and_put(c, open, name, up, chunks, len, digest, bar).await;
     if result.is_err() {
         cancel(c, open).await;
     }
@@ -93,16 +79,13 @@ async fn patch_and_put(
     c: &Client,
     open: &Open,
     name: &str,
-    url: Url,
+    mut up: Upload,
     chunks: impl Iterator<Item = Bytes> + Send + 'static,
     len: u64,
     digest: &str,
     bar: Option<ProgressBar>,
 ) -> Result<String, Diagnosis> {
-    let sent = Arc::new(AtomicU64::new(0));
-    let counter = sent.clone();
     let stream = futures_util::stream::iter(chunks).map(move |chunk| {
-        counter.fetch_add(chunk.len() as u64, Ordering::Relaxed);
         if let Some(b) = &bar {
             b.inc(chunk.len() as u64);
         }
@@ -110,73 +93,29 @@ async fn patch_and_put(
     });
     let started = Instant::now();
     let what = format!("the {} {name} upload (one PATCH)", size::human(len));
-    let resp = c
-        .req(Method::PATCH, url)
-        .header(CONTENT_TYPE, "application/octet-stream")
-        .body(reqwest::Body::wrap_stream(stream))
-        .send()
-        .await;
-    let resp = match resp {
-        Ok(r) => r,
-        Err(e) => {
-            let n = sent.load(Ordering::Relaxed);
-            return Err(match diagnose::classify(&e) {
-                Transport::Reset | Transport::Closed(_) if n > 0 => Diagnosis::new(
-                    "upload-broken",
-                    format!(
-                        "the connection broke during {what} after {} were sent: a proxy in front of the registry gave up on the request body",
-                        size::human(n)
-                    ),
-                    "look for a body size limit (nginx ingress: nginx.ingress.kubernetes.io/proxy-body-size: \"0\") or a request timeout (proxy-read-timeout) on the path to the registry",
-                ),
-                _ => c.transport(&e),
-            });
-        }
-    };
-    let secs = started.elapsed().as_secs_f64();
-    match resp.status() {
-        StatusCode::ACCEPTED | StatusCode::NO_CONTENT | StatusCode::CREATED => {}
-        StatusCode::PAYLOAD_TOO_LARGE => {
-            let server = resp
-                .headers()
-                .get(SERVER)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_string);
-            return Err(client::body_too_large(&what, server.as_deref()));
-        }
-        _ => return Err(c.status(&what, resp).await),
+    if let Err(e) = c.oci.upload_counted(&mut up, stream, Some(len)).await {
+        return Err(patch_failed(c, &what, &e));
     }
-    let mut put = location(c, &resp).unwrap_or_else(|| open.take().expect("open session"));
-    open.set(Some(put.clone()));
-    put.query_pairs_mut().append_pair("digest", digest);
-    let resp = c
-        .req(Method::PUT, put)
-        .header(CONTENT_LENGTH, "0")
-        .send()
-        .await
-        .map_err(|e| c.transport(&e))?;
-    if resp.status() != StatusCode::CREATED {
-        let d = c
-            .status(&format!("the {name} upload end (PUT ?digest=)"), resp)
-            .await;
-        return Err(d);
+    let secs = started.elapsed().as_secs_f64();
+    open.set(Some(up.clone()));
+    match c.oci.finish_upload(up, digest, None).await {
+        Ok(_) => {}
+        Err(OciError::Protocol {
+            problem: Problem::DigestMismatch { stored, .. },
+            ..
+        }) => {
+            open.set(None);
+            return Err(Diagnosis::new(
+                "digest-mismatch",
+                format!(
+                    "the registry stored the {name} as {stored}, but verify sent {digest}: the bytes were changed on the way"
+                ),
+                "a proxy in front of the registry rewrites request bodies (compression, buffering to a full disk): check it",
+            ));
+        }
+        Err(e) => return Err(c.failed(&format!("the {name} upload end (PUT ?digest=)"), &e)),
     }
     open.set(None);
-    let stored = resp
-        .headers()
-        .get("docker-content-digest")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or(digest)
-        .to_string();
-    if stored != digest {
-        return Err(Diagnosis::new(
-            "digest-mismatch",
-            format!(
-                "the registry stored the {name} as {stored}, but verify sent {digest}: the bytes were changed on the way"
-            ),
-            "a proxy in front of the registry rewrites request bodies (compression, buffering to a full disk): check it",
-        ));
-    }
     Ok(format!(
         "{} in one PATCH, {}",
         size::human(len),
@@ -184,39 +123,60 @@ async fn patch_and_put(
     ))
 }
 
+/// Why the streamed PATCH failed: a body limit (413, or the connection cut
+/// after some bytes), or whatever the answer or the transport says.
+fn patch_failed(c: &Client, what: &str, e: &OciError) -> Diagnosis {
+    if e.status() == Some(StatusCode::PAYLOAD_TOO_LARGE) {
+        let server = e.answer().and_then(|a| a.server.as_deref());
+        return client::body_too_large(what, server);
+    }
+    let n = e.sent().unwrap_or(0);
+    match (e.cause().is_some(), diagnose::classify_oci(e)) {
+        (true, Transport::Reset | Transport::Closed(_)) if n > 0 => Diagnosis::new(
+            "upload-broken",
+            format!(
+                "the connection broke during {what} after {} were sent: a proxy in front of the registry gave up on the request body",
+                size::human(n)
+            ),
+            "look for a body size limit (nginx ingress: nginx.ingress.kubernetes.io/proxy-body-size: \"0\") or a request timeout (proxy-read-timeout) on the path to the registry",
+        ),
+        _ => c.failed(what, e),
+    }
+}
+
 /// The registry's answer to a manifest PUT.
 pub struct PutManifest {
-    /// `Docker-Content-Digest`, or the digest sent when it has none.
+    /// The digest the registry stored: `Docker-Content-Digest`, or the
+    /// digest of what was sent when it has none. The caller compares.
     pub stored: String,
     pub location: bool,
 }
 
-/// PUTs a manifest of `media_type` to `repo` under `reference`; `digest`
-/// is the digest of `body`.
+/// PUTs a manifest of `media_type` to `repo` under `reference`.
 pub async fn put_manifest(
     c: &Client,
     repo: &str,
     reference: &str,
     media_type: &str,
     body: &[u8],
-    digest: &str,
 ) -> Result<PutManifest, Diagnosis> {
-    let url = c.url(&format!("v2/{repo}/manifests/{reference}"));
-    let resp = c
-        .req(Method::PUT, url)
-        .header(CONTENT_TYPE, media_type)
-        .body(body.to_vec())
-        .send()
-        .await
-        .map_err(|e| c.transport(&e))?;
-    if resp.status() != StatusCode::CREATED {
-        return Err(c.status("the manifest PUT", resp).await);
+    let body = Bytes::copy_from_slice(body);
+    let put = c
+        .oci
+        .put_manifest_full(repo, reference, media_type, body)
+        .await;
+    match put {
+        Ok(put) => Ok(PutManifest {
+            stored: put.digest,
+            location: put.location.is_some(),
+        }),
+        Err(OciError::Protocol {
+            problem: Problem::DigestMismatch { stored, .. },
+            ..
+        }) => Ok(PutManifest {
+            stored,
+            location: false,
+        }),
+        Err(e) => Err(c.failed("the manifest PUT", &e)),
     }
-    let header = |name| resp.headers().get(name).and_then(|v| v.to_str().ok());
-    Ok(PutManifest {
-        stored: header("docker-content-digest")
-            .unwrap_or(digest)
-            .to_string(),
-        location: header(LOCATION.as_str()).is_some(),
-    })
 }
