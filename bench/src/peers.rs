@@ -64,6 +64,8 @@ impl Peer {
 /// (each under its own root directory).
 pub struct S3 {
     vars: Vec<(String, String)>,
+    /// Garage's data and metadata, removed when the server is stopped.
+    dir: PathBuf,
 }
 
 impl S3 {
@@ -85,7 +87,7 @@ impl S3 {
             .filter_map(|l| l.split_once('='))
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        Ok(S3 { vars })
+        Ok(S3 { vars, dir })
     }
 
     fn get(&self, k: &str) -> &str {
@@ -126,9 +128,17 @@ impl S3 {
 
 impl Drop for S3 {
     fn drop(&mut self) {
-        let _ = std::process::Command::new("kill")
-            .arg(self.get("S3_PID"))
-            .status();
+        let pid = self.get("S3_PID");
+        let _ = std::process::Command::new("kill").arg(pid).status();
+        // Once Garage has exited, nothing writes its folder any more.
+        let proc_dir = PathBuf::from(format!("/proc/{pid}"));
+        for _ in 0..100 {
+            if pid.is_empty() || !proc_dir.exists() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 
