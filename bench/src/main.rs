@@ -8,6 +8,7 @@
 //!
 //! Run it with `scripts/bench.sh`; it is a benchmark, not a test.
 
+mod link;
 mod mirror;
 mod peers;
 mod soak;
@@ -94,6 +95,11 @@ struct Args {
     /// they take minutes per round.
     #[arg(long)]
     skip_auth: bool,
+    /// With --mirror: the upstream behind a link of this many Mbit/s (a
+    /// relay in labbench pacing the answers), for the direct pull and the
+    /// mirrors' fills alike; without it, loopback at full speed.
+    #[arg(long, requires = "mirror")]
+    upstream_mbps: Option<f64>,
 }
 
 /// The data every registry gets: (bytes, digest).
@@ -324,16 +330,13 @@ async fn main() -> anyhow::Result<()> {
         loads.push(load());
         eprintln!("round {}/{} (load {:.2})", run + 1, args.runs, load());
         if args.mirror {
-            mirror::round(
-                &upstream,
-                &all,
-                &args.work,
-                &creds,
-                &layers.big,
-                &mut samples,
-                s3.as_ref(),
-            )
-            .await?;
+            let setup = mirror::Setup {
+                work: &args.work,
+                creds: &creds,
+                s3: s3.as_ref(),
+                link_mbps: args.upstream_mbps,
+            };
+            mirror::round(&upstream, &all, &setup, &layers.big, &mut samples).await?;
             continue;
         }
         for peer in &all {
@@ -357,8 +360,14 @@ async fn main() -> anyhow::Result<()> {
     };
     if args.mirror {
         println!(
-            "Storage: {storage}. Mirror: a {} MiB layer in an open labreg on loopback (the upstream, fresh each round), pulled from it directly and, right after, twice through each registry as its mirror (started fresh, htpasswd bcrypt cost {}); {} rounds (registries in turn), median (min–max).",
-            args.size_mib, args.cost, args.runs
+            "Storage: {storage}. Mirror: a {} MiB layer in an open labreg on loopback (the upstream, fresh each round), {}, pulled from it directly and, right after, twice through each registry as its mirror (started fresh, htpasswd bcrypt cost {}); {} rounds (registries in turn), median (min–max).",
+            args.size_mib,
+            match args.upstream_mbps {
+                Some(m) => format!("behind a {m} Mbit/s link (labbench's pacing relay)"),
+                None => "at loopback speed".into(),
+            },
+            args.cost,
+            args.runs
         );
     } else {
         println!(

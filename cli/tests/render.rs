@@ -242,6 +242,69 @@ fn mirrors_are_sealed_mounted_and_given_to_the_nodes() {
     assert_ne!(hmac(&deployment), before);
 }
 
+/// A mirror's own CA (`ca:`, a file made by openssl): a file of the sealed
+/// config Secret beside config.yml, named by the config; a new CA changes
+/// that Secret and restarts the pods; a file without a certificate stops
+/// render, naming it.
+#[test]
+fn a_mirrors_own_ca_rides_with_the_config() {
+    let lab = lab(&nodeport_self_signed().replacen(
+        "    - name: ghcr.io\n",
+        "    - name: ghcr.io\n      ca: certs/ghcr-ca.crt\n",
+        1,
+    ));
+    let dir = lab.dir.path();
+    let ca = lab.root().join("certs/ghcr-ca.crt");
+    let make_ca = || {
+        common::run_ok(
+            common::tool("openssl")
+                .args([
+                    "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                ])
+                .args(["-subj", "/CN=ghcr mirror test CA", "-keyout"])
+                .arg(dir.join("ghcr-ca.key"))
+                .arg("-out")
+                .arg(&ca),
+        );
+    };
+    make_ca();
+    render(&lab);
+    let apps = files(&lab.root().join("apps"));
+    let text =
+        |apps: &BTreeMap<String, Vec<u8>>, p: &str| String::from_utf8(apps[p].clone()).unwrap();
+    let sealed = text(&apps, "registry/sealedsecret-registry-config.yaml");
+    assert!(
+        sealed.contains("    \"mirror-ca-ghcr.io.crt\": "),
+        "{sealed}"
+    );
+    let config_hmac = |apps: &BTreeMap<String, Vec<u8>>| {
+        text(apps, "registry/deployment.yaml")
+            .lines()
+            .find(|l| l.contains("labctl.io/config-hmac:"))
+            .unwrap()
+            .to_string()
+    };
+
+    make_ca();
+    render(&lab);
+    let after = files(&lab.root().join("apps"));
+    assert_ne!(config_hmac(&after), config_hmac(&apps));
+    assert_ne!(
+        after["registry/sealedsecret-registry-config.yaml"],
+        apps["registry/sealedsecret-registry-config.yaml"]
+    );
+
+    std::fs::copy(dir.join("ghcr-ca.key"), &ca).unwrap();
+    let out = lab.cmd().arg("render").output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("registry.mirrors ghcr.io: ca certs/ghcr-ca.crt holds no PEM certificate"),
+        "{err}"
+    );
+    assert!(files(&lab.root().join("apps")) == after, "apps/ changed");
+}
+
 #[test]
 fn bad_input_is_named_and_leaves_apps_as_it_was() {
     let (lab, apps, good) = rendered(&nodeport_self_signed());

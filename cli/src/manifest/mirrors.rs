@@ -12,6 +12,8 @@
 //!     password: secret:mirrors/ghcr
 //!     ttl: 24h
 //!     allow: ["me/*"]
+//!   - name: harbor.lan:8443            # an upstream with a certificate of its own CA
+//!     ca: certs/harbor-ca.crt          # relative to lab.yaml
 //! ```
 
 use schemars::JsonSchema;
@@ -23,7 +25,7 @@ use super::lab_decode::{check, secret_ref, strings};
 use super::model::SecretRef;
 use super::node::{Node, Value};
 
-pub const MIRROR_KEYS: &[&str] = &["name", "url", "username", "password", "ttl", "allow"];
+pub const MIRROR_KEYS: &[&str] = &["name", "url", "username", "password", "ttl", "allow", "ca"];
 
 /// An upstream registry labreg mirrors under the prefix `NAME/`.
 #[derive(Clone, Debug, Serialize, JsonSchema)]
@@ -50,6 +52,11 @@ pub struct Mirror {
     /// Upstream repositories that may be pulled (`library/*`); empty: all.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub allow: Vec<String>,
+    /// A PEM file (relative to lab.yaml) of the CA that signed the
+    /// upstream's certificate, trusted beside the system's CAs for this
+    /// upstream only: a private registry with its own CA.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ca: Option<String>,
 }
 
 /// One entry as lab.yaml may write it: the name alone, or the whole entry.
@@ -103,6 +110,7 @@ fn entry(d: &mut Decoder, n: &Node, p: &str) -> Option<Mirror> {
             password: None,
             ttl: None,
             allow: Vec::new(),
+            ca: None,
         });
     }
     let m = d.map(n, p, MIRROR_KEYS)?;
@@ -134,11 +142,13 @@ fn entry(d: &mut Decoder, n: &Node, p: &str) -> Option<Mirror> {
     let allow = m
         .opt(d, "allow", |d, n, p| Some(strings(d, n, p)))
         .unwrap_or_default();
+    let ca = m.opt(d, "ca", |d, n, p| d.nonempty(n, p));
     let failed = |k: &str, ok: bool| m.get(k).is_some() && !ok;
     if failed("url", url.is_some())
         || failed("username", username.is_some())
         || failed("password", password.is_some())
         || failed("ttl", ttl.is_some())
+        || failed("ca", ca.is_some())
     {
         return None;
     }
@@ -149,6 +159,7 @@ fn entry(d: &mut Decoder, n: &Node, p: &str) -> Option<Mirror> {
         password,
         ttl,
         allow,
+        ca,
     })
 }
 

@@ -27,6 +27,15 @@ pub fn mirror_secret_key(name: &str) -> String {
     name.replace(':', "_")
 }
 
+/// Where the config Secret (config.yml, and the mirrors' own CAs) is
+/// mounted.
+pub const CONFIG_DIR: &str = "/etc/docker/registry";
+
+/// The file of a mirror's own CA in the config Secret.
+pub fn mirror_ca_key(name: &str) -> String {
+    format!("mirror-ca-{}.crt", mirror_secret_key(name))
+}
+
 /// Whether the registry itself serves TLS (no ingress in front of it).
 pub fn serves_tls(lab: &Lab) -> bool {
     lab.registry.expose.ingress.is_none() && lab.registry.expose.tls != Tls::None
@@ -115,6 +124,8 @@ pub struct MirrorCtx {
     pub username: Option<String>,
     /// Where the mounted Secret puts the password.
     pub password_file: Option<String>,
+    /// Where the mounted config Secret puts the mirror's own CA.
+    pub ca_file: Option<String>,
     pub ttl: Option<String>,
     pub allow: Vec<String>,
 }
@@ -289,6 +300,10 @@ pub fn base(lab: &Lab) -> Result<Context, RenderError> {
                 .password
                 .as_ref()
                 .map(|_| format!("{MIRRORS_DIR}/{}", mirror_secret_key(&m.name))),
+            ca_file: m
+                .ca
+                .as_ref()
+                .map(|_| format!("{CONFIG_DIR}/{}", mirror_ca_key(&m.name))),
             ttl: m.ttl.clone(),
             allow: m.allow.clone(),
         })

@@ -57,13 +57,15 @@ fn spec(
 pub fn specs(lab: &Lab, vals: &Values, config: String) -> Result<Vec<SecretSpec>, RenderError> {
     let reg = &lab.registry;
     let ns = reg.namespace.as_str();
-    let mut out = vec![spec(
-        "registry",
-        CONFIG_SECRET,
-        ns,
-        "Opaque",
-        &[("config.yml", config.as_bytes())],
-    )];
+    // The mirrors' CAs beside config.yml: a changed CA changes the Secret's
+    // HMAC, which restarts the pods as a changed config does.
+    let mut config_files: Vec<(&str, &[u8])> = vec![("config.yml", config.as_bytes())];
+    config_files.extend(
+        vals.mirror_cas
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_bytes())),
+    );
+    let mut out = vec![spec("registry", CONFIG_SECRET, ns, "Opaque", &config_files)];
     if !vals.passwords.is_empty() {
         out.push(spec(
             "registry",

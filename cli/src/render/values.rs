@@ -47,6 +47,8 @@ pub struct Values {
     pub notify_headers: Vec<BTreeMap<String, String>>,
     /// Each mirror's upstream password, by its key in the mirrors Secret.
     pub mirror_passwords: BTreeMap<String, String>,
+    /// The mirrors' own CAs (PEM), by their file name in the config Secret.
+    pub mirror_cas: BTreeMap<String, String>,
 }
 
 /// HMAC-SHA256 of length-prefixed parts.
@@ -138,6 +140,15 @@ pub fn load(
             );
         }
     }
+    let mut mirror_cas = BTreeMap::new();
+    for m in &reg.mirrors {
+        if let Some(ca) = &m.ca {
+            mirror_cas.insert(
+                super::context::mirror_ca_key(&m.name),
+                mirror_ca(root, &m.name, ca)?,
+            );
+        }
+    }
     let http_secret = generated(store, ids, HTTP_SECRET, writes)?;
     let hmac_key = generated(store, ids, HMAC_KEY, writes)?.into_bytes();
     let htpasswd = htpasswd(store, ids, &passwords, &hmac_key, writes)?;
@@ -151,7 +162,23 @@ pub fn load(
         htpasswd,
         notify_headers,
         mirror_passwords,
+        mirror_cas,
     })
+}
+
+/// A mirror's `ca:` file: read, and checked to hold a certificate.
+fn mirror_ca(root: &Path, name: &str, rel: &str) -> Result<String, RenderError> {
+    let at = format!("registry.mirrors {name}: ca {rel}");
+    let pem = std::fs::read_to_string(root.join(rel)).map_err(|e| RenderError::Missing {
+        what: format!("{at} ({e})"),
+        help: "give the path (relative to lab.yaml) of the PEM file of the CA that signed the upstream's certificate, e.g. the ca.crt that `openssl req -x509` made".into(),
+    })?;
+    if labreg::trust::Anchors::default().add_pem(pem.as_bytes()) == 0 {
+        return Err(RenderError::Lab(format!(
+            "{at} holds no PEM certificate\n  help: the file must contain -----BEGIN CERTIFICATE----- (the CA's certificate, not its key or a DER file: `openssl x509 -in ca.der -inform der -out ca.crt` converts one)"
+        )));
+    }
+    Ok(pem)
 }
 
 /// The certificate `labctl certs` made (with the CA after it) and its key.

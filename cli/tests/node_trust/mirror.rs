@@ -152,3 +152,120 @@ async fn containerd_pulls_docker_io_through_the_mirror() {
     assert!(!repos.join("library").exists());
     up.stop().await;
 }
+
+/// lab.yaml's `ca:` for a mirror whose upstream has a CA of its own (made
+/// by openssl): `labctl up` runs labreg with it and skopeo pulls through
+/// it. Without it the pull fails on the upstream's certificate; a file
+/// that holds no certificate stops `up` before anything starts, naming it.
+#[tokio::test(flavor = "multi_thread")]
+async fn up_mirrors_an_upstream_with_its_own_ca() {
+    use crate::up_support::{demo_password, down, example_lab, labctl, run_both};
+    let lab_dir = example_lab();
+    let lab = lab_dir.path();
+    let up_dir = lab.join("upstream");
+    let certs = up_dir.join("certs");
+    std::fs::create_dir_all(&certs).unwrap();
+    let (ca, crt, key) = (
+        certs.join("ca.crt"),
+        up_dir.join("tls.crt"),
+        up_dir.join("tls.key"),
+    );
+    crate::common::openssl::ca_and_leaf(&up_dir, &ca, &crt, &key);
+    let read = |p: &Path| std::fs::read_to_string(p).unwrap();
+    let up = Distribution::start(DistOptions {
+        user: Some((HUB_USER, HUB_PASSWORD)),
+        tls: Some((read(&crt), read(&key))),
+        ..Default::default()
+    })
+    .await;
+    let pushed = push_upstream(&lab.join("img"), &certs, up.port, &["1"]);
+    // The upstream's password, stored as lab.yaml's secret: reference.
+    let demo_key = lab.join("demo/age-identity.txt");
+    let mut set = labctl(lab);
+    set.env("LABCTL_AGE_KEY_FILE", &demo_key)
+        .args(["secrets", "set", "mirrors/hub"]);
+    let (code, _, err) = crate::common::run_stdin(&mut set, HUB_PASSWORD);
+    assert_eq!(code, 0, "{err}");
+
+    let yaml = read(&lab.join("lab.yaml"));
+    let with_mirror = |ca: &str| {
+        let entry = format!(
+            "  mirrors:\n    - {{name: hub.test, url: \"https://127.0.0.1:{}\", username: {HUB_USER}, password: secret:mirrors/hub{ca}}}\n",
+            up.port
+        );
+        let text = yaml.replacen("  replicas: 1\n", &format!("  replicas: 1\n{entry}"), 1);
+        assert_ne!(text, yaml);
+        std::fs::write(lab.join("lab.yaml"), text).unwrap();
+    };
+    let port = crate::common::free_port().to_string();
+    let up_cmd = || {
+        let mut c = labctl(lab);
+        c.env("LABCTL_AGE_KEY_FILE", &demo_key)
+            .args(["up", "--detach", "--port", &port]);
+        c
+    };
+    let creds = format!("admin:{}", demo_password(lab));
+    let cert_dir = lab.join(format!(".lab/certs.d/127.0.0.1:{port}"));
+    let inspect = |cmd: &mut std::process::Command| {
+        cmd.args(["inspect", "--creds", &creds, "--cert-dir"])
+            .arg(&cert_dir)
+            .arg(format!("docker://127.0.0.1:{port}/hub.test/library/app:1"))
+            .output()
+            .unwrap()
+    };
+    let manifest_answer = || {
+        let out = crate::common::tool("curl")
+            .args(["-s", "--cacert"])
+            .arg(lab.join("certs/ca.crt"))
+            .args(["-u", &creds])
+            .arg(format!(
+                "https://127.0.0.1:{port}/v2/hub.test/library/app/manifests/1"
+            ))
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+
+    // A key given as the CA: refused before labreg starts.
+    with_mirror(", ca: upstream/tls.key");
+    let out = up_cmd().output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("upstream/tls.key holds no PEM certificate")
+            && err.contains("BEGIN CERTIFICATE"),
+        "{err}"
+    );
+    assert!(!lab.join(".lab/up.json").exists());
+
+    // No CA: labreg answers, naming the upstream's certificate.
+    with_mirror("");
+    run_both(&mut up_cmd());
+    let out = inspect(&mut crate::common::tool("skopeo"));
+    assert!(
+        !out.status.success(),
+        "pulled without trusting the upstream"
+    );
+    // skopeo shows the status only; the answer names the cause.
+    let answer = manifest_answer();
+    assert!(
+        answer.contains(&format!("https://127.0.0.1:{}", up.port))
+            && answer.contains("certificate"),
+        "{answer}"
+    );
+    down(lab);
+
+    // The upstream's CA, as openssl made it.
+    with_mirror(", ca: upstream/certs/ca.crt");
+    run_both(&mut up_cmd());
+    let out = inspect(&mut crate::common::tool("skopeo"));
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        manifest_answer()
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["Digest"], pushed.as_str());
+    down(lab);
+}

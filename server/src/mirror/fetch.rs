@@ -15,10 +15,10 @@ use std::io;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use bytes::Bytes;
 use futures_util::StreamExt;
+use labreg_oci::BlobStream;
 
-use super::spool::{self, Progress, Spool};
+use super::spool::{Progress, Spool};
 use super::upstream::{Routed, Upstream, UpstreamMetrics};
 use crate::auth::Principal;
 use crate::registry::service::{BlobService, ManifestService, UploadService};
@@ -26,10 +26,6 @@ use crate::registry::{
     Context, Digest, Reference, Registry, RegistryError, RepoName, Result, StoredManifest, Tag,
 };
 use crate::storage::ByteStream;
-
-/// A fill's outcome: the stored size (`None`: stored by another fill), or
-/// the error as the client will read it, with the upstream's status.
-type FillResult = std::result::Result<Option<u64>, (Option<u16>, String, String)>;
 
 /// Blob fills in flight, by digest.
 #[derive(Default)]
@@ -145,10 +141,12 @@ fn hit(up: &Upstream, m: StoredManifest) -> Result<StoredManifest> {
     Ok(m)
 }
 
-/// A blob's size: the cached one, else the upstream's HEAD (not stored).
+/// A blob's size: the cached one, else the one a fill in flight was
+/// announced, else the upstream's HEAD (not stored).
 pub async fn blob_size(
     cx: &Context,
     store: &Arc<Registry>,
+    fills: &Fills,
     upstream: &Arc<Upstream>,
     r: &Routed<'_>,
     digest: &Digest,
@@ -160,6 +158,10 @@ pub async fn blob_size(
     }
     if store.link_stored_blob(&r.local, digest).await? {
         return store.blob_size(cx, &r.local, digest).await;
+    }
+    let filling = fills.inflight.lock().unwrap().get(digest).cloned();
+    if let Some(size) = filling.and_then(|s| s.size.get().copied()) {
+        return Ok(size);
     }
     upstream
         .client
@@ -197,7 +199,7 @@ pub async fn open(
         UpstreamMetrics::add(&upstream.metrics.hits, 1);
         return Ok(None);
     }
-    let spool = flight(store, fills, upstream, r, digest).await?;
+    let spool = flight(store, fills, upstream, r, digest);
     match spool.started().await {
         Progress::Failed(Some(404), ..) => Err(RegistryError::BlobUnknown(digest.clone())),
         Progress::Failed(status, upstream, answer) => Err(RegistryError::Upstream {
@@ -214,25 +216,18 @@ pub async fn open(
 }
 
 /// The fill of `digest` in flight, joined or started.
-async fn flight(
+fn flight(
     store: &Arc<Registry>,
     fills: &Fills,
     upstream: &Arc<Upstream>,
     r: &Routed<'_>,
     digest: &Digest,
-) -> Result<Arc<Spool>> {
-    if let Some(s) = fills.inflight.lock().unwrap().get(digest) {
-        return Ok(s.clone());
-    }
-    let (spool, file) = Spool::create().await.map_err(|e| {
-        RegistryError::Unsupported(format!(
-            "cannot make a spool file for a mirrored blob in the temp folder: {e}"
-        ))
-    })?;
+) -> Arc<Spool> {
     let mut inflight = fills.inflight.lock().unwrap();
     if let Some(s) = inflight.get(digest) {
-        return Ok(s.clone());
+        return s.clone();
     }
+    let spool = Spool::new();
     inflight.insert(digest.clone(), spool.clone());
     let job = Job {
         store: store.clone(),
@@ -245,24 +240,27 @@ async fn flight(
     let map = fills.inflight.clone();
     tokio::spawn(async move {
         let (spool, digest) = (job.spool.clone(), job.digest.clone());
-        let failed = |m: String| Progress::Failed(None, String::new(), m);
-        let end = match tokio::spawn(job.run(file)).await {
-            Ok(Ok(Some(n))) => Progress::Done(n),
-            Ok(Ok(None)) => Progress::Stored,
-            Ok(Err((status, up, answer))) => Progress::Failed(status, up, answer),
-            Err(e) => failed(format!("the fill stopped: {e}")),
-        };
-        spool.set(end);
+        if let Err(e) = tokio::spawn(job.run()).await
+            && !spool.verified()
+        {
+            spool.set(Progress::Failed(
+                None,
+                String::new(),
+                format!("the fill stopped: {e}"),
+            ));
+        }
         let mut map = map.lock().unwrap();
         if map.get(&digest).is_some_and(|s| Arc::ptr_eq(s, &spool)) {
             map.remove(&digest);
         }
     });
-    Ok(spool)
+    spool
 }
 
-/// One upstream GET of a blob, into the spool and the registry's verified
-/// upload path at once.
+/// One upstream GET of a blob: its bytes written once, to the spool, and
+/// hashed on the way; readers get the last byte once the digest matched,
+/// then the spool is stored (on a local disk, the spool is the upload that
+/// becomes the blob; elsewhere it is uploaded from the spool).
 struct Job {
     store: Arc<Registry>,
     up: Arc<Upstream>,
@@ -272,74 +270,133 @@ struct Job {
     spool: Arc<Spool>,
 }
 
+/// Where a fill writes: an upload in the store, or a temp file.
+enum Target {
+    Upload(String),
+    Temp,
+}
+
+/// Why a fill failed: the upstream's status, and the answer as the clients
+/// will read it.
+type Failure = (Option<u16>, String);
+
 impl Job {
-    /// The stored size; `None` when another fill stored it meanwhile.
-    async fn run(self, mut file: tokio::fs::File) -> FillResult {
-        let (store, up, local, digest) = (&self.store, &self.up, &self.local, &self.digest);
-        let fail = |status, answer: String| Err((status, up.url().to_string(), answer));
+    /// Runs the fill and publishes how it ends in the spool's progress.
+    async fn run(self) {
+        let (store, local, digest) = (&self.store, &self.local, &self.digest);
         // A fill that finished between the caller's look and this one.
         if store.link_stored_blob(local, digest).await.unwrap_or(false) {
-            return Ok(None);
+            return self.spool.set(Progress::Stored);
         }
-        UpstreamMetrics::add(&up.metrics.misses, 1);
-        let blob = match up.client.get_blob(&self.remote, &digest.to_string()).await {
+        let fail = |(status, answer): Failure| {
+            self.spool
+                .set(Progress::Failed(status, self.up.url().to_string(), answer))
+        };
+        UpstreamMetrics::add(&self.up.metrics.misses, 1);
+        let blob = match self
+            .up
+            .client
+            .get_blob(&self.remote, &digest.to_string())
+            .await
+        {
             Ok(b) => b,
             Err(e) => {
-                let RegistryError::Upstream { status, answer, .. } = up.failure(&e) else {
+                let RegistryError::Upstream { status, answer, .. } = self.up.failure(&e) else {
                     unreachable!("failure() is an upstream error");
                 };
-                return fail(status, answer);
+                return fail((status, answer));
             }
         };
-        self.spool.set(Progress::Writing(0));
-        let (tx, rx) = tokio::sync::mpsc::channel::<io::Result<Bytes>>(16);
-        let body = futures_util::stream::unfold(rx, |mut rx| async move {
-            rx.recv().await.map(|item| (item, rx))
-        });
-        let cx = Context::new(Principal::Anonymous);
-        let put = store.put_blob(&cx, local, digest, Box::pin(body));
-        // Owns the sender, so the upload's stream ends with the pump.
-        let (spool, counting) = (self.spool.clone(), up.clone());
-        let pump = async move {
-            let mut written = 0u64;
-            let mut upstream = blob.stream;
-            while let Some(chunk) = upstream.next().await {
-                let chunk = match chunk {
-                    Ok(c) => c,
-                    Err(e) => {
-                        let _ = tx.send(Err(io::Error::other(e.to_string()))).await;
-                        return;
-                    }
-                };
-                UpstreamMetrics::add(&counting.metrics.upstream_bytes, chunk.len() as u64);
-                if let Err(e) = spool::append(&spool, &mut file, &mut written, &chunk).await {
-                    let _ = tx.send(Err(e)).await;
-                    return;
-                }
-                if tx.send(Ok(chunk)).await.is_err() {
-                    return;
-                }
-            }
+        if let Some(size) = blob.size {
+            let _ = self.spool.size.set(size);
+        }
+        let target = match self.open().await {
+            Ok(t) => t,
+            Err(e) => return fail(e),
         };
-        let (stored, ()) = tokio::join!(put, pump);
-        match stored {
-            Ok(_) => store
-                .blob_size(&cx, local, digest)
-                .await
-                .map(Some)
-                .or_else(|e| fail(None, format!("could not be read back: {e}"))),
-            Err(RegistryError::DigestMismatch { actual, .. }) => {
-                UpstreamMetrics::add(&up.metrics.upstream_errors, 1);
-                tracing::error!(upstream = up.url(), repository = %local, expected = %digest, %actual,
-                    "the upstream sent blob bytes that do not match their digest: not stored, not served");
-                fail(
-                    None,
-                    format!("sent bytes whose digest is {actual}, not {digest}"),
-                )
-            }
+        let size = match self.copy(blob).await {
+            Ok(size) => size,
             Err(e) => {
-                tracing::error!(upstream = up.url(), repository = %local, %digest, error = %e, "storing a mirrored blob failed");
-                fail(None, format!("could not be cached: {e}"))
+                fail(e);
+                if let Target::Upload(id) = target {
+                    let _ = store.end_local_fill(local, &id, None).await;
+                }
+                return;
+            }
+        };
+        if let Err(e) = self.store(target, size).await {
+            tracing::error!(upstream = self.up.url(), repository = %local, %digest, error = %e,
+                "storing a mirrored blob failed: its clients got it, the next pull fetches it again");
+        }
+    }
+
+    /// Gives the spool its file: an upload in the store when the store is
+    /// on this machine's disk, else a temp file.
+    async fn open(&self) -> std::result::Result<Target, Failure> {
+        let failed = |e: &dyn std::fmt::Display| {
+            (
+                None,
+                format!("could not be cached: the mirror's spool file: {e}"),
+            )
+        };
+        let (target, path) = match self.store.start_local_fill(&self.local).await {
+            Ok(Some((id, path))) => (Target::Upload(id), Some(path)),
+            Ok(None) => (Target::Temp, None),
+            Err(e) => return Err(failed(&e)),
+        };
+        match self.spool.open(path).await {
+            Ok(()) => Ok(target),
+            Err(e) => {
+                if let Target::Upload(id) = target {
+                    let _ = self.store.end_local_fill(&self.local, &id, None).await;
+                }
+                Err(failed(&e))
+            }
+        }
+    }
+
+    /// The upstream's bytes into the spool, verified; publishes `Done`.
+    async fn copy(&self, blob: BlobStream) -> std::result::Result<u64, Failure> {
+        let (up, digest) = (&self.up, &self.digest);
+        let spool_failed = |e: io::Error| (None, format!("could not be cached: {e}"));
+        self.spool.set(Progress::Writing(0));
+        let mut writer = self.spool.writer(digest.algorithm());
+        let mut body = blob.stream;
+        while let Some(chunk) = body.next().await {
+            let chunk = chunk.map_err(|e| (None, format!("broke off sending the blob: {e}")))?;
+            UpstreamMetrics::add(&up.metrics.upstream_bytes, chunk.len() as u64);
+            writer.write(&chunk).await.map_err(spool_failed)?;
+        }
+        let (size, actual) = writer.finish().await.map_err(spool_failed)?;
+        if &actual != digest {
+            UpstreamMetrics::add(&up.metrics.upstream_errors, 1);
+            tracing::error!(upstream = up.url(), repository = %self.local, expected = %digest, %actual,
+                "the upstream sent blob bytes that do not match their digest: not stored, not served");
+            return Err((
+                None,
+                format!("sent bytes whose digest is {actual}, not {digest}"),
+            ));
+        }
+        self.spool.set(Progress::Done(size));
+        Ok(size)
+    }
+
+    /// Stores the verified spool as the blob.
+    async fn store(&self, target: Target, size: u64) -> Result<()> {
+        let (store, local, digest) = (&self.store, &self.local, &self.digest);
+        match target {
+            Target::Upload(id) => {
+                let synced = self.spool.sync().await;
+                let verified = synced.is_ok().then_some(digest);
+                store.end_local_fill(local, &id, verified).await?;
+                synced.map_err(|e| RegistryError::Unsupported(format!("syncing the spool: {e}")))
+            }
+            Target::Temp => {
+                let cx = Context::new(Principal::Anonymous);
+                store
+                    .put_blob(&cx, local, digest, self.spool.read_all(0, size))
+                    .await
+                    .map(drop)
             }
         }
     }

@@ -195,7 +195,10 @@ impl BlobService for Mirror {
         // A HEAD of an uncached blob is the upstream's answer: nothing is
         // fetched or stored until the bytes are asked for.
         match self.route(cx, repo)? {
-            Some((i, r)) => fetch::blob_size(cx, &self.store, &self.upstreams[i], &r, digest).await,
+            Some((i, r)) => {
+                let up = &self.upstreams[i];
+                fetch::blob_size(cx, &self.store, &self.fills, up, &r, digest).await
+            }
             None => self.inner.blob_size(cx, repo, digest).await,
         }
     }

@@ -9,6 +9,7 @@
 //! otherwise (after a restart, or when another replica appended).
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
@@ -63,6 +64,10 @@ pub struct ChunkRange {
     pub end_inclusive: u64,
 }
 
+fn new_upload_id() -> String {
+    uuid::Uuid::new_v4().hyphenated().to_string()
+}
+
 fn check_id(id: &str) -> Result<()> {
     match uuid::Uuid::try_parse(id) {
         Ok(u) if u.hyphenated().to_string() == id => Ok(()),
@@ -74,16 +79,8 @@ fn check_id(id: &str) -> Result<()> {
 impl UploadService for Registry {
     async fn start_upload(&self, _: &Context, name: &RepoName) -> Result<UploadStatus> {
         self.check_writable()?;
-        let id = uuid::Uuid::new_v4().hyphenated().to_string();
-        let started = humantime::format_rfc3339_nanos(SystemTime::now()).to_string();
-        self.driver
-            .put_content(&paths::upload_started_at(name, &id), Bytes::from(started))
-            .await?;
-        self.driver
-            .writer(&paths::upload_data(name, &id), false)
-            .await?
-            .commit()
-            .await?;
+        let id = new_upload_id();
+        self.create_upload(name, &id).await?;
         Ok(UploadStatus { id, offset: 0 })
     }
 
@@ -148,7 +145,6 @@ impl UploadService for Registry {
                     .await?
             }
         };
-        let data = paths::upload_data(name, id);
         if &computed != digest {
             self.remove(&paths::upload_dir(name, id)).await?;
             self.uploads.forget(id);
@@ -157,14 +153,7 @@ impl UploadService for Registry {
                 actual: computed,
             });
         }
-        let blob = paths::blob_data(digest);
-        if !self.exists(&blob).await? {
-            self.driver.move_file(&data, &blob).await?;
-        }
-        self.write_link(&paths::layer_link(name, digest), digest)
-            .await?;
-        self.remove(&paths::upload_dir(name, id)).await?;
-        self.uploads.forget(id);
+        self.seal(name, id, digest).await?;
         Ok(Change::new(cx, ChangeAction::BlobPush, name, digest).size(size))
     }
 
@@ -199,6 +188,74 @@ impl UploadService for Registry {
 }
 
 impl Registry {
+    /// Makes a verified upload the blob `digest` (one atomic move) and links
+    /// it into the repository.
+    async fn seal(&self, name: &RepoName, id: &str, digest: &Digest) -> Result<()> {
+        let blob = paths::blob_data(digest);
+        if !self.exists(&blob).await? {
+            self.driver
+                .move_file(&paths::upload_data(name, id), &blob)
+                .await?;
+        }
+        self.write_link(&paths::layer_link(name, digest), digest)
+            .await?;
+        self.remove(&paths::upload_dir(name, id)).await?;
+        self.uploads.forget(id);
+        Ok(())
+    }
+
+    /// Starts an upload whose bytes the caller writes straight to its data
+    /// file (the mirror's fills): its id, and the file when the driver keeps
+    /// it on this machine's disk (else the upload is dropped again and
+    /// `None` returned: the caller stores through [`BlobService::put_blob`]).
+    pub(crate) async fn start_local_fill(
+        &self,
+        name: &RepoName,
+    ) -> Result<Option<(String, PathBuf)>> {
+        let id = new_upload_id();
+        let Some(path) = self.driver.local_path(&paths::upload_data(name, &id)) else {
+            return Ok(None);
+        };
+        self.check_writable()?;
+        self.create_upload(name, &id).await?;
+        Ok(Some((id, path)))
+    }
+
+    /// An upload's folder: its start time and an empty data file.
+    async fn create_upload(&self, name: &RepoName, id: &str) -> Result<()> {
+        let started = humantime::format_rfc3339_nanos(SystemTime::now()).to_string();
+        self.driver
+            .put_content(&paths::upload_started_at(name, id), Bytes::from(started))
+            .await?;
+        self.driver
+            .writer(&paths::upload_data(name, id), false)
+            .await?
+            .commit()
+            .await?;
+        Ok(())
+    }
+
+    /// Ends a fill started by [`Registry::start_local_fill`]: with the
+    /// digest its writer verified, the upload becomes that blob; without,
+    /// it is removed.
+    pub(crate) async fn end_local_fill(
+        &self,
+        name: &RepoName,
+        id: &str,
+        verified: Option<&Digest>,
+    ) -> Result<()> {
+        let slot = self.uploads.slot(id);
+        let _busy = slot.lock().await;
+        match verified {
+            Some(digest) => self.seal(name, id, digest).await,
+            None => {
+                self.remove(&paths::upload_dir(name, id)).await?;
+                self.uploads.forget(id);
+                Ok(())
+            }
+        }
+    }
+
     async fn upload_size(&self, name: &RepoName, id: &str) -> Result<u64> {
         check_id(id)?;
         match self.driver.stat(&paths::upload_data(name, id)).await {

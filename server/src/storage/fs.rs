@@ -275,6 +275,10 @@ impl StorageDriver for FilesystemDriver {
         .await
     }
 
+    fn local_path(&self, path: &str) -> Option<PathBuf> {
+        self.full(path).ok()
+    }
+
     async fn move_file(&self, from: &str, to: &str) -> Result<()> {
         let src = self.full(from)?;
         let dst = self.full(to)?;

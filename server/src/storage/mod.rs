@@ -114,6 +114,12 @@ pub trait StorageDriver: Send + Sync + 'static {
     async fn move_file(&self, from: &str, to: &str) -> Result<()>;
     /// Deletes a file or a whole directory tree. Missing paths are NotFound.
     async fn delete(&self, path: &str) -> Result<()>;
+    /// Where the file lives on this machine's disk, for a driver that keeps
+    /// files there: what is written to that file through the operating
+    /// system is what the driver stores.
+    fn local_path(&self, _path: &str) -> Option<std::path::PathBuf> {
+        None
+    }
     /// A URL clients may fetch the file from directly, if the driver has one.
     async fn redirect_url(&self, _path: &str) -> Result<Option<String>> {
         Ok(None)

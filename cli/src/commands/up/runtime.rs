@@ -162,23 +162,35 @@ pub fn local_config(rendered: &str, f: &LocalFiles) -> Result<(String, Vec<Strin
         .and_then(Value::as_array_mut)
         .into_iter()
         .flatten();
-    let in_cluster = format!("{}/", crate::render::context::MIRRORS_DIR);
+    // The files the cluster mounts (passwords from their Secret, own CAs
+    // beside config.yml) are the runtime folder's copies here.
+    let mounted = [
+        (
+            "password_file",
+            crate::render::context::MIRRORS_DIR,
+            MIRROR_FILE,
+            "password",
+        ),
+        ("ca", crate::render::context::CONFIG_DIR, "", "CA"),
+    ];
     for m in mirrors {
-        let Some(key) = m
-            .get("password_file")
-            .and_then(Value::as_str)
-            .and_then(|f| f.strip_prefix(&in_cluster))
-            .map(str::to_string)
-        else {
-            continue;
-        };
-        let local = f.rundir.join(format!("{MIRROR_FILE}{key}"));
-        m["password_file"] = json!(local.display().to_string());
-        changes.push(format!(
-            "labreg.mirrors: {}'s password in {}",
-            m["prefix"].as_str().unwrap_or_default(),
-            local.display()
-        ));
+        for (field, dir, local_prefix, what) in mounted {
+            let Some(key) = m
+                .get(field)
+                .and_then(Value::as_str)
+                .and_then(|f| f.strip_prefix(dir)?.strip_prefix('/'))
+                .map(str::to_string)
+            else {
+                continue;
+            };
+            let local = f.rundir.join(format!("{local_prefix}{key}"));
+            m[field] = json!(local.display().to_string());
+            changes.push(format!(
+                "labreg.mirrors: {}'s {what} in {}",
+                m["prefix"].as_str().unwrap_or_default(),
+                local.display()
+            ));
+        }
     }
     let text = serde_json::to_string_pretty(&tree).expect("a JSON value prints");
     regconfig::validate("the local config.yml", &text)?;
@@ -236,11 +248,12 @@ auth:
     }
 
     /// A mirror's password file, mounted from its Secret in the cluster,
-    /// is the runtime folder's copy here; anonymous mirrors stay as they are.
+    /// and its own CA, mounted beside config.yml, are the runtime folder's
+    /// copies here; anonymous mirrors stay as they are.
     #[test]
     fn local_config_reads_mirror_passwords_from_the_runtime_folder() {
         let rendered = format!(
-            "{RENDERED}labreg:\n  mirrors:\n    - {{prefix: docker.io/, url: https://registry-1.docker.io}}\n    - {{prefix: ghcr.io/, url: https://ghcr.io, username: me, password_file: /etc/labreg/mirrors/ghcr.io}}\n"
+            "{RENDERED}labreg:\n  mirrors:\n    - {{prefix: docker.io/, url: https://registry-1.docker.io}}\n    - {{prefix: ghcr.io/, url: https://ghcr.io, username: me, password_file: /etc/labreg/mirrors/ghcr.io, ca: /etc/docker/registry/mirror-ca-ghcr.io.crt}}\n"
         );
         let files = test_files();
         let (text, changes) = local_config(&rendered, &files).unwrap();
@@ -249,6 +262,7 @@ auth:
         assert!(m[0].get("password_file").is_none());
         assert_eq!(m[1]["password_file"], "/dev/shm/x/mirror-ghcr.io");
         assert_eq!(m[1]["username"], "me");
+        assert_eq!(m[1]["ca"], "/dev/shm/x/mirror-ca-ghcr.io.crt");
         assert!(
             changes
                 .iter()

@@ -110,6 +110,9 @@ fn prepare(args: &Args, lab: &LabPath, given: &LabPath) -> anyhow::Result<Prepar
             password.as_bytes(),
         )?;
     }
+    for (file, pem) in &files.vals.mirror_cas {
+        rundir.write(file, pem.as_bytes())?;
+    }
     let local = LocalFiles {
         rundir: &rundir.path,
         addr: &addr,
