@@ -13,6 +13,7 @@ mod mirror;
 mod peers;
 mod soak;
 mod table;
+mod tls;
 mod work;
 
 use std::io::Write;
@@ -85,6 +86,15 @@ struct Args {
     /// pulling it from that upstream directly.
     #[arg(long)]
     mirror: bool,
+    /// Every registry serves HTTPS (a CA and a server certificate made
+    /// with openssl for the run), and the clients trust that CA.
+    #[arg(long)]
+    tls: bool,
+    /// Leaves out the authenticated figures (start times, authenticated
+    /// GETs, many small images): with registry:3's bcrypt on every request
+    /// they take minutes per round.
+    #[arg(long)]
+    skip_auth: bool,
     /// With --mirror: the upstream behind a link of this many Mbit/s (a
     /// relay in labbench pacing the answers), for the direct pull and the
     /// mirrors' fills alike; without it, loopback at full speed.
@@ -267,6 +277,20 @@ fn credentials(args: &Args) -> anyhow::Result<Credentials> {
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     std::fs::create_dir_all(&args.work)?;
+    // The CA and the server key live as long as the run, in a folder
+    // removed at its end.
+    anyhow::ensure!(
+        !(args.tls && args.mirror),
+        "--tls with --mirror: the mirrors would need the run's CA for their upstream; run them apart"
+    );
+    let _tls_dir = match args.tls {
+        true => {
+            let dir = tempfile::tempdir_in(&args.work)?;
+            tls::enable(dir.path())?;
+            Some(dir)
+        }
+        false => None,
+    };
     let creds = credentials(&args)?;
     let labreg = Peer {
         name: "labreg".into(),
@@ -319,15 +343,20 @@ async fn main() -> anyhow::Result<()> {
             eprintln!("  {}", peer.name);
             let heavy = run < args.heavy_runs.unwrap_or(args.runs);
             run_open(peer, &args, &layers, heavy, &mut samples, s3.as_ref()).await?;
-            run_auth(peer, &args, &creds, &mut samples, s3.as_ref()).await?;
+            if !args.skip_auth {
+                run_auth(peer, &args, &creds, &mut samples, s3.as_ref()).await?;
+            }
         }
     }
     loads.push(load());
     let names: Vec<&str> = all.iter().map(|p| p.name.as_str()).collect();
-    let storage = if s3.is_some() {
-        "S3 (Garage on loopback, blob GETs through the registry)"
-    } else {
-        "filesystem"
+    let storage = match (s3.is_some(), args.tls) {
+        (true, false) => "S3 (Garage on loopback, blob GETs through the registry)",
+        (true, true) => {
+            "S3 (Garage on loopback, blob GETs through the registry); clients speak HTTPS to every registry"
+        }
+        (false, false) => "filesystem",
+        (false, true) => "filesystem; clients speak HTTPS to every registry",
     };
     if args.mirror {
         println!(

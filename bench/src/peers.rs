@@ -64,6 +64,8 @@ impl Peer {
 /// (each under its own root directory).
 pub struct S3 {
     vars: Vec<(String, String)>,
+    /// Garage's data and metadata, removed when the server is stopped.
+    dir: PathBuf,
 }
 
 impl S3 {
@@ -85,7 +87,7 @@ impl S3 {
             .filter_map(|l| l.split_once('='))
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        Ok(S3 { vars })
+        Ok(S3 { vars, dir })
     }
 
     fn get(&self, k: &str) -> &str {
@@ -97,10 +99,12 @@ impl S3 {
 
     /// The storage section for one distribution-format peer. Blob GETs are
     /// served through the registry (no redirect), so the pull figure
-    /// measures the registry.
+    /// measures the registry. Path-style requests: registry:3's AWS SDK
+    /// otherwise puts the bucket in the host name, which loopback does not
+    /// resolve.
     fn section(&self, root: &str) -> String {
         format!(
-            "  s3:\n    accesskey: {}\n    secretkey: {}\n    region: {}\n    regionendpoint: {}\n    bucket: {}\n    secure: false\n    v4auth: true\n    rootdirectory: {root}\n  redirect:\n    disable: true\n",
+            "  s3:\n    accesskey: {}\n    secretkey: {}\n    region: {}\n    regionendpoint: {}\n    bucket: {}\n    secure: false\n    v4auth: true\n    forcepathstyle: true\n    rootdirectory: {root}\n  redirect:\n    disable: true\n",
             self.get("S3_ACCESS_KEY"),
             self.get("S3_SECRET_KEY"),
             self.get("S3_REGION"),
@@ -124,9 +128,17 @@ impl S3 {
 
 impl Drop for S3 {
     fn drop(&mut self) {
-        let _ = std::process::Command::new("kill")
-            .arg(self.get("S3_PID"))
-            .status();
+        let pid = self.get("S3_PID");
+        let _ = std::process::Command::new("kill").arg(pid).status();
+        // Once Garage has exited, nothing writes its folder any more.
+        let proc_dir = PathBuf::from(format!("/proc/{pid}"));
+        for _ in 0..100 {
+            if pid.is_empty() || !proc_dir.exists() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 
@@ -166,13 +178,20 @@ fn distribution_config(storage: &str, port: u16, htpasswd: Option<&Path>, extra:
             h.display()
         )
     });
+    let tls = crate::tls::server().map_or(String::new(), |t| {
+        format!(
+            "  tls:\n    certificate: {}\n    key: {}\n",
+            t.cert.display(),
+            t.key.display()
+        )
+    });
     format!(
-        "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n{storage}  delete:\n    enabled: true\n  maintenance:\n    uploadpurging:\n      enabled: false\nhttp:\n  addr: 127.0.0.1:{port}\n{auth}{extra}"
+        "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n{storage}  delete:\n    enabled: true\n  maintenance:\n    uploadpurging:\n      enabled: false\nhttp:\n  addr: 127.0.0.1:{port}\n{tls}{auth}{extra}"
     )
 }
 
-/// angos's config.toml (doc/reference/configuration.md): plain HTTP on
-/// loopback, filesystem or S3 blob store, blob GETs served by the
+/// angos's config.toml (doc/reference/configuration.md): plain HTTP (or
+/// TLS with `--tls`) on loopback, filesystem or S3 blob store, blob GETs served by the
 /// registry, one user whose requests are allowed (or everyone, without
 /// auth).
 fn angos_config(root: &Path, port: u16, s3: Option<&S3>, argon2: Option<&str>) -> String {
@@ -189,8 +208,15 @@ fn angos_config(root: &Path, port: u16, s3: Option<&S3>, argon2: Option<&str>) -
         ),
         None => "[global.access_policy]\ndefault = \"allow\"\n".to_string(),
     };
+    let tls = crate::tls::server().map_or(String::new(), |t| {
+        format!(
+            "\n[server.tls]\nserver_certificate_bundle = \"{}\"\nserver_private_key = \"{}\"\n",
+            t.cert.display(),
+            t.key.display()
+        )
+    });
     format!(
-        "[server]\nbind_address = \"127.0.0.1\"\nport = {port}\n\n[global]\nenable_blob_redirect = false\n\n{store}\n{auth}"
+        "[server]\nbind_address = \"127.0.0.1\"\nport = {port}\n{tls}\n[global]\nenable_blob_redirect = false\n\n{store}\n{auth}"
     )
 }
 
@@ -257,8 +283,8 @@ pub async fn start_with(
         .kill_on_drop(true)
         .spawn()
         .with_context(|| format!("starting {}: {}", peer.name, peer.bin.display()))?;
-    let base = format!("http://127.0.0.1:{port}");
-    let client = reqwest::Client::new();
+    let base = format!("{}://127.0.0.1:{port}", crate::tls::scheme());
+    let client = crate::tls::client_builder().build()?;
     let deadline = started + Duration::from_secs(20);
     let start_to_answer = loop {
         if client.get(format!("{base}/v2/")).send().await.is_ok() {

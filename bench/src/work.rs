@@ -29,7 +29,7 @@ impl Client {
     /// A client of the registry at `base`; `auth` is a `Basic ...` header
     /// value, or empty for a registry without authentication.
     pub fn new(base: &str, auth: &str) -> Client {
-        let http = reqwest::Client::builder()
+        let http = crate::tls::client_builder()
             .pool_max_idle_per_host(64)
             .build()
             .unwrap();

@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use super::change::{Change, ChangeAction, Context};
 use super::names::RepoName;
 use super::service::BlobService;
-use super::{Digest, Registry, RegistryError, Result, paths};
+use super::{Digest, Registry, RegistryError, Result, Store, paths};
 use crate::storage::ByteStream;
 
 /// How a blob GET is answered.
@@ -21,14 +21,21 @@ impl BlobService for Registry {
     /// The size of a blob linked to `name`; BlobUnknown when it is not linked
     /// there or its data is missing.
     async fn blob_size(&self, _: &Context, name: &RepoName, d: &Digest) -> Result<u64> {
-        if !self.exists(&paths::layer_link(name, d)).await? {
-            return Err(RegistryError::BlobUnknown(d.clone()));
-        }
-        match self.driver.stat(&paths::blob_data(d)).await {
-            Ok(info) => Ok(info.size),
-            Err(e) if e.is_not_found() => Err(RegistryError::BlobUnknown(d.clone())),
-            Err(e) => Err(e.into()),
-        }
+        let (name, d) = (name.clone(), d.clone());
+        self.chained(move |driver| async move {
+            if !Store(&*driver)
+                .exists(&paths::layer_link(&name, &d))
+                .await?
+            {
+                return Err(RegistryError::BlobUnknown(d));
+            }
+            match driver.stat(&paths::blob_data(&d)).await {
+                Ok(info) => Ok(info.size),
+                Err(e) if e.is_not_found() => Err(RegistryError::BlobUnknown(d)),
+                Err(e) => Err(e.into()),
+            }
+        })
+        .await
     }
 
     /// Opens a blob whose link was checked by `blob_size`, for `len` bytes

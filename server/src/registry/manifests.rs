@@ -14,7 +14,7 @@ use super::digest::Digest;
 use super::manifest::{self, Descriptor, Kind, Manifest};
 use super::names::{Reference, RepoName, Tag};
 use super::service::ManifestService;
-use super::{Registry, RegistryError, Result, paths};
+use super::{Registry, RegistryError, Result, Store, paths};
 
 /// Parsed manifests kept for the referrers API (a few hundred bytes each).
 const MANIFEST_CACHE_LIMIT: usize = 10_000;
@@ -132,19 +132,9 @@ impl ManifestService for Registry {
         name: &RepoName,
         reference: &Reference,
     ) -> Result<StoredManifest> {
-        let digest = self.resolve(name, reference).await?;
-        let content = match self.driver.get_content(&paths::blob_data(&digest)).await {
-            Ok(c) => c,
-            Err(e) if e.is_not_found() => {
-                return Err(RegistryError::ManifestUnknown(format!("{name}@{digest}")));
-            }
-            Err(e) => return Err(e.into()),
-        };
-        Ok(StoredManifest {
-            media_type: stored_media_type(&content),
-            digest,
-            content,
-        })
+        let (name, reference) = (name.clone(), reference.clone());
+        self.chained(move |d| async move { Store(&*d).manifest(&name, &reference).await })
+            .await
     }
 
     /// Deletes a tag, or a manifest by digest together with every tag that
@@ -233,18 +223,7 @@ impl ManifestService for Registry {
 impl Registry {
     /// The digest a reference names in a repository, if it is there.
     async fn resolve(&self, name: &RepoName, reference: &Reference) -> Result<Digest> {
-        let unknown = || RegistryError::ManifestUnknown(format!("{name}:{reference}"));
-        let digest = match reference {
-            Reference::Tag(tag) => self
-                .read_link(&paths::tag_current_link(name, tag))
-                .await?
-                .ok_or_else(unknown)?,
-            Reference::Digest(d) => d.clone(),
-        };
-        if !self.exists(&paths::revision_link(name, &digest)).await? {
-            return Err(unknown());
-        }
-        Ok(digest)
+        Store(&*self.driver).resolve(name, reference).await
     }
 
     fn cache_manifest(&self, digest: Digest, m: Arc<Manifest>) {
@@ -282,5 +261,40 @@ impl Registry {
         let m = Arc::new(m);
         self.cache_manifest(digest.clone(), m.clone());
         Ok(Some((m, content.len() as u64)))
+    }
+}
+
+impl Store<'_> {
+    /// The digest a reference names in a repository, if it is there.
+    async fn resolve(&self, name: &RepoName, reference: &Reference) -> Result<Digest> {
+        let unknown = || RegistryError::ManifestUnknown(format!("{name}:{reference}"));
+        let digest = match reference {
+            Reference::Tag(tag) => self
+                .read_link(&paths::tag_current_link(name, tag))
+                .await?
+                .ok_or_else(unknown)?,
+            Reference::Digest(d) => d.clone(),
+        };
+        if !self.exists(&paths::revision_link(name, &digest)).await? {
+            return Err(unknown());
+        }
+        Ok(digest)
+    }
+
+    /// The manifest a reference names, as stored.
+    async fn manifest(&self, name: &RepoName, reference: &Reference) -> Result<StoredManifest> {
+        let digest = self.resolve(name, reference).await?;
+        let content = match self.0.get_content(&paths::blob_data(&digest)).await {
+            Ok(c) => c,
+            Err(e) if e.is_not_found() => {
+                return Err(RegistryError::ManifestUnknown(format!("{name}@{digest}")));
+            }
+            Err(e) => return Err(e.into()),
+        };
+        Ok(StoredManifest {
+            media_type: stored_media_type(&content),
+            digest,
+            content,
+        })
     }
 }

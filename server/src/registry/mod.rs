@@ -22,9 +22,11 @@ pub mod prune;
 mod uploads;
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
+use futures_util::FutureExt;
 
 pub use blobs::BlobContent;
 pub use catalog::Page;
@@ -97,13 +99,7 @@ impl Registry {
 
     /// Reads a link file and parses the digest it holds.
     async fn read_link(&self, path: &str) -> std::result::Result<Option<Digest>, StorageError> {
-        match self.driver.get_content(path).await {
-            Ok(b) => Ok(std::str::from_utf8(&b)
-                .ok()
-                .and_then(|s| s.trim().parse().ok())),
-            Err(e) if e.is_not_found() => Ok(None),
-            Err(e) => Err(e),
-        }
+        Store(&*self.driver).read_link(path).await
     }
 
     async fn write_link(&self, path: &str, d: &Digest) -> std::result::Result<(), StorageError> {
@@ -113,11 +109,36 @@ impl Registry {
     }
 
     async fn exists(&self, path: &str) -> std::result::Result<bool, StorageError> {
-        match self.driver.stat(path).await {
-            Ok(_) => Ok(true),
-            Err(e) if e.is_not_found() => Ok(false),
-            Err(e) => Err(e),
-        }
+        Store(&*self.driver).exists(path).await
+    }
+
+    /// Runs `f`, a chain of small reads, in one trip through the blocking
+    /// pool when the driver can work in place (the filesystem: a manifest
+    /// GET reads a tag link, checks the revision link and reads the
+    /// manifest, each a hop of its own otherwise), else with the driver as
+    /// it is.
+    async fn chained<T, F>(
+        &self,
+        f: impl FnOnce(Arc<dyn StorageDriver>) -> F + Send + 'static,
+    ) -> Result<T>
+    where
+        T: Send + 'static,
+        F: Future<Output = Result<T>> + Send + 'static,
+    {
+        let Some(local) = self.driver.in_place() else {
+            return f(self.driver.clone()).await;
+        };
+        let done = tokio::task::spawn_blocking(move || {
+            f(local)
+                .now_or_never()
+                .expect("in-place storage calls are complete when first polled")
+        });
+        done.await.map_err(|e| {
+            RegistryError::from(StorageError::io(
+                "(chained reads)",
+                std::io::Error::other(e),
+            ))
+        })?
     }
 
     pub async fn repository_exists(&self, name: &RepoName) -> Result<bool> {
@@ -129,6 +150,30 @@ impl Registry {
         match self.driver.delete(path).await {
             Err(e) if !e.is_not_found() => Err(e),
             _ => Ok(()),
+        }
+    }
+}
+
+/// The registry's small reads over one driver (the registry's own, or
+/// its in-place twin inside `Registry::chained`).
+struct Store<'a>(&'a dyn StorageDriver);
+
+impl Store<'_> {
+    async fn read_link(&self, path: &str) -> std::result::Result<Option<Digest>, StorageError> {
+        match self.0.get_content(path).await {
+            Ok(b) => Ok(std::str::from_utf8(&b)
+                .ok()
+                .and_then(|s| s.trim().parse().ok())),
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn exists(&self, path: &str) -> std::result::Result<bool, StorageError> {
+        match self.0.stat(path).await {
+            Ok(_) => Ok(true),
+            Err(e) if e.is_not_found() => Ok(false),
+            Err(e) => Err(e),
         }
     }
 }

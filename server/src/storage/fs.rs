@@ -9,6 +9,7 @@
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Seek, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use bytes::{Bytes, BytesMut};
@@ -25,11 +26,32 @@ const READ_CHUNK: usize = 1 << 20;
 
 pub struct FilesystemDriver {
     root: PathBuf,
+    /// Runs each operation on the calling thread instead of the blocking
+    /// pool: the driver `in_place` hands out, for callers that are already
+    /// on a blocking thread.
+    in_place: bool,
 }
 
 impl FilesystemDriver {
     pub fn new(root: impl Into<PathBuf>) -> Self {
-        FilesystemDriver { root: root.into() }
+        FilesystemDriver {
+            root: root.into(),
+            in_place: false,
+        }
+    }
+
+    /// Runs `f`, a piece of blocking file I/O on `path`: on the blocking
+    /// pool, or right here for the in-place driver.
+    async fn run<T: Send + 'static>(
+        &self,
+        path: &str,
+        f: impl FnOnce() -> io::Result<T> + Send + 'static,
+    ) -> Result<T> {
+        if self.in_place {
+            f().map_err(|e| StorageError::io(path, e))
+        } else {
+            blocking(path, f).await
+        }
     }
 
     pub fn root(&self) -> &Path {
@@ -151,9 +173,16 @@ impl StorageDriver for FilesystemDriver {
         "filesystem"
     }
 
+    fn in_place(&self) -> Option<Arc<dyn StorageDriver>> {
+        Some(Arc::new(FilesystemDriver {
+            root: self.root.clone(),
+            in_place: true,
+        }))
+    }
+
     async fn get_content(&self, path: &str) -> Result<Bytes> {
         let full = self.full(path)?;
-        blocking(path, move || {
+        self.run(path, move || {
             let mut f = File::open(&full)?;
             if f.metadata()?.is_dir() {
                 return Err(io::Error::from(io::ErrorKind::NotFound));
@@ -167,20 +196,21 @@ impl StorageDriver for FilesystemDriver {
 
     async fn put_content(&self, path: &str, content: Bytes) -> Result<()> {
         let full = self.full(path)?;
-        blocking(path, move || write_atomic(&full, &content)).await
+        self.run(path, move || write_atomic(&full, &content)).await
     }
 
     async fn reader(&self, path: &str, offset: u64, len: Option<u64>) -> Result<ByteStream> {
         let full = self.full(path)?;
-        let (file, first) = blocking(path, move || {
-            let mut file = File::open(&full)?;
-            if offset > 0 {
-                file.seek(io::SeekFrom::Start(offset))?;
-            }
-            let first = read_chunk(&mut file, len.unwrap_or(u64::MAX));
-            Ok((file, first))
-        })
-        .await?;
+        let (file, first) = self
+            .run(path, move || {
+                let mut file = File::open(&full)?;
+                if offset > 0 {
+                    file.seek(io::SeekFrom::Start(offset))?;
+                }
+                let first = read_chunk(&mut file, len.unwrap_or(u64::MAX));
+                Ok((file, first))
+            })
+            .await?;
         Ok(read_ahead(file, first, len.unwrap_or(u64::MAX)))
     }
 
@@ -188,18 +218,19 @@ impl StorageDriver for FilesystemDriver {
         let full = self.full(path)?;
         let p = path.to_string();
         let full_path = full.clone();
-        let (file, start) = blocking(path, move || {
-            create_dirs_durable(full.parent().expect("driver paths have a parent"))?;
-            let file = OpenOptions::new()
-                .create(true)
-                .append(append)
-                .write(true)
-                .truncate(!append)
-                .open(&full)?;
-            let start = file.metadata()?.len();
-            Ok((file, start))
-        })
-        .await?;
+        let (file, start) = self
+            .run(path, move || {
+                create_dirs_durable(full.parent().expect("driver paths have a parent"))?;
+                let file = OpenOptions::new()
+                    .create(true)
+                    .append(append)
+                    .write(true)
+                    .truncate(!append)
+                    .open(&full)?;
+                let start = file.metadata()?.len();
+                Ok((file, start))
+            })
+            .await?;
         Ok(Box::new(FsWriter {
             path: p,
             full: full_path,
@@ -214,7 +245,7 @@ impl StorageDriver for FilesystemDriver {
     async fn stat(&self, path: &str) -> Result<FileInfo> {
         let full = self.full(path)?;
         let p = path.to_string();
-        blocking(path, move || {
+        self.run(path, move || {
             let md = fs::metadata(&full)?;
             Ok(FileInfo {
                 path: p,
@@ -228,7 +259,7 @@ impl StorageDriver for FilesystemDriver {
 
     async fn list(&self, path: &str) -> Result<Vec<String>> {
         let full = self.full(path)?;
-        blocking(path, move || {
+        self.run(path, move || {
             let mut names = Vec::new();
             for entry in fs::read_dir(&full)? {
                 let name = entry?.file_name().to_string_lossy().into_owned();
@@ -251,7 +282,7 @@ impl StorageDriver for FilesystemDriver {
     async fn move_file(&self, from: &str, to: &str) -> Result<()> {
         let src = self.full(from)?;
         let dst = self.full(to)?;
-        blocking(from, move || {
+        self.run(from, move || {
             let dir = dst.parent().expect("driver paths have a parent");
             create_dirs_durable(dir)?;
             fs::rename(&src, &dst)?;
@@ -262,7 +293,7 @@ impl StorageDriver for FilesystemDriver {
 
     async fn delete(&self, path: &str) -> Result<()> {
         let full = self.full(path)?;
-        blocking(path, move || {
+        self.run(path, move || {
             let md = fs::symlink_metadata(&full)?;
             if md.is_dir() {
                 fs::remove_dir_all(&full)?;
@@ -400,6 +431,28 @@ mod tests {
         d.delete("/x").await.unwrap();
         assert!(d.get_content("/x/y").await.unwrap_err().is_not_found());
         assert!(d.get_content("/../etc/passwd").await.is_err());
+    }
+
+    /// The in-place twin sees what the driver wrote, and its calls are
+    /// done when first polled (what `Registry::chained` relies on), with
+    /// missing files still NotFound and paths still checked.
+    #[tokio::test]
+    async fn in_place_calls_complete_when_polled() {
+        use futures_util::FutureExt;
+        let dir = tempfile::tempdir().unwrap();
+        let d = FilesystemDriver::new(dir.path());
+        d.put_content("/r/link", Bytes::from_static(b"sha256:ab"))
+            .await
+            .unwrap();
+        let local = d.in_place().expect("the filesystem works in place");
+        let got = local.get_content("/r/link").now_or_never().expect("ready");
+        assert_eq!(&got.unwrap()[..], b"sha256:ab");
+        let st = local.stat("/r/link").now_or_never().expect("ready");
+        assert_eq!(st.unwrap().size, 9);
+        let missing = local.stat("/r/none").now_or_never().expect("ready");
+        assert!(missing.unwrap_err().is_not_found());
+        let outside = local.get_content("/../x").now_or_never().expect("ready");
+        assert!(matches!(outside, Err(StorageError::InvalidPath(_))));
     }
 
     #[tokio::test]

@@ -9,6 +9,7 @@ pub mod s3;
 
 use std::io;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use async_trait::async_trait;
@@ -88,6 +89,14 @@ pub trait FileWriter: Send {
 pub trait StorageDriver: Send + Sync + 'static {
     /// A short name for logs: "filesystem", "s3".
     fn name(&self) -> &'static str;
+    /// The same storage, with every call done on the calling thread and
+    /// complete when first polled (the filesystem), for a caller on a
+    /// blocking thread that chains several small reads: one trip through
+    /// the blocking pool instead of one per read. None when calls wait on
+    /// the network (S3). Never to be used on an async worker thread.
+    fn in_place(&self) -> Option<Arc<dyn StorageDriver>> {
+        None
+    }
     /// The whole content of a small file.
     async fn get_content(&self, path: &str) -> Result<Bytes>;
     /// Replaces a file's content atomically: readers see the old or the new
