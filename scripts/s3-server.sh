@@ -54,9 +54,12 @@ if [ -n "$watch" ]; then
     kill "$pid" 2>/dev/null || true ) >/dev/null 2>&1 &
 fi
 
+# `node id` reads the local key; `status` needs the server's RPC port,
+# which the layout commands below use (they failed with "connection
+# refused" when run before it listened).
 node=""
 for _ in $(seq 1 100); do
-  if node=$(g node id -q 2>/dev/null); then break; fi
+  if g status >/dev/null 2>&1 && node=$(g node id -q 2>/dev/null); then break; fi
   kill -0 "$pid" 2>/dev/null || { echo "s3-server: garage exited:" >&2; cat "$dir/garage.log" >&2; exit 1; }
   sleep 0.1
 done
