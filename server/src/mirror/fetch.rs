@@ -162,16 +162,28 @@ async fn cached_size(
     }
 }
 
+/// A mirrored blob asked for: the store it is cached in, the fills in
+/// flight, its upstream and route, and its digest.
+pub struct BlobAsk<'a> {
+    pub cx: &'a Context,
+    pub store: &'a Arc<Registry>,
+    pub fills: &'a Fills,
+    pub upstream: &'a Arc<Upstream>,
+    pub r: &'a Routed<'a>,
+    pub digest: &'a Digest,
+}
+
 /// A blob's size: the cached one, else the one a fill in flight was
 /// announced, else the upstream's HEAD (not stored).
-pub async fn blob_size(
-    cx: &Context,
-    store: &Arc<Registry>,
-    fills: &Fills,
-    upstream: &Arc<Upstream>,
-    r: &Routed<'_>,
-    digest: &Digest,
-) -> Result<u64> {
+pub async fn blob_size(a: &BlobAsk<'_>) -> Result<u64> {
+    let BlobAsk {
+        cx,
+        store,
+        fills,
+        upstream,
+        r,
+        digest,
+    } = *a;
     if let Some(size) = cached_size(cx, store, r, digest).await? {
         return Ok(size);
     }
@@ -195,17 +207,15 @@ pub async fn blob_size(
 /// A blob's bytes through the cache: `None` when it is cached (read it from
 /// the store), else a stream from the fill in flight, started now when
 /// there is none (one upstream GET however many clients ask).
-#[allow(clippy::too_many_arguments)]
-pub async fn open(
-    cx: &Context,
-    store: &Arc<Registry>,
-    fills: &Fills,
-    upstream: &Arc<Upstream>,
-    r: &Routed<'_>,
-    digest: &Digest,
-    offset: u64,
-    len: u64,
-) -> Result<Option<ByteStream>> {
+pub async fn open(a: &BlobAsk<'_>, offset: u64, len: u64) -> Result<Option<ByteStream>> {
+    let BlobAsk {
+        cx,
+        store,
+        fills,
+        upstream,
+        r,
+        digest,
+    } = *a;
     if cached_size(cx, store, r, digest).await?.is_some() {
         UpstreamMetrics::add(&upstream.metrics.hits, 1);
         return Ok(None);

@@ -65,6 +65,24 @@ impl Mirror {
         Ok(None)
     }
 
+    /// A blob of upstream `i` asked for through route `r`.
+    fn ask<'a>(
+        &'a self,
+        cx: &'a Context,
+        i: usize,
+        r: &'a Routed<'a>,
+        digest: &'a Digest,
+    ) -> fetch::BlobAsk<'a> {
+        fetch::BlobAsk {
+            cx,
+            store: &self.store,
+            fills: &self.fills,
+            upstream: &self.upstreams[i],
+            r,
+            digest,
+        }
+    }
+
     /// The repository as stored here: the cached one when mirrored.
     fn local(&self, cx: &Context, repo: &RepoName) -> Result<RepoName> {
         Ok(match self.route(cx, repo)? {
@@ -195,10 +213,7 @@ impl BlobService for Mirror {
         // A HEAD of an uncached blob is the upstream's answer: nothing is
         // fetched or stored until the bytes are asked for.
         match self.route(cx, repo)? {
-            Some((i, r)) => {
-                let up = &self.upstreams[i];
-                fetch::blob_size(cx, &self.store, &self.fills, up, &r, digest).await
-            }
+            Some((i, r)) => fetch::blob_size(&self.ask(cx, i, &r, digest)).await,
             None => self.inner.blob_size(cx, repo, digest).await,
         }
     }
@@ -212,18 +227,14 @@ impl BlobService for Mirror {
         len: u64,
     ) -> Result<BlobContent> {
         match self.route(cx, repo)? {
-            Some((i, r)) => {
-                let up = &self.upstreams[i];
-                match fetch::open(cx, &self.store, &self.fills, up, &r, digest, offset, len).await?
-                {
-                    Some(stream) => Ok(BlobContent::Bytes(stream)),
-                    None => {
-                        self.inner
-                            .open_blob(cx, &r.local, digest, offset, len)
-                            .await
-                    }
+            Some((i, r)) => match fetch::open(&self.ask(cx, i, &r, digest), offset, len).await? {
+                Some(stream) => Ok(BlobContent::Bytes(stream)),
+                None => {
+                    self.inner
+                        .open_blob(cx, &r.local, digest, offset, len)
+                        .await
                 }
-            }
+            },
             None => self.inner.open_blob(cx, repo, digest, offset, len).await,
         }
     }
