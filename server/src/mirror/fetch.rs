@@ -141,27 +141,6 @@ fn hit(up: &Upstream, m: StoredManifest) -> Result<StoredManifest> {
     Ok(m)
 }
 
-/// The cached blob's size (a blob the store holds for another repository
-/// is linked into this one); `None` when it is not cached.
-async fn cached_size(
-    cx: &Context,
-    store: &Registry,
-    r: &Routed<'_>,
-    digest: &Digest,
-) -> Result<Option<u64>> {
-    match store.blob_size(cx, &r.local, digest).await {
-        Ok(size) => Ok(Some(size)),
-        Err(RegistryError::BlobUnknown(_)) => {
-            if store.link_stored_blob(&r.local, digest).await? {
-                store.blob_size(cx, &r.local, digest).await.map(Some)
-            } else {
-                Ok(None)
-            }
-        }
-        Err(e) => Err(e),
-    }
-}
-
 /// A mirrored blob asked for: the store it is cached in, the fills in
 /// flight, its upstream and route, and its digest.
 pub struct BlobAsk<'a> {
@@ -173,33 +152,44 @@ pub struct BlobAsk<'a> {
     pub digest: &'a Digest,
 }
 
+impl BlobAsk<'_> {
+    /// The cached blob's size (a blob the store holds for another
+    /// repository is linked into this one); `None` when it is not cached.
+    async fn cached_size(&self) -> Result<Option<u64>> {
+        let (cx, store, local, digest) = (self.cx, self.store, &self.r.local, self.digest);
+        match store.blob_size(cx, local, digest).await {
+            Ok(size) => Ok(Some(size)),
+            Err(RegistryError::BlobUnknown(_)) => {
+                if store.link_stored_blob(local, digest).await? {
+                    store.blob_size(cx, local, digest).await.map(Some)
+                } else {
+                    Ok(None)
+                }
+            }
+            Err(e) => Err(e),
+        }
+    }
+}
+
 /// A blob's size: the cached one, else the one a fill in flight was
 /// announced, else the upstream's HEAD (not stored).
 pub async fn blob_size(a: &BlobAsk<'_>) -> Result<u64> {
-    let BlobAsk {
-        cx,
-        store,
-        fills,
-        upstream,
-        r,
-        digest,
-    } = *a;
-    if let Some(size) = cached_size(cx, store, r, digest).await? {
+    if let Some(size) = a.cached_size().await? {
         return Ok(size);
     }
-    let filling = fills.inflight.lock().unwrap().get(digest).cloned();
+    let filling = a.fills.inflight.lock().unwrap().get(a.digest).cloned();
     if let Some(size) = filling.and_then(|s| s.size.get().copied()) {
         return Ok(size);
     }
-    upstream
+    a.upstream
         .client
-        .head_blob(&r.remote, &digest.to_string())
+        .head_blob(&a.r.remote, &a.digest.to_string())
         .await
         .map_err(|e| {
             if e.is_not_found() {
-                RegistryError::BlobUnknown(digest.clone())
+                RegistryError::BlobUnknown(a.digest.clone())
             } else {
-                upstream.failure(&e)
+                a.upstream.failure(&e)
             }
         })
 }
@@ -208,19 +198,12 @@ pub async fn blob_size(a: &BlobAsk<'_>) -> Result<u64> {
 /// the store), else a stream from the fill in flight, started now when
 /// there is none (one upstream GET however many clients ask).
 pub async fn open(a: &BlobAsk<'_>, offset: u64, len: u64) -> Result<Option<ByteStream>> {
-    let BlobAsk {
-        cx,
-        store,
-        fills,
-        upstream,
-        r,
-        digest,
-    } = *a;
-    if cached_size(cx, store, r, digest).await?.is_some() {
-        UpstreamMetrics::add(&upstream.metrics.hits, 1);
+    let (store, r, digest) = (a.store, a.r, a.digest);
+    if a.cached_size().await?.is_some() {
+        UpstreamMetrics::add(&a.upstream.metrics.hits, 1);
         return Ok(None);
     }
-    let spool = flight(store, fills, upstream, r, digest);
+    let spool = flight(store, a.fills, a.upstream, r, digest);
     match spool.started().await {
         Progress::Failed(Some(404), ..) => Err(RegistryError::BlobUnknown(digest.clone())),
         Progress::Failed(status, upstream, answer) => Err(RegistryError::Upstream {
