@@ -179,15 +179,28 @@ fn sweep(root: &Path) -> io::Result<()> {
 mod tests {
     use super::*;
 
+    /// Writes the files `old` under `root`, then begins a batch that
+    /// stages `new`.
+    fn staged(root: &Path, old: [(&str, &[u8]); 2], new: [(&str, &[u8]); 2]) -> Batch {
+        for (name, bytes) in old {
+            atomic::write(&root.join(name), bytes, 0o644).unwrap();
+        }
+        let mut b = Batch::begin(root).unwrap();
+        for (name, bytes) in new {
+            b.stage(&root.join(name), bytes, 0o644).unwrap();
+        }
+        b
+    }
+
     #[test]
     fn commit_applies_all_and_drop_leaves_nothing() {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path();
-        atomic::write(&root.join("a"), b"old a", 0o644).unwrap();
-        atomic::write(&root.join("gone"), b"x", 0o644).unwrap();
-        let mut b = Batch::begin(root).unwrap();
-        b.stage(&root.join("a"), b"new a", 0o644).unwrap();
-        b.stage(&root.join("sub/b"), b"new b", 0o644).unwrap();
+        let mut b = staged(
+            root,
+            [("a", b"old a"), ("gone", b"x")],
+            [("a", b"new a"), ("sub/b", b"new b")],
+        );
         b.remove(&root.join("gone")).unwrap();
         b.commit().unwrap();
         assert_eq!(fs::read(root.join("a")).unwrap(), b"new a");
@@ -205,11 +218,11 @@ mod tests {
     fn an_interrupted_batch_is_rolled_forward() {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path();
-        atomic::write(&root.join("a"), b"old a", 0o644).unwrap();
-        atomic::write(&root.join("b"), b"old b", 0o644).unwrap();
-        let mut b = Batch::begin(root).unwrap();
-        b.stage(&root.join("a"), b"new a", 0o644).unwrap();
-        b.stage(&root.join("b"), b"new b", 0o644).unwrap();
+        let mut b = staged(
+            root,
+            [("a", b"old a"), ("b", b"old b")],
+            [("a", b"new a"), ("b", b"new b")],
+        );
         // Simulate a crash after the journal and the first rename.
         let ops = std::mem::take(&mut b.ops);
         atomic::write(

@@ -179,11 +179,7 @@ fn certs_are_kept_then_renewed_with_the_same_ca() {
             .arg("-out")
             .arg(crt(&lab)),
     );
-    let out = lab
-        .cmd()
-        .args(["certs", "--san", "10.1.2.3"])
-        .output()
-        .unwrap();
+    let out = lab.output(&["certs", "--san", "10.1.2.3"]);
     let err = String::from_utf8(out.stderr).unwrap();
     assert!(err.contains("(it expires within 30 days)"), "{err}");
     assert_eq!(

@@ -30,11 +30,7 @@ fn set_get_list_rm() {
     let lab = TempLab::new(&base_manifest());
     lab.set_secret("registry/admin", "pw-1\r\n");
     lab.set_secret("a/b/c.d_e-f", "line1\nline2\n\n");
-    let out = lab
-        .cmd()
-        .args(["secrets", "set", "gen", "--generate", "--length", "48"])
-        .output()
-        .unwrap();
+    let out = lab.output(&["secrets", "set", "gen", "--generate", "--length", "48"]);
     assert!(out.status.success());
     assert!(out.stdout.is_empty(), "a generated value is not printed");
     let generated = lab.get_secret("gen").stdout;
@@ -52,11 +48,7 @@ fn set_get_list_rm() {
     // Overwrite, then remove: rm warns that lab.yaml still refers to it.
     lab.set_secret("registry/admin", "pw-2");
     assert_eq!(lab.get_secret("registry/admin").stdout, b"pw-2");
-    let out = lab
-        .cmd()
-        .args(["secrets", "rm", "registry/admin"])
-        .output()
-        .unwrap();
+    let out = lab.output(&["secrets", "rm", "registry/admin"]);
     let err = String::from_utf8(out.stderr).unwrap();
     assert!(out.status.success(), "{err}");
     assert!(
@@ -72,12 +64,7 @@ fn set_get_list_rm() {
 #[test]
 fn an_empty_value_is_refused() {
     let lab = TempLab::new(&base_manifest());
-    let out = lab
-        .cmd()
-        .args(["secrets", "set", "x"])
-        .write_stdin("\n")
-        .output()
-        .unwrap();
+    let out = lab.output_with(&["secrets", "set", "x"], "\n");
     assert_eq!(out.status.code(), Some(1));
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("the value is empty; nothing was changed")
@@ -196,12 +183,7 @@ fn a_failed_rekey_changes_nothing() {
 fn secret_names_cannot_escape_the_store() {
     let lab = TempLab::new(&base_manifest());
     for bad in ["../x", "/etc/x", "a//b", "A", "a/./b", ""] {
-        let out = lab
-            .cmd()
-            .args(["secrets", "set", bad])
-            .write_stdin("v")
-            .output()
-            .unwrap();
+        let out = lab.output_with(&["secrets", "set", bad], "v");
         assert_eq!(out.status.code(), Some(1), "{bad:?}");
         assert!(
             String::from_utf8_lossy(&out.stderr).contains("is not a valid secret name"),
@@ -217,12 +199,7 @@ fn secrets_commands_work_while_the_rest_of_lab_yaml_is_unfinished() {
         TempLab::new(&base_manifest().replace("host: docker.registry.example.com", "host: TODO!"));
     lab.set_secret("a", "v");
     let lab = TempLab::new(&base_manifest().replace(common::DEMO_RECIPIENT, "age1nope"));
-    let out = lab
-        .cmd()
-        .args(["secrets", "set", "a"])
-        .write_stdin("v")
-        .output()
-        .unwrap();
+    let out = lab.output_with(&["secrets", "set", "a"], "v");
     let err = String::from_utf8(out.stderr).unwrap();
     assert!(err.contains("lab.yaml is not valid (1 problem):\nlab.yaml:11:7: error: \"age1nope\" is not an age recipient"), "{err}");
 }

@@ -69,6 +69,22 @@ async fn push_image(reg: &TestRegistry, name: &str, tag: &str, seed: &str) -> (S
     (d, m)
 }
 
+/// PATCHes `body` to the upload at `loc` as the bytes `range` of it.
+async fn patch_range(
+    c: &reqwest::Client,
+    reg: &TestRegistry,
+    loc: &str,
+    range: &str,
+    body: Vec<u8>,
+) -> Response {
+    common::send(
+        c.patch(format!("{}{loc}", reg.url))
+            .header("content-range", range)
+            .body(body),
+    )
+    .await
+}
+
 #[tokio::test]
 async fn base_endpoint_and_headers() {
     let reg =
@@ -169,12 +185,7 @@ async fn chunked_streamed_and_cancelled_uploads() {
         loc = resp.headers()["location"].to_str().unwrap().to_string();
         if i == 0 {
             // A chunk that does not continue the upload: 416 with the offset.
-            let resp = common::send(
-                c.patch(format!("{}{loc}", reg.url))
-                    .header("content-range", "5-9")
-                    .body(vec![0u8; 5]),
-            )
-            .await;
+            let resp = patch_range(&c, &reg, &loc, "5-9", vec![0u8; 5]).await;
             assert_eq!(resp.status(), StatusCode::RANGE_NOT_SATISFIABLE);
             assert_eq!(resp.headers()["range"], "0-999999");
         }
@@ -774,26 +785,11 @@ async fn bad_input_is_refused_cleanly() {
     // A chunk out of order, then a Content-Range that lies about its length.
     let resp = common::send(c.post(format!("{}/v2/ok/app/blobs/uploads/", reg.url))).await;
     let loc = resp.headers()["location"].to_str().unwrap().to_string();
-    let resp = common::send(
-        c.patch(format!("{}{loc}", reg.url))
-            .header("content-range", "10-19")
-            .body(vec![0u8; 10]),
-    )
-    .await;
+    let resp = patch_range(&c, &reg, &loc, "10-19", vec![0u8; 10]).await;
     assert_eq!(resp.status(), StatusCode::RANGE_NOT_SATISFIABLE);
-    let resp = common::send(
-        c.patch(format!("{}{loc}", reg.url))
-            .header("content-range", "0-99")
-            .body(vec![0u8; 10]),
-    )
-    .await;
+    let resp = patch_range(&c, &reg, &loc, "0-99", vec![0u8; 10]).await;
     assert_eq!(error_code(resp).await, "BLOB_UPLOAD_INVALID");
-    let resp = common::send(
-        c.patch(format!("{}{loc}", reg.url))
-            .header("content-range", "zero-ten")
-            .body(vec![0u8; 10]),
-    )
-    .await;
+    let resp = patch_range(&c, &reg, &loc, "zero-ten", vec![0u8; 10]).await;
     assert_eq!(error_code(resp).await, "BLOB_UPLOAD_INVALID");
     let resp = common::send(c.get(format!("{}{loc}", reg.url))).await;
     assert_eq!(

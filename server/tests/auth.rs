@@ -21,12 +21,7 @@ fn basic(user: &str, pw: &str) -> String {
 /// An htpasswd file made by Apache's own `htpasswd -B` (interop), cost 10.
 async fn htpasswd_file(dir: &std::path::Path, users: &[(&str, &str)]) -> std::path::PathBuf {
     let path = dir.join("htpasswd");
-    let mut text = String::new();
-    for (u, p) in users {
-        text.push_str(run("htpasswd", &["-Bbn", "-C", "10", u, p]).await.trim());
-        text.push('\n');
-    }
-    std::fs::write(&path, text).unwrap();
+    common::tools::htpasswd_file(&path, 10, users).await;
     path
 }
 
@@ -60,6 +55,12 @@ impl Req<'_> {
 
     async fn status(&self, method: reqwest::Method, path: &str) -> StatusCode {
         self.send(method, path).send().await.unwrap().status()
+    }
+
+    /// The status of `HEAD /v2/NAME/blobs/DIGEST`.
+    async fn blob_status(&self, name: &str, digest: &str) -> StatusCode {
+        let path = format!("/v2/{name}/blobs/{digest}");
+        self.status(reqwest::Method::HEAD, &path).await
     }
 
     async fn push_image(&self, name: &str, tag: &str) -> (String, String) {
@@ -338,35 +339,22 @@ async fn access_rules_hold_on_every_endpoint() {
 
     // carol may push to team/* but not read other/x: a mount from there
     // falls back to an upload instead of linking the blob.
-    let resp = carol
-        .send(
-            M::POST,
-            &format!("/v2/team/app/blobs/uploads/?mount={other_layer}&from=other/x"),
-        )
-        .send()
-        .await
-        .unwrap();
+    let mount = |to: &str, layer: &str, from: &str| {
+        let path = format!("/v2/{to}/blobs/uploads/?mount={layer}&from={from}");
+        let carol = &carol;
+        async move { carol.status(M::POST, &path).await }
+    };
     assert_eq!(
-        resp.status(),
+        mount("team/app", &other_layer, "other/x").await,
         StatusCode::ACCEPTED,
         "no mount from an unreadable repository"
     );
     assert_eq!(
-        carol
-            .status(M::HEAD, &format!("/v2/team/app/blobs/{other_layer}"))
-            .await,
+        carol.blob_status("team/app", &other_layer).await,
         StatusCode::NOT_FOUND
     );
-    let resp = carol
-        .send(
-            M::POST,
-            &format!("/v2/team/new/blobs/uploads/?mount={team_layer}&from=team/app"),
-        )
-        .send()
-        .await
-        .unwrap();
     assert_eq!(
-        resp.status(),
+        mount("team/new", &team_layer, "team/app").await,
         StatusCode::CREATED,
         "a mount within her rights works"
     );
@@ -485,9 +473,7 @@ async fn no_way_in_without_the_right() {
     }
     // Nothing reached other/x's tags, and the mount made no link.
     assert_eq!(
-        alice
-            .status(M::HEAD, &format!("/v2/team/app/blobs/{secret_layer}"))
-            .await,
+        alice.blob_status("team/app", &secret_layer).await,
         StatusCode::NOT_FOUND
     );
     assert_eq!(

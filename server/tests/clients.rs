@@ -5,8 +5,8 @@
 mod common;
 
 use common::TestRegistry;
-use common::oci::{layout_digest, make_layout, platform_digest};
-use common::tools::{Distribution, run, skopeo_copy_with, try_run};
+use common::oci::{AMD64_AND_ARM64, make_layout, platform_digest};
+use common::tools::{Distribution, run, skopeo_copy_to_layout, skopeo_copy_with, try_run};
 use serde_json::Value;
 
 const NO_TLS: &str = "--tls-verify=false";
@@ -44,14 +44,9 @@ async fn skopeo_push_list_inspect_pull_delete() {
     assert_eq!(info["Architecture"], "amd64");
 
     let back = work.path().join("back");
-    skopeo_copy_with(
-        &["--src-tls-verify=false"],
-        &dest,
-        &format!("oci:{}:v1", back.display()),
-    )
-    .await;
+    let flags = ["--src-tls-verify=false"];
     assert_eq!(
-        layout_digest(&back, "v1"),
+        skopeo_copy_to_layout(&flags, &dest, &back, "v1").await,
         pushed,
         "copied back with the identical digest"
     );
@@ -71,12 +66,7 @@ async fn skopeo_multi_arch_index() {
     let reg = TestRegistry::start("").await;
     let work = tempfile::tempdir().unwrap();
     let src = work.path().join("src");
-    let pushed = make_layout(
-        &src,
-        "multi",
-        &[("linux", "amd64"), ("linux", "arm64")],
-        "multi",
-    );
+    let pushed = make_layout(&src, "multi", AMD64_AND_ARM64, "multi");
     let dest = format!("docker://{}/demo/multi:v1", reg.host());
     skopeo_copy_with(
         &["--all", "--dest-tls-verify=false"],
@@ -88,22 +78,18 @@ async fn skopeo_multi_arch_index() {
         serde_json::from_str(&run("skopeo", &["inspect", "--raw", NO_TLS, &dest]).await).unwrap();
     assert_eq!(raw["manifests"].as_array().unwrap().len(), 2);
     let back = work.path().join("back");
-    skopeo_copy_with(
-        &["--all", "--src-tls-verify=false"],
-        &dest,
-        &format!("oci:{}:v1", back.display()),
-    )
-    .await;
-    assert_eq!(layout_digest(&back, "v1"), pushed);
+    let flags = ["--all", "--src-tls-verify=false"];
+    assert_eq!(
+        skopeo_copy_to_layout(&flags, &dest, &back, "v1").await,
+        pushed
+    );
     // A single-platform pull picks the arm64 image out of the index.
     let arm = work.path().join("arm");
-    skopeo_copy_with(
-        &["--override-arch=arm64", "--src-tls-verify=false"],
-        &dest,
-        &format!("oci:{}:v1", arm.display()),
-    )
-    .await;
-    assert_eq!(layout_digest(&arm, "v1"), platform_digest(&raw, "arm64"));
+    let flags = ["--override-arch=arm64", "--src-tls-verify=false"];
+    assert_eq!(
+        skopeo_copy_to_layout(&flags, &dest, &arm, "v1").await,
+        platform_digest(&raw, "arm64")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -123,22 +109,16 @@ async fn distribution_and_labreg_share_one_storage_folder() {
     )
     .await;
     let a_back = work.path().join("a-back");
-    skopeo_copy_with(
-        &["--src-tls-verify=false"],
-        &format!("docker://{}/interop/a:v1", dist.host),
-        &format!("oci:{}:v1", a_back.display()),
-    )
-    .await;
-    assert_eq!(layout_digest(&a_back, "v1"), a_digest);
+    let src = format!("docker://{}/interop/a:v1", dist.host);
+    let flags = ["--src-tls-verify=false"];
+    assert_eq!(
+        skopeo_copy_to_layout(&flags, &src, &a_back, "v1").await,
+        a_digest
+    );
 
     // Pushed through registry:2 (an index too), pulled through labreg.
     let b = work.path().join("b");
-    let b_digest = make_layout(
-        &b,
-        "v1",
-        &[("linux", "amd64"), ("linux", "arm64")],
-        "via distribution",
-    );
+    let b_digest = make_layout(&b, "v1", AMD64_AND_ARM64, "via distribution");
     skopeo_copy_with(
         &["--all", "--dest-tls-verify=false"],
         &format!("oci:{}:v1", b.display()),
@@ -146,13 +126,12 @@ async fn distribution_and_labreg_share_one_storage_folder() {
     )
     .await;
     let b_back = work.path().join("b-back");
-    skopeo_copy_with(
-        &["--all", "--src-tls-verify=false"],
-        &format!("docker://{}/interop/b:v1", labreg.host()),
-        &format!("oci:{}:v1", b_back.display()),
-    )
-    .await;
-    assert_eq!(layout_digest(&b_back, "v1"), b_digest);
+    let src = format!("docker://{}/interop/b:v1", labreg.host());
+    let flags = ["--all", "--src-tls-verify=false"];
+    assert_eq!(
+        skopeo_copy_to_layout(&flags, &src, &b_back, "v1").await,
+        b_digest
+    );
 
     // Both list the same catalog.
     let cat = |host: String| async move {

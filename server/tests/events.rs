@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 
 use base64::Engine;
 use common::oci::make_layout;
-use common::tools::run;
+use common::tools::{htpasswd_file, run};
 use common::{TestRegistry, client};
 use labreg::auth::Principal;
 use labreg::events::EventSink;
@@ -76,8 +76,7 @@ fn tagged(action: ChangeAction, digest: &str, tag: &str) -> Seen {
 async fn a_push_and_delete_sequence_reports_each_change() {
     let dir = tempfile::tempdir().unwrap();
     let htpasswd = dir.path().join("htpasswd");
-    let line = run("htpasswd", &["-Bbn", "-C", "10", "alice", "secret"]).await;
-    std::fs::write(&htpasswd, line).unwrap();
+    htpasswd_file(&htpasswd, 10, &[("alice", "secret")]).await;
     let root = dir.path().join("data");
     let yaml = format!(
         "version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nauth:\n  htpasswd:\n    realm: test\n    path: {}\n",

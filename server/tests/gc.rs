@@ -187,25 +187,23 @@ async fn check_finds_damage(s: Store) {
     s.reg.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn gc_on_the_filesystem() {
-    gc_deletes_exactly_the_unreferenced(fs_store().await).await;
+/// One test on the filesystem and one on S3 for a check written once.
+macro_rules! on_fs_and_s3 {
+    ($check:ident: $fs:ident, $s3:ident) => {
+        #[tokio::test(flavor = "multi_thread")]
+        async fn $fs() {
+            $check(fs_store().await).await;
+        }
+
+        #[tokio::test(flavor = "multi_thread")]
+        async fn $s3() {
+            $check(s3_store().await).await;
+        }
+    };
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn gc_on_s3() {
-    gc_deletes_exactly_the_unreferenced(s3_store().await).await;
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn check_on_the_filesystem() {
-    check_finds_damage(fs_store().await).await;
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn check_on_s3() {
-    check_finds_damage(s3_store().await).await;
-}
+on_fs_and_s3!(gc_deletes_exactly_the_unreferenced: gc_on_the_filesystem, gc_on_s3);
+on_fs_and_s3!(check_finds_damage: check_on_the_filesystem, check_on_s3);
 
 /// Sets a file's modified time `ago` in the past.
 fn age(root: &Path, driver_path: &str, ago: std::time::Duration) {

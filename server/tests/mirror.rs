@@ -7,24 +7,21 @@ mod common;
 
 use std::path::Path;
 
-use common::oci::{layout_digest, make_layout};
+use common::oci::{AMD64_AND_ARM64, make_layout};
 use common::pki::Ca;
 use common::process::run_labreg;
 use common::token_front::TokenFront;
-use common::tools::{Distribution, run, skopeo_copy, skopeo_copy_with, try_skopeo_copy_with};
+use common::tools::{
+    Distribution, run, skopeo_copy, skopeo_copy_to_layout, skopeo_copy_with, try_skopeo_copy_with,
+};
 use common::{TestRegistry, client, digest};
 
 const INDEX_ACCEPT: &str = "application/vnd.oci.image.index.v1+json";
 
 /// `skopeo copy --all` of `src` into an OCI layout; the digest it stored.
-async fn pull_all(src: &str, out: &Path, tag: &str) -> String {
-    skopeo_copy_with(
-        &["--all", "--src-tls-verify=false"],
-        src,
-        &format!("oci:{}:{tag}", out.display()),
-    )
-    .await;
-    layout_digest(out, tag)
+async fn pull_all(host: &str, image: &str, out: &Path, tag: &str) -> String {
+    let src = format!("docker://{host}/{image}");
+    skopeo_copy_to_layout(&["--all", "--src-tls-verify=false"], &src, out, tag).await
 }
 
 /// `skopeo copy --all` of an OCI layout's tag to a plain-HTTP registry.
@@ -46,8 +43,7 @@ async fn upstream_with_index(
     content: &str,
 ) -> (TestRegistry, String) {
     let upstream = TestRegistry::start("").await;
-    let platforms = [("linux", "amd64"), ("linux", "arm64")];
-    let pushed = make_layout(&d.join("img"), tag, &platforms, content);
+    let pushed = make_layout(&d.join("img"), tag, AMD64_AND_ARM64, content);
     let dest = format!("docker://{}/{name}:{tag}", upstream.host());
     push_all(&d.join("img"), tag, &dest).await;
     (upstream, pushed)
@@ -103,12 +99,7 @@ async fn mirrors_docker_registry_with_htpasswd_and_tls_then_serves_stale() {
         ),
     )
     .await;
-    let pushed = make_layout(
-        &d.join("img"),
-        "1.27",
-        &[("linux", "amd64"), ("linux", "arm64")],
-        "nginx",
-    );
+    let pushed = make_layout(&d.join("img"), "1.27", AMD64_AND_ARM64, "nginx");
     skopeo_copy_with(
         &[
             "--all",
@@ -147,12 +138,7 @@ async fn mirrors_docker_registry_with_htpasswd_and_tls_then_serves_stale() {
 
     // skopeo pulls the multi-arch index through labreg, `docker.io/nginx`
     // meaning `library/nginx` as on Docker Hub: identical digests.
-    let got = pull_all(
-        &format!("docker://{host}/docker.io/nginx:1.27"),
-        &d.join("out1"),
-        "1.27",
-    )
-    .await;
+    let got = pull_all(&host, "docker.io/nginx:1.27", &d.join("out1"), "1.27").await;
     assert_eq!(got, pushed);
     // containerd's mirror request: the upstream's own name and ?ns=.
     let r = common::send(
@@ -226,18 +212,15 @@ async fn mirrors_docker_registry_with_htpasswd_and_tls_then_serves_stale() {
     // digest still pull; what was never cached fails naming the upstream.
     up.stop().await;
     let again = pull_all(
-        &format!("docker://{host}/docker.io/library/nginx:1.27"),
+        &host,
+        "docker.io/library/nginx:1.27",
         &d.join("out2"),
         "1.27",
     )
     .await;
     assert_eq!(again, pushed);
-    let by_digest = pull_all(
-        &format!("docker://{host}/docker.io/library/nginx@{pushed}"),
-        &d.join("out3"),
-        "x",
-    )
-    .await;
+    let cached = format!("docker.io/library/nginx@{pushed}");
+    let by_digest = pull_all(&host, &cached, &d.join("out3"), "x").await;
     assert_eq!(by_digest, pushed);
     // The tag list falls back to what is cached.
     assert_eq!(
@@ -298,12 +281,7 @@ async fn bearer_upstream_one_fetch_for_sixteen_clients_and_no_tampered_bytes() {
         d.join("pw").display()
     ))
     .await;
-    let got = pull_all(
-        &format!("docker://{}/tok.example/team/app:v1", reg.host()),
-        &d.join("out"),
-        "v1",
-    )
-    .await;
+    let got = pull_all(&reg.host(), "tok.example/team/app:v1", &d.join("out"), "v1").await;
     assert_eq!(got, pushed);
     // One token for the repository's scope, reused for every request.
     assert_eq!(front.counters.lock().unwrap().token_requests, 1);

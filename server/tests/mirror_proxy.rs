@@ -8,7 +8,7 @@ mod common;
 use std::path::Path;
 
 use common::TestRegistry;
-use common::oci::{layout_digest, make_layout};
+use common::oci::{AMD64_AND_ARM64, layout_digest, make_layout};
 use common::process::Process;
 use common::tools::{Distribution, run, skopeo_copy_with, try_run};
 
@@ -28,12 +28,7 @@ async fn proxy_config_and_variables_work_as_on_registry2() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let upstream = TestRegistry::start("").await;
-    let pushed = make_layout(
-        &d.join("img"),
-        "1",
-        &[("linux", "amd64"), ("linux", "arm64")],
-        "busybox",
-    );
+    let pushed = make_layout(&d.join("img"), "1", AMD64_AND_ARM64, "busybox");
     let img = format!("oci:{}:1", d.join("img").display());
     skopeo_copy_with(
         &["--all", "--dest-tls-verify=false"],

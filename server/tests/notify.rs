@@ -15,7 +15,7 @@ use common::TestRegistry;
 use common::oci::make_layout;
 use common::process::{Process, free_port};
 use common::receiver::Receiver;
-use common::tools::{Distribution, run, skopeo_copy_with};
+use common::tools::{Distribution, htpasswd_file, skopeo_copy_with};
 use serde_json::{Value, json};
 
 const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
@@ -108,8 +108,7 @@ fn sorted(mut v: Vec<Value>) -> Vec<Value> {
 async fn labreg_sends_what_registry2_sends() {
     let dir = tempfile::tempdir().unwrap();
     let htpasswd = dir.path().join("htpasswd");
-    let line = run("htpasswd", &["-Bbn", "-C", "5", "alice", "secret"]).await;
-    std::fs::write(&htpasswd, line).unwrap();
+    htpasswd_file(&htpasswd, 5, &[("alice", "secret")]).await;
     let auth = format!(
         "auth:\n  htpasswd:\n    realm: test\n    path: {}\n",
         htpasswd.display()

@@ -30,6 +30,13 @@ pub fn bin(name: &str) -> PathBuf {
     path
 }
 
+/// Whether a program named `name` is in one of `PATH`'s folders.
+pub fn on_path(name: &str) -> bool {
+    std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).any(|d| d.join(name).is_file()))
+        .unwrap_or(false)
+}
+
 /// A loopback port free right now. Servers that take their address from
 /// a config (the labreg binary, docker-registry, containerd) cannot be
 /// handed a bound listener, so they get this and readiness is awaited.

@@ -134,6 +134,26 @@ fn split_name(name: &str) -> Option<(&str, &str)> {
         .find(|(p, n)| p.len() <= 155 && n.len() <= 100 && !n.is_empty())
 }
 
+/// A ustar header's checksum as its field stores it (octal) and as a
+/// reader computes it (the byte sum, the field itself counted as spaces),
+/// for tests of the tars labctl writes.
+#[cfg(test)]
+pub(crate) fn header_sums(h: &[u8]) -> (u64, u64) {
+    let stored = u64::from_str_radix(std::str::from_utf8(&h[148..154]).unwrap(), 8).unwrap();
+    let sum = h[..512]
+        .iter()
+        .enumerate()
+        .map(|(i, &b)| {
+            if (148..156).contains(&i) {
+                32
+            } else {
+                u64::from(b)
+            }
+        })
+        .sum();
+    (stored, sum)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -153,19 +173,8 @@ mod tests {
         assert_eq!(tar.len(), 5 * BLOCK);
         for h in [&tar[..BLOCK], &tar[BLOCK..2 * BLOCK]] {
             assert_eq!(&h[257..263], b"ustar\0");
-            let stored = u64::from_str_radix(std::str::from_utf8(&h[148..154]).unwrap(), 8);
-            let sum: u64 = h
-                .iter()
-                .enumerate()
-                .map(|(i, &b)| {
-                    if (148..156).contains(&i) {
-                        32
-                    } else {
-                        u64::from(b)
-                    }
-                })
-                .sum();
-            assert_eq!(stored.unwrap(), sum);
+            let (stored, sum) = header_sums(h);
+            assert_eq!(stored, sum);
         }
         assert_eq!(&tar[..4], b"etc/");
         assert_eq!(tar[156], b'5');

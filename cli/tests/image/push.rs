@@ -3,16 +3,25 @@
 //! the CA, no --skip-verify) with identical digests; the lab's own
 //! registry with its CA and user; failures named.
 
+use std::path::PathBuf;
+
 use crate::common::containerd::Containerd;
 use crate::common::{nodeport_lab, run_ok, run_stdin, tool};
 use crate::support::{PASSWORD, Registry, USER, build_image, labctl, manifest_digest, skopeo_json};
 
-#[test]
-fn pushed_with_labctl_then_pulled_by_skopeo_and_containerd_with_the_same_digest() {
+/// A labreg to push to, and labreg's image built into TMP/layout:
+/// (the registry, TMP, the layout, its manifest digest).
+fn registry_and_image() -> (Registry, tempfile::TempDir, PathBuf, String) {
     let reg = Registry::start();
     let tmp = tempfile::tempdir().unwrap();
     let layout = tmp.path().join("layout");
     let built = manifest_digest(&build_image(&layout));
+    (reg, tmp, layout, built)
+}
+
+#[test]
+fn pushed_with_labctl_then_pulled_by_skopeo_and_containerd_with_the_same_digest() {
+    let (reg, tmp, layout, built) = registry_and_image();
     let host = reg.host();
     let reference = format!("{host}/labctl/labreg:test");
     let push = || {
@@ -99,10 +108,7 @@ fn pushed_with_labctl_then_pulled_by_skopeo_and_containerd_with_the_same_digest(
 
 #[test]
 fn the_lab_registry_with_its_ca_and_user_and_failures_named() {
-    let reg = Registry::start();
-    let tmp = tempfile::tempdir().unwrap();
-    let layout = tmp.path().join("layout");
-    let built = manifest_digest(&build_image(&layout));
+    let (reg, tmp, layout, built) = registry_and_image();
     let lab = tmp.path().join("lab");
     // lab.yaml exposes a NodePort; REF names the port labreg listens on.
     let ca_pem = std::fs::read_to_string(&reg.ca).unwrap();

@@ -56,6 +56,14 @@ registry:
 }
 
 /// The lab, with secrets, certificates and a sealing key, rendered.
+/// A lab on a free NodePort whose nodes run `runtime` and mirror
+/// docker.io: (the port, the lab).
+pub fn mirroring_lab(runtime: &str) -> (u16, TempLab) {
+    let port = node_port();
+    let nodes = format!("  runtime: {runtime}\n  mirror: [docker.io]\n");
+    (port, new_lab(port, &nodes))
+}
+
 pub fn new_lab(port: u16, nodes: &str) -> TempLab {
     let lab = render_lab(&manifest(port, nodes));
     lab.cmd().arg("certs").assert().success();
@@ -164,12 +172,25 @@ pub async fn labreg(lab: &TempLab, port: u16) -> Labreg {
 /// the CA in `cert_dir`; returns the manifest digest.
 pub fn push(dir: &Path, cert_dir: &Path, text: &str, dest: &str) -> String {
     let img = crate::up_support::image(dir, text);
-    let digest_file = dir.join("digest");
+    let creds = format!("admin:{ADMIN}");
+    skopeo_push(&img, &creds, cert_dir, &dir.join("digest"), dest)
+}
+
+/// `skopeo copy` of the layout `img` (tag demo) to `dest` as `creds`
+/// (USER:PASSWORD), trusting the CA in `cert_dir`; the manifest digest,
+/// as skopeo wrote it to `digest_file`.
+pub fn skopeo_push(
+    img: &Path,
+    creds: &str,
+    cert_dir: &Path,
+    digest_file: &Path,
+    dest: &str,
+) -> String {
     crate::up_support::skopeo(&[
         "copy",
         "--quiet",
         "--dest-creds",
-        &format!("admin:{ADMIN}"),
+        creds,
         "--dest-cert-dir",
         &cert_dir.display().to_string(),
         "--digestfile",

@@ -10,7 +10,7 @@
 use std::path::Path;
 
 use crate::common::containerd::Containerd;
-use crate::lab::{kubelet_volume, new_lab, node_port, sync};
+use crate::lab::{kubelet_volume, mirroring_lab, sync};
 use crate::support::{DistOptions, Distribution, Labreg};
 
 const HUB_USER: &str = "hub";
@@ -20,22 +20,16 @@ const HUB_PASSWORD: &str = "Hub-Upstream-Pw-52k";
 /// tag; the manifest digest.
 fn push_upstream(dir: &Path, certs: &Path, up: u16, tags: &[&str]) -> String {
     let img = crate::up_support::image(dir, "from the upstream");
+    let creds = format!("{HUB_USER}:{HUB_PASSWORD}");
     let mut digest = String::new();
     for tag in tags {
-        let file = dir.join(format!("digest-{tag}"));
-        crate::up_support::skopeo(&[
-            "copy",
-            "--quiet",
-            "--dest-creds",
-            &format!("{HUB_USER}:{HUB_PASSWORD}"),
-            "--dest-cert-dir",
-            &certs.display().to_string(),
-            "--digestfile",
-            &file.display().to_string(),
-            &format!("oci:{}:demo", img.display()),
+        digest = crate::lab::skopeo_push(
+            &img,
+            &creds,
+            certs,
+            &dir.join(format!("digest-{tag}")),
             &format!("docker://127.0.0.1:{up}/library/app:{tag}"),
-        ]);
-        digest = std::fs::read_to_string(file).unwrap().trim().to_string();
+        );
     }
     digest
 }
@@ -70,8 +64,7 @@ fn counter(metrics: &str, name: &str) -> u64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn containerd_pulls_docker_io_through_the_mirror() {
-    let port = node_port();
-    let lab = new_lab(port, "  runtime: containerd\n  mirror: [docker.io]\n");
+    let (port, lab) = mirroring_lab("containerd");
     let t = lab.dir.path();
     let addr = format!("127.0.0.1:{port}");
 

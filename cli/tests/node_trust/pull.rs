@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use crate::common::containerd::Containerd;
-use crate::lab::{ADMIN, kubelet_volume, labreg, new_lab, node_port, push, sync, under};
+use crate::lab::{ADMIN, kubelet_volume, labreg, mirroring_lab, node_port, push, sync, under};
 
 /// The same kind of image twice: under its own name and under the mirror's
 /// prefix for docker.io; their digests.
@@ -22,8 +22,7 @@ fn push_own_and_mirrored(t: &Path, cert_dir: &Path, addr: &str) -> (String, Stri
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn containerd_pulls_through_the_files_node_trust_wrote() {
-    let p1 = node_port();
-    let lab = new_lab(p1, "  runtime: containerd\n  mirror: [docker.io]\n");
+    let (p1, lab) = mirroring_lab("containerd");
     let t = lab.dir.path();
     let host = t.join("node");
     let certs_d = host.join("etc/containerd/certs.d");
@@ -174,8 +173,7 @@ async fn containerd_pulls_through_the_files_node_trust_wrote() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn skopeo_reads_the_cri_o_drop_in() {
-    let port = node_port();
-    let lab = new_lab(port, "  runtime: cri-o\n  mirror: [docker.io]\n");
+    let (port, lab) = mirroring_lab("cri-o");
     let t = lab.dir.path();
     let host = t.join("node");
     let vol = t.join("volume");

@@ -2,7 +2,7 @@
 //! and a user's password decrypted from secrets/.
 
 use crate::common::nodeport_lab;
-use crate::support::{Ca, DistOptions, Distribution, labctl, run};
+use crate::support::{Ca, DistOptions, Distribution, Run, labctl, run};
 
 /// A free port in the NodePort range, for docker-registry's config.
 fn node_port() -> u16 {
@@ -39,11 +39,7 @@ async fn the_lab_registry_with_its_ca_and_user() {
         c.env("LABCTL_AGE_KEY_FILE", &key);
         c
     };
-    let set = run(
-        cmd().args(["secrets", "set", "registry/admin"]),
-        Some("lab-password"),
-    )
-    .await;
+    let set = set_admin(cmd(), "lab-password").await;
     assert_eq!(set.code, 0, "{}", set.stderr);
 
     let r = run(cmd().args(["verify", "push", "--output", "json"]), None).await;
@@ -54,11 +50,7 @@ async fn the_lab_registry_with_its_ca_and_user() {
     assert_eq!(login, "as admin (lab.yaml, secret registry/admin)");
 
     // The secret changed but the registry's htpasswd did not.
-    let set = run(
-        cmd().args(["secrets", "set", "registry/admin"]),
-        Some("new-password"),
-    )
-    .await;
+    let set = set_admin(cmd(), "new-password").await;
     assert_eq!(set.code, 0, "{}", set.stderr);
     let r = run(cmd().args(["verify", "push", "--output", "json"]), None).await;
     let msg = r.failed_with("login", "wrong-credentials");
@@ -76,4 +68,13 @@ async fn the_lab_registry_with_its_ca_and_user() {
         r.stdout
     );
     dist.stop().await;
+}
+
+/// `labctl secrets set registry/admin` with `password` on stdin.
+async fn set_admin(mut cmd: tokio::process::Command, password: &str) -> Run {
+    run(
+        cmd.args(["secrets", "set", "registry/admin"]),
+        Some(password),
+    )
+    .await
 }

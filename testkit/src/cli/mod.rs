@@ -56,11 +56,8 @@ pub use crate::free_port;
 
 /// A real tool the test needs; a missing one fails the test loudly.
 pub fn tool(name: &str) -> Command {
-    let found = std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).any(|d| d.join(name).is_file()))
-        .unwrap_or(false);
     assert!(
-        found,
+        crate::on_path(name),
         "this test needs the `{name}` tool, which is not installed: run scripts/setup.sh (Debian packages age, openssl, apache2-utils)"
     );
     Command::new(name)
@@ -78,22 +75,31 @@ pub fn run_ok(cmd: &mut Command) -> String {
     String::from_utf8(out.stdout).expect("utf-8 output")
 }
 
-/// A valid manifest; tests replace parts of it. Line numbers matter.
-pub fn base_manifest() -> String {
+/// The lines of a lab.yaml up to `registry:` (12 lines): the lab `name`,
+/// its git repository `repo_url` (branch main, folder apps) and the demo
+/// identity as the one recipient.
+pub fn lab_head(name: &str, repo_url: &str) -> String {
     format!(
         "apiVersion: labctl/v1alpha1
 kind: Lab
 metadata:
-  name: homelab
+  name: {name}
 git:
-  repoURL: https://github.com/me/homelab.git
+  repoURL: {repo_url}
   revision: main
   path: apps
 secrets:
   recipients:
     - {DEMO_RECIPIENT}
 registry:
-  namespace: registry
+"
+    )
+}
+
+/// A valid manifest; tests replace parts of it. Line numbers matter.
+pub fn base_manifest() -> String {
+    lab_head("homelab", "https://github.com/me/homelab.git")
+        + "  namespace: registry
   host: docker.registry.example.com
   image: labreg
   replicas: 1
@@ -114,7 +120,6 @@ registry:
     - namespace: default
       name: regcred
 "
-    )
 }
 
 /// A temporary lab folder with the demo identity in `LABCTL_AGE_KEY_FILE`
@@ -143,9 +148,17 @@ impl TempLab {
             .env("LABCTL_AGE_KEY_FILE", &self.key_file);
         c
     }
+    /// What `labctl ARGS` did in the lab (stdout, stderr, status).
+    pub fn output(&self, args: &[&str]) -> std::process::Output {
+        self.cmd().args(args).output().unwrap()
+    }
+    /// What `labctl ARGS` did with `stdin` written to it.
+    pub fn output_with(&self, args: &[&str], stdin: &str) -> std::process::Output {
+        self.cmd().args(args).write_stdin(stdin).output().unwrap()
+    }
     /// What `labctl secrets get NAME` did (stdout, stderr, status).
     pub fn get_secret(&self, name: &str) -> std::process::Output {
-        self.cmd().args(["secrets", "get", name]).output().unwrap()
+        self.output(&["secrets", "get", name])
     }
     /// `labctl secrets set NAME` with `value` on stdin, which must succeed.
     pub fn set_secret(&self, name: &str, value: impl Into<Vec<u8>>) {

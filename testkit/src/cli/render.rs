@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use super::{DEMO_RECIPIENT, TempLab, run_ok, tool};
+use super::{TempLab, lab_head, run_ok, tool};
 
 pub const ADMIN: &str = "Render-Admin-Password-41x";
 pub const CI: &str = "Render-Ci-Password-93q";
@@ -15,21 +15,7 @@ pub const SECRET: &str = "Render-Secret-Key-58z";
 pub const GHCR: &str = "Render-Ghcr-Token-26m";
 
 fn manifest(registry: &str, extra: &str) -> String {
-    format!(
-        "apiVersion: labctl/v1alpha1
-kind: Lab
-metadata:
-  name: testlab
-git:
-  repoURL: https://git.example.com/me/testlab.git
-  revision: main
-  path: apps
-secrets:
-  recipients:
-    - {DEMO_RECIPIENT}
-registry:
-{registry}{extra}"
-    )
+    lab_head("testlab", "https://git.example.com/me/testlab.git") + registry + extra
 }
 
 /// Filesystem storage, a NodePort, labctl's self-signed TLS.

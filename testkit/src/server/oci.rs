@@ -8,6 +8,9 @@ use serde_json::{Value, json};
 
 use super::digest;
 
+/// The platforms of a multi-arch test image: an index of two images.
+pub const AMD64_AND_ARM64: &[(&str, &str)] = &[("linux", "amd64"), ("linux", "arm64")];
+
 const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
 
@@ -102,25 +105,25 @@ pub fn make_layout(layout: &Path, tag: &str, platforms: &[(&str, &str)], content
 pub fn layout_digest(layout: &Path, tag: &str) -> String {
     let index: Value =
         serde_json::from_slice(&std::fs::read(layout.join("index.json")).unwrap()).unwrap();
-    index["manifests"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|m| m["annotations"]["org.opencontainers.image.ref.name"] == tag)
-        .unwrap_or_else(|| panic!("no {tag} in {index}"))["digest"]
-        .as_str()
-        .unwrap()
-        .to_string()
+    digest_listed(&index, tag, |m| {
+        m["annotations"]["org.opencontainers.image.ref.name"] == tag
+    })
 }
 
 /// The digest of the `arch` image an image index lists.
 pub fn platform_digest(index: &Value, arch: &str) -> String {
+    digest_listed(index, arch, |m| m["platform"]["architecture"] == arch)
+}
+
+/// The digest of the first of `index`'s manifests that `matches`; a
+/// missing one fails the test naming `what`.
+fn digest_listed(index: &Value, what: &str, matches: impl Fn(&Value) -> bool) -> String {
     index["manifests"]
         .as_array()
         .unwrap()
         .iter()
-        .find(|m| m["platform"]["architecture"] == arch)
-        .unwrap_or_else(|| panic!("no {arch} in {index}"))["digest"]
+        .find(|m| matches(m))
+        .unwrap_or_else(|| panic!("no {what} in {index}"))["digest"]
         .as_str()
         .unwrap()
         .to_string()

@@ -14,6 +14,11 @@ async fn read(d: &dyn StorageDriver, p: &str, off: u64, len: Option<u64>) -> Vec
     chunks.concat()
 }
 
+/// Writes `data` at `p` through `put_content`, which must succeed.
+async fn put(d: &dyn StorageDriver, p: &str, data: &'static [u8]) {
+    d.put_content(p, Bytes::from_static(data)).await.unwrap();
+}
+
 fn not_found<T>(r: Result<T, StorageError>) -> bool {
     matches!(r, Err(StorageError::NotFound(_)))
 }
@@ -40,15 +45,9 @@ pub async fn content_stat_list(d: Arc<dyn StorageDriver>) {
     assert!(not_found(d.get_content("/suite/missing").await));
     assert!(not_found(d.stat("/suite/missing").await));
     assert!(not_found(d.list("/suite/nothing").await));
-    d.put_content("/suite/a/b/c", Bytes::from_static(b"hello"))
-        .await
-        .unwrap();
-    d.put_content("/suite/a/b/c", Bytes::from_static(b"bye"))
-        .await
-        .unwrap();
-    d.put_content("/suite/a/bc", Bytes::from_static(b"x"))
-        .await
-        .unwrap();
+    put(d, "/suite/a/b/c", b"hello").await;
+    put(d, "/suite/a/b/c", b"bye").await;
+    put(d, "/suite/a/bc", b"x").await;
     d.put_content("/suite/a/empty", Bytes::new()).await.unwrap();
     assert_eq!(&d.get_content("/suite/a/b/c").await.unwrap()[..], b"bye");
     assert_eq!(d.get_content("/suite/a/empty").await.unwrap().len(), 0);
@@ -113,9 +112,7 @@ pub async fn writers_append_cancel(d: Arc<dyn StorageDriver>) {
     assert_eq!(read(d, p, 0, None).await, b"new");
     // Move the appended file into place, over an existing destination.
     assert_eq!(write_in(d, p, true, &a, 1000).await, 3003);
-    d.put_content("/suite/w/blob/data", Bytes::from_static(b"old"))
-        .await
-        .unwrap();
+    put(d, "/suite/w/blob/data", b"old").await;
     d.move_file(p, "/suite/w/blob/data").await.unwrap();
     assert!(not_found(d.stat(p).await));
     assert_eq!(
@@ -126,21 +123,15 @@ pub async fn writers_append_cancel(d: Arc<dyn StorageDriver>) {
 
 pub async fn move_delete_walk(d: Arc<dyn StorageDriver>) {
     let d = &*d;
-    d.put_content("/suite/m/one", Bytes::from_static(b"1"))
-        .await
-        .unwrap();
+    put(d, "/suite/m/one", b"1").await;
     d.move_file("/suite/m/one", "/suite/m/sub/two")
         .await
         .unwrap();
     assert!(not_found(d.get_content("/suite/m/one").await));
     assert_eq!(&d.get_content("/suite/m/sub/two").await.unwrap()[..], b"1");
     assert!(not_found(d.move_file("/suite/m/none", "/suite/m/x").await));
-    d.put_content("/suite/m/sub/three", Bytes::from_static(b"333"))
-        .await
-        .unwrap();
-    d.put_content("/suite/m/subway", Bytes::from_static(b"keep"))
-        .await
-        .unwrap();
+    put(d, "/suite/m/sub/three", b"333").await;
+    put(d, "/suite/m/subway", b"keep").await;
     let walked: Vec<_> = d.walk("/suite/m").try_collect().await.unwrap();
     let got: Vec<(String, u64)> = walked.iter().map(|f| (f.path.clone(), f.size)).collect();
     assert_eq!(

@@ -7,11 +7,8 @@ use std::process::Stdio;
 use std::time::Duration;
 
 pub fn require(tool: &str) {
-    let found = std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).any(|d| d.join(tool).is_file()))
-        .unwrap_or(false);
     assert!(
-        found,
+        crate::on_path(tool),
         "{tool} is not installed: run scripts/setup.sh (it installs every test tool)"
     );
 }
@@ -40,9 +37,32 @@ pub async fn run(program: &str, args: &[&str]) -> String {
     stdout
 }
 
+/// Writes `path`: one line per user made by Apache's `htpasswd -Bbn` with
+/// bcrypt cost `cost`.
+pub async fn htpasswd_file(path: &Path, cost: u32, users: &[(&str, &str)]) {
+    let cost = cost.to_string();
+    let mut text = String::new();
+    for (user, password) in users {
+        text.push_str(
+            run("htpasswd", &["-Bbn", "-C", &cost, user, password])
+                .await
+                .trim(),
+        );
+        text.push('\n');
+    }
+    std::fs::write(path, text).unwrap();
+}
+
 /// `skopeo copy FLAGS... SRC DEST`, which must succeed.
 pub async fn skopeo_copy_with(flags: &[&str], src: &str, dest: &str) -> String {
     run("skopeo", &copy_args(flags, src, dest)).await
+}
+
+/// `skopeo copy FLAGS... SRC oci:OUT:TAG`, which must succeed; the digest
+/// the layout written at `out` names for `tag`.
+pub async fn skopeo_copy_to_layout(flags: &[&str], src: &str, out: &Path, tag: &str) -> String {
+    skopeo_copy_with(flags, src, &format!("oci:{}:{tag}", out.display())).await;
+    super::oci::layout_digest(out, tag)
 }
 
 /// `skopeo copy FLAGS... SRC DEST`, its failure returned (stderr).

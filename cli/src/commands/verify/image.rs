@@ -132,18 +132,7 @@ mod tests {
         let again: Vec<u8> = layer.chunks().flat_map(|c| c.to_vec()).collect();
         assert_eq!(all, again);
         assert_eq!(&all[257..262], b"ustar");
-        let sum: u32 = all[..512]
-            .iter()
-            .enumerate()
-            .map(|(i, &b)| {
-                if (148..156).contains(&i) {
-                    32
-                } else {
-                    u32::from(b)
-                }
-            })
-            .sum();
-        let stored = u32::from_str_radix(std::str::from_utf8(&all[148..154]).unwrap(), 8).unwrap();
+        let (stored, sum) = crate::image::tar::header_sums(&all);
         assert_eq!(sum, stored);
     }
 }

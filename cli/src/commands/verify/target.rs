@@ -263,22 +263,17 @@ mod tests {
 
     #[test]
     fn registry_addresses() {
-        assert_eq!(
-            parse_registry("reg.lan:5000", false),
-            Ok((true, "reg.lan".into(), 5000))
-        );
-        assert_eq!(
-            parse_registry("reg.lan", false),
-            Ok((true, "reg.lan".into(), 443))
-        );
-        assert_eq!(
-            parse_registry("reg.lan", true),
-            Ok((false, "reg.lan".into(), 80))
-        );
-        assert_eq!(
-            parse_registry("http://10.0.0.5:30500/", false),
-            Ok((false, "10.0.0.5".into(), 30500))
-        );
+        for (input, insecure, tls, host, port) in [
+            ("reg.lan:5000", false, true, "reg.lan", 5000),
+            ("reg.lan", false, true, "reg.lan", 443),
+            ("reg.lan", true, false, "reg.lan", 80),
+            ("http://10.0.0.5:30500/", false, false, "10.0.0.5", 30500),
+        ] {
+            assert_eq!(
+                parse_registry(input, insecure),
+                Ok((tls, host.into(), port))
+            );
+        }
         for (input, insecure, says) in [
             ("not a url", false, "not a registry address"),
             ("ftp://x", false, "unknown scheme"),
