@@ -140,12 +140,7 @@ fn htpasswd_verifies_labctl_lines() {
         ("ci.bot", "pässwörd with spaces"),
         ("x", "a:b$c"),
     ] {
-        let out = lab
-            .cmd()
-            .args(["htpasswd", user])
-            .write_stdin(format!("{pass}\n"))
-            .output()
-            .unwrap();
+        let out = lab.output_with(&["htpasswd", user], &format!("{pass}\n"));
         assert!(
             out.status.success(),
             "{}",

@@ -16,7 +16,8 @@
 //! - [`usage`]: the storage usage index (per repository, deduplicated), which
 //!   also serves the catalog.
 //! - [`notify`]: registry:2's webhook notifications, queued on disk;
-//! - [`ui`]: the web UI, a second front end on the same service and auth.
+//! - [`mirror`]: the pull-through cache, a decorator of the service;
+//! - [`events`]: every change handed to a sink, a decorator of the service.
 //!
 //! [`server`] wires a [`config::Config`] to a listener.
 

@@ -19,6 +19,16 @@ struct WithFields<F> {
     json: bool,
 }
 
+impl<F> WithFields<F> {
+    fn new(inner: F, fields: Map<String, Value>, json: bool) -> Self {
+        WithFields {
+            inner,
+            fields,
+            json,
+        }
+    }
+}
+
 impl<S, N, F> FormatEvent<S, N> for WithFields<F>
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
@@ -73,20 +83,12 @@ pub fn init(settings: &LogSettings) {
     if json {
         let inner = tracing_subscriber::fmt::format().json().flatten_event(true);
         builder
-            .event_format(WithFields {
-                inner,
-                fields,
-                json,
-            })
+            .event_format(WithFields::new(inner, fields, json))
             .init();
     } else {
         let inner = tracing_subscriber::fmt::format().with_ansi(ansi && fields.is_empty());
         builder
-            .event_format(WithFields {
-                inner,
-                fields,
-                json,
-            })
+            .event_format(WithFields::new(inner, fields, json))
             .init();
     }
 }

@@ -49,14 +49,9 @@ fn the_image_config_is_registry_2s_and_labreg_takes_it_whole() {
     let loaded = labreg::config::Config::from_yaml(&text, Vec::<(String, String)>::new()).unwrap();
     assert!(loaded.unknown_keys.is_empty(), "{:?}", loaded.unknown_keys);
     assert_eq!(loaded.config.http.addr, ":5000");
+    let storage = loaded.config.storage_driver().unwrap();
     assert_eq!(
-        loaded
-            .config
-            .storage_driver()
-            .unwrap()
-            .filesystem()
-            .unwrap()
-            .rootdirectory,
+        storage.filesystem().unwrap().rootdirectory,
         "/var/lib/registry"
     );
 }

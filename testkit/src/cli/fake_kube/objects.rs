@@ -7,37 +7,20 @@ use std::sync::{Arc, Mutex};
 
 use serde_json::{Value, json};
 
-/// (group, version, kind, plural, namespaced)
+/// (group, version, kind, plural, namespaced), one resource a line.
+#[rustfmt::skip]
 pub(super) const RESOURCES: &[(&str, &str, &str, &str, bool)] = &[
     ("", "v1", "Namespace", "namespaces", false),
     ("", "v1", "Service", "services", true),
-    (
-        "",
-        "v1",
-        "PersistentVolumeClaim",
-        "persistentvolumeclaims",
-        true,
-    ),
+    ("", "v1", "PersistentVolumeClaim", "persistentvolumeclaims", true),
     ("", "v1", "Secret", "secrets", true),
     ("", "v1", "ConfigMap", "configmaps", true),
     ("apps", "v1", "Deployment", "deployments", true),
     ("apps", "v1", "DaemonSet", "daemonsets", true),
     ("networking.k8s.io", "v1", "Ingress", "ingresses", true),
     ("batch", "v1", "Job", "jobs", true),
-    (
-        "bitnami.com",
-        "v1alpha1",
-        "SealedSecret",
-        "sealedsecrets",
-        true,
-    ),
-    (
-        "argoproj.io",
-        "v1alpha1",
-        "Application",
-        "applications",
-        true,
-    ),
+    ("bitnami.com", "v1alpha1", "SealedSecret", "sealedsecrets", true),
+    ("argoproj.io", "v1alpha1", "Application", "applications", true),
 ];
 
 #[derive(Default)]
