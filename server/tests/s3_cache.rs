@@ -114,11 +114,15 @@ fn tag(t: &str) -> Reference {
 /// Pushes a config and one layer through the registry's upload path, then
 /// a manifest of them under `reference`; returns (manifest, layer).
 async fn push(reg: &Registry, repo: &RepoName, reference: &str, layer: &[u8]) -> (Digest, Digest) {
-    let config = format!("{{\"architecture\":\"amd64\",\"os\":\"linux\",\"n\":{}}}", layer.len());
+    let config = format!(
+        "{{\"architecture\":\"amd64\",\"os\":\"linux\",\"n\":{}}}",
+        layer.len()
+    );
     let mut digests = Vec::new();
     for b in [config.as_bytes(), layer] {
         let d = Digest::sha256_of(b);
-        let body: ByteStream = Box::pin(futures_util::stream::iter([Ok(Bytes::copy_from_slice(b))]));
+        let body: ByteStream =
+            Box::pin(futures_util::stream::iter([Ok(Bytes::copy_from_slice(b))]));
         reg.put_blob(&cx(), repo, &d, body).await.unwrap();
         digests.push((d, b.len()));
     }
@@ -130,13 +134,23 @@ async fn push(reg: &Registry, repo: &RepoName, reference: &str, layer: &[u8]) ->
         "layers": [desc(&digests[1], "application/vnd.oci.image.layer.v1.tar")],
     });
     let put = reg
-        .put_manifest(&cx(), repo, &tag(reference), Some(OCI_MANIFEST), Bytes::from(m.to_string()))
+        .put_manifest(
+            &cx(),
+            repo,
+            &tag(reference),
+            Some(OCI_MANIFEST),
+            Bytes::from(m.to_string()),
+        )
         .await
         .unwrap();
     (put.change.digest.clone(), digests[1].0.clone())
 }
 
-async fn manifest_at(reg: &Registry, repo: &RepoName, r: &Reference) -> std::result::Result<Digest, RegistryError> {
+async fn manifest_at(
+    reg: &Registry,
+    repo: &RepoName,
+    r: &Reference,
+) -> std::result::Result<Digest, RegistryError> {
     reg.get_manifest(&cx(), repo, r).await.map(|m| m.digest)
 }
 
@@ -150,7 +164,11 @@ async fn inmemory_gets_ask_s3_for_the_tag_only_and_see_this_process_changes_at_o
     assert!(s3calls.take() > 0, "the first GET reads S3");
     for _ in 0..3 {
         assert_eq!(manifest_at(&reg, &repo, &tag("v1")).await.unwrap(), m1);
-        assert_eq!(s3calls.take(), 1, "a GET by tag reads the tag's link, nothing else");
+        assert_eq!(
+            s3calls.take(),
+            1,
+            "a GET by tag reads the tag's link, nothing else"
+        );
         assert_eq!(manifest_at(&reg, &repo, &by_digest).await.unwrap(), m1);
         assert_eq!(s3calls.take(), 0, "a GET by digest reads nothing");
     }
@@ -158,7 +176,11 @@ async fn inmemory_gets_ask_s3_for_the_tag_only_and_see_this_process_changes_at_o
     assert_eq!(size, 11);
     s3calls.take();
     assert_eq!(reg.blob_size(&cx(), &repo, &layer1).await.unwrap(), 11);
-    assert_eq!(s3calls.take(), 0, "a blob HEAD reads nothing the second time");
+    assert_eq!(
+        s3calls.take(),
+        0,
+        "a blob HEAD reads nothing the second time"
+    );
 
     // A push moves the tag: the next GET serves the new manifest.
     let (m2, layer2) = push(&reg, &repo, "v1", b"second layer").await;
@@ -167,7 +189,10 @@ async fn inmemory_gets_ask_s3_for_the_tag_only_and_see_this_process_changes_at_o
     // A deleted manifest is unknown at once, though it was cached.
     reg.delete_manifest(&cx(), &repo, &by_digest).await.unwrap();
     let gone = manifest_at(&reg, &repo, &by_digest).await;
-    assert!(matches!(gone, Err(RegistryError::ManifestUnknown(_))), "{gone:?}");
+    assert!(
+        matches!(gone, Err(RegistryError::ManifestUnknown(_))),
+        "{gone:?}"
+    );
 
     // Garbage collection through this process: the cached blob is unknown
     // at once.
@@ -181,9 +206,15 @@ async fn inmemory_gets_ask_s3_for_the_tag_only_and_see_this_process_changes_at_o
         grace: Duration::ZERO,
     };
     let report = reg.garbage_collect(&opts).await.unwrap();
-    assert!(report.blobs_deleted.contains(&layer2.to_string()), "{report:?}");
+    assert!(
+        report.blobs_deleted.contains(&layer2.to_string()),
+        "{report:?}"
+    );
     let gone = reg.blob_size(&cx(), &repo, &layer2).await;
-    assert!(matches!(gone, Err(RegistryError::BlobUnknown(_))), "{gone:?}");
+    assert!(
+        matches!(gone, Err(RegistryError::BlobUnknown(_))),
+        "{gone:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -197,13 +228,23 @@ async fn without_the_key_links_are_read_through_and_manifests_come_from_memory()
     assert_eq!(manifest_at(&reg, &repo, &tag("v1")).await.unwrap(), m1);
     s3calls.take();
     assert_eq!(manifest_at(&reg, &repo, &tag("v1")).await.unwrap(), m1);
-    assert_eq!(s3calls.take(), 2, "by tag: the tag's link and the revision link");
+    assert_eq!(
+        s3calls.take(),
+        2,
+        "by tag: the tag's link and the revision link"
+    );
     assert_eq!(manifest_at(&reg, &repo, &by_digest).await.unwrap(), m1);
     assert_eq!(s3calls.take(), 1, "by digest: the revision link");
     // Another replica deletes it: this one sees it at once.
-    other.delete_manifest(&cx(), &repo, &by_digest).await.unwrap();
+    other
+        .delete_manifest(&cx(), &repo, &by_digest)
+        .await
+        .unwrap();
     let gone = manifest_at(&reg, &repo, &by_digest).await;
-    assert!(matches!(gone, Err(RegistryError::ManifestUnknown(_))), "{gone:?}");
+    assert!(
+        matches!(gone, Err(RegistryError::ManifestUnknown(_))),
+        "{gone:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -228,7 +269,10 @@ async fn inmemory_reads_tags_through_and_a_push_finds_blobs_another_process_dele
     };
     other.garbage_collect(&opts).await.unwrap();
     let gone = manifest_at(&reg, &repo, &tag("v1")).await;
-    assert!(matches!(gone, Err(RegistryError::ManifestUnknown(_))), "tags are never cached: {gone:?}");
+    assert!(
+        matches!(gone, Err(RegistryError::ManifestUnknown(_))),
+        "tags are never cached: {gone:?}"
+    );
     // A manifest PUT checks its blobs in S3, not in the cache: refused,
     // and the stale descriptor is dropped, so the client uploads the blob
     // again (its HEAD now says unknown).
@@ -241,11 +285,23 @@ async fn inmemory_reads_tags_through_and_a_push_finds_blobs_another_process_dele
     let body: ByteStream = Box::pin(futures_util::stream::iter([Ok(Bytes::from_static(b"{}"))]));
     reg.put_blob(&cx(), &repo, &config, body).await.unwrap();
     let refused = reg
-        .put_manifest(&cx(), &repo, &tag("v2"), Some(OCI_MANIFEST), Bytes::from(m.to_string()))
+        .put_manifest(
+            &cx(),
+            &repo,
+            &tag("v2"),
+            Some(OCI_MANIFEST),
+            Bytes::from(m.to_string()),
+        )
         .await;
-    assert!(matches!(refused, Err(RegistryError::ManifestBlobUnknown(_))), "{refused:?}");
+    assert!(
+        matches!(refused, Err(RegistryError::ManifestBlobUnknown(_))),
+        "{refused:?}"
+    );
     let gone = reg.blob_size(&cx(), &repo, &layer).await;
-    assert!(matches!(gone, Err(RegistryError::BlobUnknown(_))), "{gone:?}");
+    assert!(
+        matches!(gone, Err(RegistryError::BlobUnknown(_))),
+        "{gone:?}"
+    );
 }
 
 /// The setting from config.yml, end to end over HTTP: pushes by real
@@ -263,7 +319,11 @@ async fn config_inmemory_serves_moved_tags_and_deletes_at_once() {
     let resp = common::send(client().delete(&url)).await;
     assert_eq!(resp.status(), StatusCode::ACCEPTED);
     let resp = common::send(client().get(&url)).await;
-    assert_eq!(resp.status(), StatusCode::NOT_FOUND, "deleted, though cached");
+    assert_eq!(
+        resp.status(),
+        StatusCode::NOT_FOUND,
+        "deleted, though cached"
+    );
     reg.stop().await;
 }
 

@@ -103,7 +103,11 @@ impl<V: Clone> Generations<V> {
     /// whose names start with it).
     fn remove_under(&mut self, prefix: &str) {
         for young in [true, false] {
-            let map = if young { &mut self.young } else { &mut self.old };
+            let map = if young {
+                &mut self.young
+            } else {
+                &mut self.old
+            };
             let keys: Vec<String> = map
                 .range(prefix.to_string()..)
                 .take_while(|(k, _)| k.starts_with(prefix))

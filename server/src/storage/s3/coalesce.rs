@@ -161,8 +161,15 @@ mod tests {
         for l in later {
             assert_eq!(l.await.unwrap(), 2);
         }
-        assert_eq!(requests.load(Ordering::SeqCst), 2, "nine reads, two requests");
-        assert!(reads.next.lock().unwrap().is_empty(), "nothing left waiting");
+        assert_eq!(
+            requests.load(Ordering::SeqCst),
+            2,
+            "nine reads, two requests"
+        );
+        assert!(
+            reads.next.lock().unwrap().is_empty(),
+            "nothing left waiting"
+        );
         // Alone, a read makes its own request at once.
         let read = slow_read(value.clone(), requests.clone());
         assert_eq!(reads.read("/tag", read).await.unwrap(), 2);
