@@ -227,6 +227,35 @@ impl Cached {
         r
     }
 
+    /// A read of `path`: from the cache `map` when it holds it, else from
+    /// `read` (kept when `keep` says so and nothing was invalidated
+    /// meanwhile). Not `cacheable`: `read` only.
+    async fn through<V: Clone>(
+        &self,
+        path: &str,
+        cacheable: bool,
+        map: fn(&mut Maps) -> &mut Generations<V>,
+        read: impl Future<Output = Result<V>>,
+        keep: impl Fn(&V) -> bool,
+    ) -> Result<V> {
+        if !cacheable {
+            return read.await;
+        }
+        let epoch = {
+            let mut m = self.shared.lock();
+            if let Some(v) = map(&mut m).get(path) {
+                return Ok(v);
+            }
+            m.epoch
+        };
+        let v = self.seen(path, read.await)?;
+        let mut m = self.shared.lock();
+        if m.epoch == epoch && keep(&v) {
+            map(&mut m).insert(path.to_string(), v.clone());
+        }
+        Ok(v)
+    }
+
     /// Drops what a change to `path` makes stale, before and after it.
     async fn changing<T>(&self, path: &str, change: impl Future<Output = Result<T>>) -> Result<T> {
         self.shared.forget(path);
@@ -251,45 +280,23 @@ impl StorageDriver for Cached {
     }
 
     async fn get_content(&self, path: &str) -> Result<Bytes> {
-        let k = kind(path);
-        if !self.shared.caches_content(k) {
-            return self.inner.get_content(path).await;
-        }
-        let epoch = {
-            let mut m = self.shared.lock();
-            if let Some(b) = m.contents.get(path) {
-                return Ok(b);
-            }
-            m.epoch
-        };
-        let b = self.seen(path, self.inner.get_content(path).await)?;
-        if b.len() <= CONTENT_MAX {
-            let mut m = self.shared.lock();
-            if m.epoch == epoch {
-                m.contents.insert(path.to_string(), b.clone());
-            }
-        }
-        Ok(b)
+        let cacheable = self.shared.caches_content(kind(path));
+        let read = self.inner.get_content(path);
+        self.through(
+            path,
+            cacheable,
+            |m| &mut m.contents,
+            read,
+            |b| b.len() <= CONTENT_MAX,
+        )
+        .await
     }
 
     async fn stat(&self, path: &str) -> Result<FileInfo> {
-        let k = kind(path);
-        if !self.shared.caches_stat(k) {
-            return self.inner.stat(path).await;
-        }
-        let epoch = {
-            let mut m = self.shared.lock();
-            if let Some(info) = m.stats.get(path) {
-                return Ok(info);
-            }
-            m.epoch
-        };
-        let info = self.seen(path, self.inner.stat(path).await)?;
-        let mut m = self.shared.lock();
-        if m.epoch == epoch && !info.is_dir {
-            m.stats.insert(path.to_string(), info.clone());
-        }
-        Ok(info)
+        let cacheable = self.shared.caches_stat(kind(path));
+        let read = self.inner.stat(path);
+        self.through(path, cacheable, |m| &mut m.stats, read, |i| !i.is_dir)
+            .await
     }
 
     async fn reader(&self, path: &str, offset: u64, len: Option<u64>) -> Result<ByteStream> {

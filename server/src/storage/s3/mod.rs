@@ -105,6 +105,17 @@ impl S3Driver {
         Ok(base.into_iter().chain(segs).collect())
     }
 
+    /// `read` of `path`, shared with the reads of it made meanwhile.
+    async fn coalesced<V: Clone + Send + 'static>(
+        &self,
+        reads: &coalesce::Reads<V>,
+        path: &str,
+        read: fn(S3Driver, String) -> coalesce::Request<V>,
+    ) -> Result<V> {
+        let (me, p) = (self.clone(), path.to_string());
+        reads.read(path, move || read(me.clone(), p.clone())).await
+    }
+
     /// Reads `len` bytes (or the rest) from `offset` across several objects.
     fn read_objects(
         &self,
@@ -151,13 +162,10 @@ impl StorageDriver for S3Driver {
     }
 
     async fn get_content(&self, path: &str) -> Result<Bytes> {
-        let (me, p) = (self.clone(), path.to_string());
-        self.contents
-            .read(path, move || {
-                let (me, p) = (me.clone(), p.clone());
-                Box::pin(async move { me.content(&p).await })
-            })
-            .await
+        let read = |me: S3Driver, p: String| -> coalesce::Request<Bytes> {
+            Box::pin(async move { me.content(&p).await })
+        };
+        self.coalesced(&self.contents, path, read).await
     }
 
     async fn put_content(&self, path: &str, content: Bytes) -> Result<()> {
@@ -211,13 +219,10 @@ impl StorageDriver for S3Driver {
     }
 
     async fn stat(&self, path: &str) -> Result<FileInfo> {
-        let (me, p) = (self.clone(), path.to_string());
-        self.stats
-            .read(path, move || {
-                let (me, p) = (me.clone(), p.clone());
-                Box::pin(async move { me.stat_now(&p).await })
-            })
-            .await
+        let read = |me: S3Driver, p: String| -> coalesce::Request<FileInfo> {
+            Box::pin(async move { me.stat_now(&p).await })
+        };
+        self.coalesced(&self.stats, path, read).await
     }
 
     async fn list(&self, path: &str) -> Result<Vec<String>> {
