@@ -170,7 +170,8 @@ fn free_port() -> u16 {
 }
 
 /// distribution's config.yml, which labreg reads too; `extra` is appended
-/// as is (a `proxy:` or `labreg:` section).
+/// as is (a `proxy:` or `labreg:` section). The blob descriptor cache is
+/// on, as in the registry:2 and registry:3 images' default config.yml.
 fn distribution_config(storage: &str, port: u16, htpasswd: Option<&Path>, extra: &str) -> String {
     let auth = htpasswd.map_or(String::new(), |h| {
         format!(
@@ -186,7 +187,7 @@ fn distribution_config(storage: &str, port: u16, htpasswd: Option<&Path>, extra:
         )
     });
     format!(
-        "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n{storage}  delete:\n    enabled: true\n  maintenance:\n    uploadpurging:\n      enabled: false\nhttp:\n  addr: 127.0.0.1:{port}\n{tls}{auth}{extra}"
+        "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n{storage}  cache:\n    blobdescriptor: inmemory\n  delete:\n    enabled: true\n  maintenance:\n    uploadpurging:\n      enabled: false\nhttp:\n  addr: 127.0.0.1:{port}\n{tls}{auth}{extra}"
     )
 }
 

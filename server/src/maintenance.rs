@@ -66,6 +66,7 @@ pub async fn open(config: &std::path::Path) -> anyhow::Result<Registry> {
         delete_enabled: true,
         read_only: false,
         redirect: false,
+        cache: Default::default(),
     };
     Ok(Registry::new(Arc::clone(&driver), options))
 }

@@ -5,8 +5,8 @@
 //!
 //! The list follows distribution's configuration reference (2.8 and 3.0),
 //! section by section; keys it does not name are either implemented
-//! (`Config`) or accepted because labreg needs nothing for them (a blob
-//! descriptor cache, `health.storagedriver`, tuning knobs such as
+//! (`Config`) or accepted because labreg needs nothing for them (redis for
+//! a shared blob descriptor cache, `health.storagedriver`, tuning knobs such as
 //! `storage.s3.multipartcopychunksize`).
 
 use serde_json::Value;
@@ -179,7 +179,7 @@ pub fn refuse_unimplemented(tree: &Value) -> Result<(), ConfigError> {
 const NOT_NEEDED: &[(&str, &str)] = &[
     (
         "redis",
-        "labreg keeps no blob descriptor cache, so it needs no redis",
+        "labreg keeps no shared blob descriptor cache, so it needs no redis (storage.cache.blobdescriptor: inmemory caches in the process)",
     ),
     (
         "validation",

@@ -105,7 +105,8 @@ pub struct Storage {
     pub delete: Enabled,
     pub maintenance: Maintenance,
     pub redirect: Redirect,
-    /// distribution's blob descriptor cache; labreg needs none.
+    /// distribution's blob descriptor cache (`blobdescriptor`,
+    /// `blobdescriptorsize`), resolved in `settings`.
     pub cache: Option<Value>,
     pub tag: Option<Value>,
 }

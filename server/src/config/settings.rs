@@ -14,6 +14,7 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use super::sections::{AuthSettings, LogSettings, TlsSettings};
 use super::{Config, ConfigError, invalid, parse_addr, parse_duration};
 use crate::registry;
+use crate::registry::descriptors::{DEFAULT_DESCRIPTORS, DescriptorCache};
 
 /// What the HTTP API needs.
 #[derive(Debug, Clone)]
@@ -83,6 +84,7 @@ impl Settings {
                 delete_enabled: c.storage.delete.enabled,
                 read_only: c.storage.maintenance.readonly.enabled,
                 redirect: !c.storage.redirect.disable,
+                cache: descriptor_cache(c.storage.cache.as_ref())?,
             },
             serve: ServeSettings {
                 addr: c.listen_addr()?,
@@ -152,6 +154,60 @@ fn purging(c: &Config) -> Result<Option<PurgeSettings>, ConfigError> {
     Ok((!c.storage.maintenance.readonly.enabled).then_some(settings))
 }
 
+/// `storage.cache`: `blobdescriptor` (`layerinfo`, its old name) is
+/// `inmemory`, `redis` (labreg keeps no shared cache: it reads from the
+/// storage, as safe for replicas as redis) or empty; `blobdescriptorsize`
+/// bounds the inmemory entries (0: the default).
+fn descriptor_cache(cache: Option<&serde_json::Value>) -> Result<DescriptorCache, ConfigError> {
+    use serde_json::Value;
+    let Some(cache) = cache.filter(|v| !v.is_null()) else {
+        return Ok(DescriptorCache::Off);
+    };
+    let Some(map) = cache.as_object() else {
+        return Err(invalid(
+            "storage.cache",
+            "not a map: write `blobdescriptor: inmemory` under it, or remove it",
+        ));
+    };
+    let Some((name, value)) = ["blobdescriptor", "layerinfo"]
+        .iter()
+        .find_map(|k| map.get(*k).map(|v| (*k, v)))
+    else {
+        return Ok(DescriptorCache::Off);
+    };
+    let key = format!("storage.cache.{name}");
+    let kind = match value {
+        Value::Null => String::new(),
+        Value::String(s) => s.trim().to_ascii_lowercase(),
+        other => other.to_string(),
+    };
+    match kind.as_str() {
+        "" | "redis" => Ok(DescriptorCache::Off),
+        "inmemory" => {
+            let key = "storage.cache.blobdescriptorsize";
+            let entries = match map.get("blobdescriptorsize") {
+                None | Some(Value::Null) => 0,
+                Some(v) => v
+                    .as_u64()
+                    .or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))
+                    .ok_or_else(|| invalid(key, format!("{v} is not a count of entries")))?,
+            };
+            let entries = match usize::try_from(entries) {
+                Ok(0) => DEFAULT_DESCRIPTORS,
+                Ok(n) => n,
+                Err(_) => return Err(invalid(key, format!("{entries} is too large"))),
+            };
+            Ok(DescriptorCache::InMemory { entries })
+        }
+        other => Err(invalid(
+            &key,
+            format!(
+                "unknown cache {other:?}: use inmemory (a cache in this process), redis (labreg then caches nothing, as safe for replicas) or remove the key"
+            ),
+        )),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -202,6 +258,31 @@ mod tests {
             ro.unwrap().purging.is_none(),
             "a read-only registry purges nothing"
         );
+    }
+
+    #[test]
+    fn the_blob_descriptor_cache_is_registry_2s_setting() {
+        let cache = |yaml: &str| resolve(yaml).map(|s| s.registry.cache);
+        assert_eq!(cache("").unwrap(), DescriptorCache::Off);
+        assert_eq!(
+            cache("  cache:\n    blobdescriptor: inmemory\n").unwrap(),
+            DescriptorCache::InMemory {
+                entries: DEFAULT_DESCRIPTORS
+            }
+        );
+        assert_eq!(
+            cache("  cache:\n    layerinfo: inmemory\n    blobdescriptorsize: 500\n").unwrap(),
+            DescriptorCache::InMemory { entries: 500 }
+        );
+        assert_eq!(
+            cache("  cache:\n    blobdescriptor: redis\n").unwrap(),
+            DescriptorCache::Off
+        );
+        let e = cache("  cache:\n    blobdescriptor: memcached\n").unwrap_err();
+        assert!(e.to_string().contains("memcached"), "{e}");
+        assert_eq!(key_of(e), "storage.cache.blobdescriptor");
+        let e = cache("  cache:\n    blobdescriptor: inmemory\n    blobdescriptorsize: lots\n");
+        assert_eq!(key_of(e.unwrap_err()), "storage.cache.blobdescriptorsize");
     }
 
     #[test]

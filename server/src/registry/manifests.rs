@@ -85,16 +85,19 @@ impl ManifestService for Registry {
             }
             Reference::Tag(_) => Digest::sha256_of(&content),
         };
+        // Asked of the storage, not the cache: a blob another process's
+        // garbage collection deleted must fail the PUT (and leave the
+        // cache), so the client uploads it again.
         for blob in &parsed.blobs {
-            if !self.exists(&paths::layer_link(name, blob)).await?
-                || !self.exists(&paths::blob_data(blob)).await?
+            if !self.exists_now(&paths::layer_link(name, blob)).await?
+                || !self.exists_now(&paths::blob_data(blob)).await?
             {
                 return Err(RegistryError::ManifestBlobUnknown(blob.clone()));
             }
         }
         for child in &parsed.children {
             let d: Digest = child.digest.parse()?;
-            if !self.exists(&paths::revision_link(name, &d)).await? {
+            if !self.exists_now(&paths::revision_link(name, &d)).await? {
                 return Err(RegistryError::ManifestBlobUnknown(d));
             }
         }

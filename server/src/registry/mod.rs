@@ -17,6 +17,7 @@ pub mod service;
 mod blobs;
 mod cache;
 pub(crate) mod catalog;
+pub mod descriptors;
 mod manifests;
 pub mod prune;
 mod uploads;
@@ -49,10 +50,14 @@ pub struct Options {
     pub read_only: bool,
     /// `storage.redirect.disable` is false: blob GETs may redirect.
     pub redirect: bool,
+    /// `storage.cache.blobdescriptor`
+    pub cache: descriptors::DescriptorCache,
 }
 
 pub struct Registry {
+    /// The storage, through the descriptor cache (`cached`).
     driver: Arc<dyn StorageDriver>,
+    cached: Arc<descriptors::Cached>,
     options: Options,
     uploads: uploads::Uploads,
     /// Parsed manifests by digest (content is immutable, so entries never go
@@ -62,8 +67,10 @@ pub struct Registry {
 
 impl Registry {
     pub fn new(driver: Arc<dyn StorageDriver>, options: Options) -> Registry {
+        let cached = Arc::new(descriptors::Cached::new(driver, options.cache));
         Registry {
-            driver,
+            driver: cached.clone(),
+            cached,
             options,
             uploads: uploads::Uploads::default(),
             manifest_cache: Mutex::new(HashMap::new()),
@@ -110,6 +117,11 @@ impl Registry {
 
     async fn exists(&self, path: &str) -> std::result::Result<bool, StorageError> {
         Store(&*self.driver).exists(path).await
+    }
+
+    /// Whether a path exists in the storage now, whatever the cache holds.
+    async fn exists_now(&self, path: &str) -> std::result::Result<bool, StorageError> {
+        self.cached.exists_now(path).await
     }
 
     /// Runs `f`, a chain of small reads, in one trip through the blocking

@@ -14,13 +14,15 @@
 //! no second HTTP stack or async runtime.
 
 mod client;
+mod coalesce;
 mod compose;
 mod multipart;
+mod small;
 mod writer;
 
 use std::collections::VecDeque;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -36,8 +38,12 @@ use writer::S3Writer;
 /// How long a redirect URL handed to a client stays valid.
 pub const REDIRECT_TTL: Duration = Duration::from_secs(20 * 60);
 
+#[derive(Clone)]
 pub struct S3Driver {
     client: Arc<Client>,
+    /// Concurrent reads of one small file share a request (`coalesce`).
+    contents: coalesce::Reads<Bytes>,
+    stats: coalesce::Reads<FileInfo>,
 }
 
 /// Where the segments of the file `key` live.
@@ -72,6 +78,8 @@ impl S3Driver {
     pub fn new(settings: &S3Settings) -> std::result::Result<S3Driver, String> {
         Ok(S3Driver {
             client: Arc::new(Client::new(settings)?),
+            contents: Default::default(),
+            stats: Default::default(),
         })
     }
 
@@ -95,6 +103,17 @@ impl S3Driver {
             return Err(StorageError::NotFound(path.to_string()));
         }
         Ok(base.into_iter().chain(segs).collect())
+    }
+
+    /// `read` of `path`, shared with the reads of it made meanwhile.
+    async fn coalesced<V: Clone + Send + 'static>(
+        &self,
+        reads: &coalesce::Reads<V>,
+        path: &str,
+        read: fn(S3Driver, String) -> coalesce::Request<V>,
+    ) -> Result<V> {
+        let (me, p) = (self.clone(), path.to_string());
+        reads.read(path, move || read(me.clone(), p.clone())).await
     }
 
     /// Reads `len` bytes (or the rest) from `offset` across several objects.
@@ -143,12 +162,10 @@ impl StorageDriver for S3Driver {
     }
 
     async fn get_content(&self, path: &str) -> Result<Bytes> {
-        let stream = self.reader(path, 0, None).await?;
-        let chunks: Vec<Bytes> = stream
-            .try_collect()
-            .await
-            .map_err(|e| StorageError::io(path, e))?;
-        Ok(Bytes::from(chunks.concat()))
+        let read = |me: S3Driver, p: String| -> coalesce::Request<Bytes> {
+            Box::pin(async move { me.content(&p).await })
+        };
+        self.coalesced(&self.contents, path, read).await
     }
 
     async fn put_content(&self, path: &str, content: Bytes) -> Result<()> {
@@ -202,49 +219,10 @@ impl StorageDriver for S3Driver {
     }
 
     async fn stat(&self, path: &str) -> Result<FileInfo> {
-        let key = self.client.key(path)?;
-        let base = self.client.head(&key, path).await?;
-        if let Some(o) = &base
-            && o.size > 0
-        {
-            return Ok(FileInfo {
-                path: path.to_string(),
-                size: o.size,
-                modified: o.modified,
-                is_dir: false,
-            });
-        }
-        let (segs, _) = self.client.list(&segment_prefix(&key), false, path).await?;
-        if base.is_some() || !segs.is_empty() {
-            let all: Vec<&Object> = base.iter().chain(segs.iter()).collect();
-            return Ok(FileInfo {
-                path: path.to_string(),
-                size: all.iter().map(|o| o.size).sum(),
-                modified: all
-                    .iter()
-                    .map(|o| o.modified)
-                    .max()
-                    .unwrap_or(SystemTime::UNIX_EPOCH),
-                is_dir: false,
-            });
-        }
-        let (objects, prefixes) = self
-            .client
-            .list(&self.client.dir_prefix(path)?, true, path)
-            .await?;
-        if objects.is_empty() && prefixes.is_empty() {
-            return Err(StorageError::NotFound(path.to_string()));
-        }
-        Ok(FileInfo {
-            path: path.to_string(),
-            size: 0,
-            modified: objects
-                .iter()
-                .map(|o| o.modified)
-                .max()
-                .unwrap_or(SystemTime::UNIX_EPOCH),
-            is_dir: true,
-        })
+        let read = |me: S3Driver, p: String| -> coalesce::Request<FileInfo> {
+            Box::pin(async move { me.stat_now(&p).await })
+        };
+        self.coalesced(&self.stats, path, read).await
     }
 
     async fn list(&self, path: &str) -> Result<Vec<String>> {
