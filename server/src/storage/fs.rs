@@ -513,13 +513,19 @@ mod tests {
         assert!(matches!(outside, Err(StorageError::InvalidPath(_))));
     }
 
-    #[tokio::test]
-    async fn writer_appends_and_cancel_rolls_back() {
-        let dir = tempfile::tempdir().unwrap();
-        let d = FilesystemDriver::new(dir.path());
+    /// A driver on `dir` whose `/u/data` holds `abc`, committed.
+    async fn with_abc(dir: &Path) -> FilesystemDriver {
+        let d = FilesystemDriver::new(dir);
         let mut w = d.writer("/u/data", true).await.unwrap();
         w.write(Bytes::from_static(b"abc")).await.unwrap();
         w.commit().await.unwrap();
+        d
+    }
+
+    #[tokio::test]
+    async fn writer_appends_and_cancel_rolls_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = with_abc(dir.path()).await;
         let mut w = d.writer("/u/data", true).await.unwrap();
         assert_eq!(w.size(), 3);
         w.write(Bytes::from(vec![7u8; WRITE_BUFFER + 10]))
@@ -535,10 +541,7 @@ mod tests {
     #[tokio::test]
     async fn writes_across_writeback_windows() {
         let dir = tempfile::tempdir().unwrap();
-        let d = FilesystemDriver::new(dir.path());
-        let mut w = d.writer("/u/data", true).await.unwrap();
-        w.write(Bytes::from_static(b"abc")).await.unwrap();
-        w.commit().await.unwrap();
+        let d = with_abc(dir.path()).await;
         let body: Vec<u8> = (0..(5 * WRITEBACK_WINDOW / 2) as usize)
             .map(|i| (i % 251) as u8)
             .collect();
