@@ -64,11 +64,7 @@ impl S3Driver {
             return Ok(FileInfo {
                 path: path.to_string(),
                 size: all.iter().map(|o| o.size).sum(),
-                modified: all
-                    .iter()
-                    .map(|o| o.modified)
-                    .max()
-                    .unwrap_or(SystemTime::UNIX_EPOCH),
+                modified: newest(all.iter().copied()),
                 is_dir: false,
             });
         }
@@ -82,12 +78,16 @@ impl S3Driver {
         Ok(FileInfo {
             path: path.to_string(),
             size: 0,
-            modified: objects
-                .iter()
-                .map(|o| o.modified)
-                .max()
-                .unwrap_or(SystemTime::UNIX_EPOCH),
+            modified: newest(objects.iter()),
             is_dir: true,
         })
     }
+}
+
+/// The latest modification time of `objects` (the epoch for none).
+fn newest<'a>(objects: impl Iterator<Item = &'a Object>) -> SystemTime {
+    objects
+        .map(|o| o.modified)
+        .max()
+        .unwrap_or(SystemTime::UNIX_EPOCH)
 }
