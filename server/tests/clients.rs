@@ -5,7 +5,7 @@
 mod common;
 
 use common::TestRegistry;
-use common::oci::{AMD64_AND_ARM64, make_layout, platform_digest};
+use common::oci::{AMD64_AND_ARM64, make_layout, make_layout_with_file, platform_digest};
 use common::tools::{Distribution, run, skopeo_copy_to_layout, skopeo_copy_with, try_run};
 use serde_json::Value;
 
@@ -58,6 +58,46 @@ async fn skopeo_push_list_inspect_pull_delete() {
     assert!(
         err.contains("manifest unknown") || err.contains("not found"),
         "{err}"
+    );
+}
+
+/// A layer of about 20 MiB, gzip'd by the system's gzip from text that
+/// does not compress much, crosses the filesystem writer's 8 MiB writeback
+/// windows: skopeo pushes it and copies it back with identical digests
+/// (skopeo checks every blob's digest as it copies).
+#[tokio::test(flavor = "multi_thread")]
+async fn skopeo_pushes_and_pulls_a_layer_across_writeback_windows() {
+    let reg = TestRegistry::start("").await;
+    let work = tempfile::tempdir().unwrap();
+    let src = work.path().join("src");
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let content: String = (0..40 << 20)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            char::from(b"0123456789abcdef"[(x & 15) as usize])
+        })
+        .collect();
+    let pushed = make_layout_with_file(&src, "big", &content);
+    let layer_bytes: u64 = std::fs::read_dir(src.join("blobs/sha256"))
+        .unwrap()
+        .map(|e| e.unwrap().metadata().unwrap().len())
+        .max()
+        .unwrap();
+    assert!(layer_bytes > 16 << 20, "layer of {layer_bytes} bytes");
+    let dest = format!("docker://{}/big/app:v1", reg.host());
+    skopeo_copy_with(
+        &["--dest-tls-verify=false"],
+        &format!("oci:{}:big", src.display()),
+        &dest,
+    )
+    .await;
+    let back = work.path().join("back");
+    assert_eq!(
+        skopeo_copy_to_layout(&["--src-tls-verify=false"], &dest, &back, "v1").await,
+        pushed,
+        "copied back with the identical digest"
     );
 }
 

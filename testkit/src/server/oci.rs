@@ -46,15 +46,16 @@ fn layer(content: &str) -> (Vec<u8>, String) {
     (gz.stdout, digest(&raw))
 }
 
-fn image(layout: &Path, os: &str, arch: &str, content: &str) -> Value {
-    let (gz, diff_id) = layer(content);
+/// One image whose layer holds `file` and whose config is titled `title`.
+fn image(layout: &Path, os: &str, arch: &str, title: &str, file: &str) -> Value {
+    let (gz, diff_id) = layer(file);
     let (ld, ls) = write_blob(layout, &gz);
     let config = json!({
         "architecture": arch, "os": os, "created": "2026-01-02T03:04:05Z",
         "config": {
             "Cmd": ["/hello.txt"],
             "Env": ["PATH=/usr/local/bin:/usr/bin:/bin"],
-            "Labels": {"org.opencontainers.image.title": content},
+            "Labels": {"org.opencontainers.image.title": title},
         },
         "rootfs": {"type": "layers", "diff_ids": [diff_id]},
         "history": [{"created": "2026-01-02T03:04:05Z", "created_by": "COPY hello.txt /"}],
@@ -73,16 +74,36 @@ fn image(layout: &Path, os: &str, arch: &str, content: &str) -> Value {
 /// platforms, an image index) under the reference name `tag`. Returns the
 /// digest of the top-level manifest.
 pub fn make_layout(layout: &Path, tag: &str, platforms: &[(&str, &str)], content: &str) -> String {
+    layout_of(layout, tag, |layout| {
+        platforms
+            .iter()
+            .map(|(os, arch)| {
+                let text = format!("{content} for {os}/{arch}");
+                image(layout, os, arch, &text, &text)
+            })
+            .collect()
+    })
+}
+
+/// Writes an OCI layout at `layout` with one linux/amd64 image whose layer
+/// holds the file `file` (a large one for big layers; the config stays
+/// small), under the reference name `tag`. Returns the manifest's digest.
+pub fn make_layout_with_file(layout: &Path, tag: &str, file: &str) -> String {
+    layout_of(layout, tag, |layout| {
+        vec![image(layout, "linux", "amd64", "one file", file)]
+    })
+}
+
+/// Writes the layout's marker and its index.json naming, as `tag`, the one
+/// image `images` writes, or an index of the several.
+fn layout_of(layout: &Path, tag: &str, images: impl FnOnce(&Path) -> Vec<Value>) -> String {
     std::fs::create_dir_all(layout).unwrap();
     std::fs::write(
         layout.join("oci-layout"),
         r#"{"imageLayoutVersion":"1.0.0"}"#,
     )
     .unwrap();
-    let mut descs: Vec<Value> = platforms
-        .iter()
-        .map(|(os, arch)| image(layout, os, arch, &format!("{content} for {os}/{arch}")))
-        .collect();
+    let mut descs = images(layout);
     let mut top = if descs.len() == 1 {
         descs.remove(0)
     } else {
