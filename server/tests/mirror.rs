@@ -337,7 +337,16 @@ async fn bearer_upstream_one_fetch_for_sixteen_clients_and_no_tampered_bytes() {
         // Streamed while stored: the client gets all but the last byte, then
         // the connection is cut when the digest check fails; or, when the
         // check failed before the answer started, a 502 naming the upstream.
-        let r = client().get(&small_url).send().await.unwrap();
+        // The cut can also come before the answer's head left labreg's
+        // buffer: then the client sees the connection end with no answer.
+        let r = match client().get(&small_url).send().await {
+            Ok(r) => r,
+            Err(e) => {
+                assert!(e.is_request(), "{e:?}");
+                assert!(!blob_file(&reg.root, &small_digest).exists());
+                continue;
+            }
+        };
         match r.status().as_u16() {
             200 => assert!(r.bytes().await.is_err(), "a tampered blob served whole"),
             502 => {
