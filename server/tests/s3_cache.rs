@@ -74,6 +74,10 @@ impl StorageDriver for Counting {
         self.tick();
         self.inner.list(path).await
     }
+    async fn sync(&self, path: &str) -> Result<()> {
+        self.tick();
+        self.inner.sync(path).await
+    }
     async fn move_file(&self, from: &str, to: &str) -> Result<()> {
         self.tick();
         self.inner.move_file(from, to).await

@@ -312,6 +312,10 @@ impl StorageDriver for Cached {
         self.changing(path, self.inner.writer(path, append)).await
     }
 
+    async fn sync(&self, path: &str) -> Result<()> {
+        self.inner.sync(path).await
+    }
+
     async fn move_file(&self, from: &str, to: &str) -> Result<()> {
         self.shared.forget(from);
         self.changing(to, self.inner.move_file(from, to)).await

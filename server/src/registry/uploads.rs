@@ -105,9 +105,8 @@ impl UploadService for Registry {
         self.check_writable()?;
         let slot = self.uploads.slot(id);
         let mut state = slot.lock().await;
-        let size = self.upload_size(name, id).await?;
         let offset = self
-            .append_locked(name, id, size, &mut state, range, body)
+            .append_locked(name, id, &mut state, range, body, Ending::Close)
             .await?;
         Ok(UploadStatus {
             id: id.to_string(),
@@ -130,12 +129,18 @@ impl UploadService for Registry {
         self.check_writable()?;
         let slot = self.uploads.slot(id);
         let mut state = slot.lock().await;
-        let mut size = self.upload_size(name, id).await?;
-        if let Some(body) = body {
-            size = self
-                .append_locked(name, id, size, &mut state, range, body)
-                .await?;
-        }
+        let size = match body {
+            Some(body) => {
+                self.append_locked(name, id, &mut state, range, body, Ending::Commit)
+                    .await?
+            }
+            None => {
+                let size = self.upload_size(name, id).await?;
+                // The PATCHes' bytes, durable before they can be a blob.
+                self.driver.sync(&paths::upload_data(name, id)).await?;
+                size
+            }
+        };
         let computed = match state.take() {
             Some(s) if s.offset == size && s.hasher.algorithm() == digest.algorithm() => {
                 s.hasher.finish()
@@ -265,15 +270,17 @@ impl Registry {
         }
     }
 
+    /// Appends `body` to the upload, under its lock (`state`): the new size.
     async fn append_locked(
         &self,
         name: &RepoName,
         id: &str,
-        size: u64,
         state: &mut Option<HashState>,
         range: Option<ChunkRange>,
         mut body: ByteStream,
+        ending: Ending,
     ) -> Result<u64> {
+        let size = self.upload_size(name, id).await?;
         if let Some(r) = range
             && (r.start != size || r.end_inclusive < r.start)
         {
@@ -304,7 +311,11 @@ impl Registry {
             )));
         }
         let offset = writer.size();
-        writer.commit().await?;
+        match ending {
+            Ending::Close => writer.close().await?,
+            // The whole file, with what earlier PATCHes closed.
+            Ending::Commit => writer.commit().await?,
+        }
         *state = hasher.map(|hasher| HashState { offset, hasher });
         Ok(offset)
     }
@@ -350,6 +361,20 @@ impl Registry {
         }
         Ok(hasher.finish())
     }
+}
+
+/// How an append ends its writer. A PATCH only closes it: its bytes are
+/// not durable when the client hears 202, as nothing is a blob before the
+/// final PUT. The final PUT commits (or syncs the file), so a blob is
+/// durable before it is moved into place. A crash in between can cost an
+/// upload its unsynced tail; the client resuming from the size it is told
+/// then sends it again, and a tail lost in any other way fails the digest
+/// check. distribution fsyncs every PATCH; on a chunked push that wait
+/// is per chunk.
+#[derive(Clone, Copy)]
+enum Ending {
+    Close,
+    Commit,
 }
 
 /// After a storage error, how much of the rest of a request body is read and

@@ -244,7 +244,7 @@ impl StorageDriver for FilesystemDriver {
             written: 0,
             buf: BytesMut::new(),
             handed: start,
-            written_back: start,
+            written_back: start - start % WRITEBACK_WINDOW,
         }))
     }
 
@@ -283,6 +283,11 @@ impl StorageDriver for FilesystemDriver {
 
     fn local_path(&self, path: &str) -> Option<PathBuf> {
         self.full(path).ok()
+    }
+
+    async fn sync(&self, path: &str) -> Result<()> {
+        let full = self.full(path)?;
+        self.run(path, move || File::open(&full)?.sync_data()).await
     }
 
     async fn move_file(&self, from: &str, to: &str) -> Result<()> {
@@ -328,6 +333,9 @@ struct FsWriter {
     buf: BytesMut,
     /// File offsets: the end of the bytes handed to the file so far, and
     /// the start of the window not yet handed to the disk (`writeback`).
+    /// Windows are whole multiples of the file, whichever writer wrote
+    /// their bytes: an upload sent in small PATCHes is written back as it
+    /// grows too.
     handed: u64,
     written_back: u64,
 }
@@ -440,6 +448,11 @@ impl FileWriter for FsWriter {
         self.wait_pending().await?;
         let file = self.file.take().expect("writer used after commit");
         blocking(&self.path, move || file.sync_data()).await
+    }
+
+    async fn close(mut self: Box<Self>) -> Result<()> {
+        self.flush_buf().await?;
+        self.wait_pending().await
     }
 
     async fn cancel(mut self: Box<Self>) -> Result<()> {
@@ -559,6 +572,17 @@ mod tests {
         }
         w.cancel().await.unwrap();
         assert_eq!(d.stat("/u/data").await.unwrap().size, 3 + body.len() as u64);
+        // Writers ended with `close` (PATCHes), each a piece that starts
+        // and ends inside a window, then one `sync`.
+        for piece in body.chunks(3 << 20) {
+            let mut w = d.writer("/u/data", true).await.unwrap();
+            w.write(Bytes::copy_from_slice(piece)).await.unwrap();
+            w.close().await.unwrap();
+        }
+        d.sync("/u/data").await.unwrap();
+        let got = read_all(&d, "/u/data", 0, None).await;
+        assert_eq!(got.len(), 3 + 2 * body.len());
+        assert!(got[3 + body.len()..] == body[..]);
     }
 
     /// Reads across several read-ahead chunks, from offsets inside a chunk

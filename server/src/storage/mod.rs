@@ -81,6 +81,14 @@ pub trait FileWriter: Send {
     fn size(&self) -> u64;
     /// Makes everything written durable.
     async fn commit(self: Box<Self>) -> Result<()>;
+    /// Ends the writer with what it wrote in the file, read back by any
+    /// reader and counted in its size, but not necessarily durable: a crash
+    /// may lose it until [`StorageDriver::sync`] or a later `commit` on the
+    /// same file. (An upload's PATCH: its bytes only become a blob after a
+    /// digest check, which a crash's loss fails.)
+    async fn close(self: Box<Self>) -> Result<()> {
+        self.commit().await
+    }
     /// Drops what this writer appended, leaving the file as it was before.
     async fn cancel(self: Box<Self>) -> Result<()>;
 }
@@ -110,6 +118,10 @@ pub trait StorageDriver: Send + Sync + 'static {
     async fn stat(&self, path: &str) -> Result<FileInfo>;
     /// The names (not paths) of a directory's direct children, sorted.
     async fn list(&self, path: &str) -> Result<Vec<String>>;
+    /// Makes durable what writers ended with `close` left in a file. No
+    /// default: a decorator must pass it on, or a filesystem's bytes would
+    /// stay in the page cache.
+    async fn sync(&self, path: &str) -> Result<()>;
     /// Moves a file, replacing the destination atomically.
     async fn move_file(&self, from: &str, to: &str) -> Result<()>;
     /// Deletes a file or a whole directory tree. Missing paths are NotFound.

@@ -248,6 +248,11 @@ impl StorageDriver for S3Driver {
         Ok(names)
     }
 
+    /// Every segment was complete, and so durable, when its writer ended.
+    async fn sync(&self, _path: &str) -> Result<()> {
+        Ok(())
+    }
+
     async fn move_file(&self, from: &str, to: &str) -> Result<()> {
         let src = self.client.key(from)?;
         let dst = self.client.key(to)?;
