@@ -386,11 +386,47 @@ const DRAIN_LIMIT: u64 = 256 << 20;
 /// Hashing a batch runs on the blocking pool while the next one arrives, so
 /// receiving, hashing and the driver's write overlap on separate cores. An
 /// upload holds at most two batches (one filling, one hashed and written),
-/// allocated at their full size once so that the allocator reuses them.
-const BATCH: usize = 512 << 10;
-/// Room for the body chunk that completes a batch (hyper's are at most the
-/// 64 KiB of its read buffer), so that a batch never reallocates.
-const BATCH_CAPACITY: usize = BATCH + (64 << 10);
+/// each allocated once at its full size so that the allocator reuses it.
+const BATCH_MAX: usize = 512 << 10;
+const BATCH_MIN: usize = 128 << 10;
+/// What the batches of all uploads receiving at once should hold together:
+/// up to 16 uploads get whole 512 KiB batches, more get smaller ones (64
+/// get 128 KiB), so that memory stays flat as pushers are added instead of
+/// growing by a MiB each.
+const BATCH_BUDGET: usize = 16 << 20;
+
+/// Request bodies being received into batches now.
+static RECEIVING: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// One body counted in [`RECEIVING`] while it lives.
+struct Receiving;
+
+impl Receiving {
+    /// Counts a body in.
+    fn start() -> Receiving {
+        RECEIVING.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Receiving
+    }
+
+    /// The size of the next batch, for the bodies being received now: a
+    /// long push started alone gets smaller batches as others start.
+    fn batch(&self) -> usize {
+        batch_size(RECEIVING.load(std::sync::atomic::Ordering::Relaxed))
+    }
+}
+
+impl Drop for Receiving {
+    fn drop(&mut self) {
+        RECEIVING.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// The batch of each of `receiving` bodies: two per body within the
+/// budget, in whole 64 KiB, between the bounds.
+fn batch_size(receiving: usize) -> usize {
+    let share = BATCH_BUDGET / (2 * receiving.max(1));
+    (share & !((64 << 10) - 1)).clamp(BATCH_MIN, BATCH_MAX)
+}
 
 type Hashing = tokio::task::JoinHandle<Hasher>;
 
@@ -405,17 +441,22 @@ async fn hashed(hasher: &mut Option<Hasher>, hashing: &mut Option<Hashing>) -> R
     Ok(())
 }
 
-/// Hashes `batch` (a full one on the blocking pool, a short tail inline)
-/// and hands it to the writer.
+/// Hashes `batch` and hands it to the writer. With `pooled`, the hashing
+/// runs on the blocking pool while the next batch arrives (a push alone or
+/// among few: its hashing, receiving and writing overlap on both cores);
+/// otherwise here, inline (a tail, or a smaller batch of one of many
+/// pushes, which keep both cores busy between them: a hop to the pool per
+/// batch would only add threads and switches).
 async fn hand_over(
     writer: &mut Box<dyn FileWriter>,
     hasher: &mut Option<Hasher>,
     hashing: &mut Option<Hashing>,
     batch: Bytes,
+    pooled: bool,
 ) -> Result<()> {
     hashed(hasher, hashing).await?;
     if let Some(mut h) = hasher.take() {
-        if batch.len() >= BATCH {
+        if pooled {
             let b = batch.clone();
             *hashing = Some(tokio::task::spawn_blocking(move || {
                 h.update(&b);
@@ -435,30 +476,37 @@ async fn copy_into(
     hasher: &mut Option<Hasher>,
     body: &mut ByteStream,
 ) -> Result<()> {
-    let mut buf = BytesMut::with_capacity(BATCH_CAPACITY);
+    let receiving = Receiving::start();
+    let mut size = receiving.batch();
+    let mut buf = BytesMut::with_capacity(size);
     let mut hashing = None;
     let mut result = Ok(());
-    while let Some(chunk) = body.next().await {
-        let chunk = match chunk {
+    'body: while let Some(chunk) = body.next().await {
+        let mut chunk = match chunk {
             Ok(c) => c,
             Err(e) => {
                 result = Err(RegistryError::Body(e));
                 break;
             }
         };
-        buf.extend_from_slice(&chunk);
-        if buf.len() >= BATCH {
+        // A chunk that completes the batch is cut where the batch ends, so
+        // that a batch never grows past its allocation.
+        while buf.len() + chunk.len() >= size {
+            buf.extend_from_slice(&chunk.split_to(size - buf.len()));
             let batch = buf.split().freeze();
-            buf.reserve(BATCH_CAPACITY);
-            result = hand_over(writer, hasher, &mut hashing, batch).await;
+            size = receiving.batch();
+            buf.reserve(size);
+            let pooled = batch.len() == BATCH_MAX;
+            result = hand_over(writer, hasher, &mut hashing, batch, pooled).await;
             if result.is_err() {
                 drain(body).await;
-                break;
+                break 'body;
             }
         }
+        buf.extend_from_slice(&chunk);
     }
     if result.is_ok() && !buf.is_empty() {
-        result = hand_over(writer, hasher, &mut hashing, buf.split().freeze()).await;
+        result = hand_over(writer, hasher, &mut hashing, buf.split().freeze(), false).await;
     }
     // The hasher comes back whatever happened; a failed upload drops it.
     hashed(hasher, &mut hashing).await?;
@@ -526,13 +574,27 @@ mod tests {
         ));
     }
 
+    #[test]
+    fn batches_shrink_as_uploads_are_added() {
+        assert_eq!(batch_size(0), BATCH_MAX);
+        assert_eq!(batch_size(16), BATCH_MAX);
+        assert_eq!(batch_size(17), 448 << 10);
+        assert_eq!(batch_size(64), BATCH_MIN);
+        assert_eq!(batch_size(10_000), BATCH_MIN);
+        for n in 1..200 {
+            let b = batch_size(n);
+            assert!(b.is_multiple_of(64 << 10) && (BATCH_MIN..=BATCH_MAX).contains(&b));
+            assert!(b <= batch_size(n - 1), "more uploads, smaller batches");
+        }
+    }
+
     /// Bodies of several batches, split at odd sizes and in two requests,
     /// hash (on the blocking pool) to the digest of the whole, and a wrong
     /// digest is still refused.
     #[tokio::test]
     async fn batched_hashing_matches_the_content() {
         let (_dir, reg, ab, cx) = setup();
-        let data: Vec<u8> = (0..3 * BATCH + 12_345)
+        let data: Vec<u8> = (0..3 * BATCH_MAX + 12_345)
             .map(|i| (i * 7 % 251) as u8)
             .collect();
         let body = |part: &[u8]| -> crate::storage::ByteStream {
@@ -542,7 +604,7 @@ mod tests {
                 .collect();
             Box::pin(futures_util::stream::iter(chunks))
         };
-        let (first, second) = data.split_at(BATCH + 77);
+        let (first, second) = data.split_at(BATCH_MAX + 77);
         let up = reg.start_upload(&cx, &ab).await.unwrap();
         reg.append_upload(&cx, &ab, &up.id, None, body(first))
             .await

@@ -18,9 +18,11 @@ use futures_util::stream;
 
 use super::{ByteStream, FileInfo, FileWriter, Result, StorageDriver, StorageError, check_path};
 
-/// Bytes buffered by a writer before they go to the file in one system call
-/// (the upload path hands over batches of this size, written without a copy).
+/// Bytes buffered by a writer before they go to the file in one system call.
 const WRITE_BUFFER: usize = 512 << 10;
+/// A chunk at least this big, with nothing buffered before it, is written
+/// as it is: the upload path's batches (128–512 KiB) are not copied again.
+const DIRECT_WRITE: usize = 128 << 10;
 /// Read size when streaming a file out: one blocking-pool hop per MiB.
 const READ_CHUNK: usize = 1 << 20;
 /// A writer asks the kernel to start writing its bytes to the disk every
@@ -427,7 +429,7 @@ impl FsWriter {
 impl FileWriter for FsWriter {
     async fn write(&mut self, chunk: Bytes) -> Result<()> {
         self.written += chunk.len() as u64;
-        if self.buf.is_empty() && chunk.len() >= WRITE_BUFFER {
+        if self.buf.is_empty() && chunk.len() >= DIRECT_WRITE {
             // Already one big buffer (the upload path batches): written as
             // it is, without a copy.
             return self.flush_bytes(chunk).await;
