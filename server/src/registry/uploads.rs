@@ -232,10 +232,9 @@ impl Registry {
         self.driver
             .put_content(&paths::upload_started_at(name, id), Bytes::from(started))
             .await?;
+        // A new id: nothing to truncate (a writer would look first).
         self.driver
-            .writer(&paths::upload_data(name, id), false)
-            .await?
-            .commit()
+            .put_content(&paths::upload_data(name, id), Bytes::new())
             .await?;
         Ok(())
     }

@@ -169,8 +169,8 @@ pub async fn large_files(d: Arc<dyn StorageDriver>) {
         (a.len() + b.len()) as u64
     );
     assert_eq!(d.stat(p).await.unwrap().size, (a.len() + b.len()) as u64);
-    // A writer cancelled while its parts are being sent (S3 sends one part
-    // while the next fills) leaves the file as it was.
+    // A writer cancelled after it sent parts (S3's multipart upload) leaves
+    // the file as it was.
     let mut w = d.writer(p, true).await.unwrap();
     for piece in pattern(16 << 20, 6).chunks(1 << 20) {
         w.write(Bytes::copy_from_slice(piece)).await.unwrap();

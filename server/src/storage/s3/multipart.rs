@@ -3,8 +3,6 @@
 //! the upload completed (the object appears whole, at once) or aborted
 //! (nothing appears).
 
-use std::sync::Arc;
-
 use bytes::Bytes;
 use reqwest::Method;
 use rusty_s3::S3Action;
@@ -17,20 +15,6 @@ use super::client::{Client, SIGN_TTL, etag_of};
 
 /// S3's limit on parts per upload.
 const MAX_PARTS: usize = 10_000;
-
-/// A part being sent: its number and the task that answers its ETag. A
-/// dropped one goes on to its end; the upload's abort discards it.
-pub(super) struct PartInFlight {
-    number: u16,
-    task: tokio::task::JoinHandle<Result<String>>,
-}
-
-impl PartInFlight {
-    /// Waits for the part's answer, whatever it is.
-    pub async fn settled(self) {
-        let _ = self.task.await;
-    }
-}
 
 pub(super) struct Multipart {
     pub key: String,
@@ -69,42 +53,18 @@ impl Multipart {
         Ok(self.etags.len() as u16 + 1)
     }
 
-    /// Starts sending `data` as the next part on a task of its own, so that
-    /// the caller receives the next part meanwhile; [`Multipart::landed`]
-    /// records its answer. Parts may be in flight together; their numbers
-    /// are given here, in order.
-    pub fn send_part(&mut self, c: &Arc<Client>, data: Bytes, path: &str) -> Result<PartInFlight> {
-        let number = self.next_part(path)?;
-        self.etags.push(String::new());
-        let url =
-            UploadPart::new(&c.bucket, Some(&c.creds), &self.key, number, &self.id).sign(SIGN_TTL);
-        let (c, path) = (c.clone(), path.to_string());
-        let task = tokio::spawn(async move {
-            let resp = c.send(Method::PUT, url, &[], Some(data), &path).await?;
-            Ok(resp
-                .headers()
-                .get(reqwest::header::ETAG)
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or_default()
-                .to_string())
-        });
-        Ok(PartInFlight { number, task })
-    }
-
-    /// Waits for a part sent by [`Multipart::send_part`] and records it.
-    pub async fn landed(&mut self, part: PartInFlight, path: &str) -> Result<()> {
-        let etag = part
-            .task
-            .await
-            .map_err(|e| StorageError::io(path, std::io::Error::other(e)))??;
-        self.etags[usize::from(part.number) - 1] = etag;
+    pub async fn upload(&mut self, c: &Client, data: Bytes, path: &str) -> Result<()> {
+        let n = self.next_part(path)?;
+        let url = UploadPart::new(&c.bucket, Some(&c.creds), &self.key, n, &self.id).sign(SIGN_TTL);
+        let resp = c.send(Method::PUT, url, &[], Some(data), path).await?;
+        let etag = resp
+            .headers()
+            .get(reqwest::header::ETAG)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string();
+        self.etags.push(etag);
         Ok(())
-    }
-
-    /// Sends `data` as the next part and waits for it.
-    pub async fn upload(&mut self, c: &Arc<Client>, data: Bytes, path: &str) -> Result<()> {
-        let part = self.send_part(c, data, path)?;
-        self.landed(part, path).await
     }
 
     /// Copies `start..start+len` of another object as the next part.

@@ -5,11 +5,9 @@
 //! sum of theirs, found again by any process with one listing.
 //!
 //! A writer buffers at most `chunksize` bytes: past that it switches to a
-//! multipart upload of its target object and sends each full part, one at
-//! a time, while the next one fills (at most two parts in memory, as in
-//! distribution's writer). `commit` completes the upload, so the segment
-//! appears whole or not at all; `cancel` aborts it, leaving the file as it
-//! was.
+//! multipart upload of its target object and sends each full part. `commit`
+//! completes the upload, so the segment appears whole or not at all;
+//! `cancel` aborts it, leaving the file as it was.
 
 use std::sync::Arc;
 
@@ -18,7 +16,7 @@ use bytes::{Bytes, BytesMut};
 
 use super::super::{FileWriter, Result};
 use super::client::Client;
-use super::multipart::{Multipart, PartInFlight};
+use super::multipart::Multipart;
 
 pub(super) struct S3Writer {
     pub client: Arc<Client>,
@@ -29,8 +27,6 @@ pub(super) struct S3Writer {
     pub written: u64,
     pub buf: BytesMut,
     pub upload: Option<Multipart>,
-    /// The part being sent while `buf` fills.
-    pub sending: Option<PartInFlight>,
     /// An empty segment adds nothing: do not create it.
     pub skip_empty: bool,
 }
@@ -45,7 +41,6 @@ impl S3Writer {
             written: 0,
             buf: BytesMut::new(),
             upload: None,
-            sending: None,
             skip_empty: false,
         }
     }
@@ -58,20 +53,9 @@ impl S3Writer {
             }
             let part = self.buf.split_to(chunk).freeze();
             let upload = self.upload.as_mut().expect("started above");
-            if let Some(previous) = self.sending.take() {
-                upload.landed(previous, &self.path).await?;
-            }
-            self.sending = Some(upload.send_part(&self.client, part, &self.path)?);
+            upload.upload(&self.client, part, &self.path).await?;
         }
         Ok(())
-    }
-
-    /// Waits for the part being sent, if any.
-    async fn landed(&mut self) -> Result<()> {
-        match (self.upload.as_mut(), self.sending.take()) {
-            (Some(upload), Some(part)) => upload.landed(part, &self.path).await,
-            _ => Ok(()),
-        }
     }
 }
 
@@ -89,16 +73,11 @@ impl FileWriter for S3Writer {
 
     async fn commit(mut self: Box<Self>) -> Result<()> {
         let rest = self.buf.split().freeze();
-        let landed = self.landed().await;
         match self.upload.take() {
             Some(mut upload) => {
-                let sent = match landed {
-                    Ok(()) if !rest.is_empty() => {
-                        upload.upload(&self.client, rest, &self.path).await
-                    }
-                    other => other,
-                };
-                if let Err(e) = sent {
+                if !rest.is_empty()
+                    && let Err(e) = upload.upload(&self.client, rest, &self.path).await
+                {
                     let _ = upload.abort(&self.client, &self.path).await;
                     return Err(e);
                 }
@@ -110,8 +89,6 @@ impl FileWriter for S3Writer {
     }
 
     async fn cancel(mut self: Box<Self>) -> Result<()> {
-        // A part still being sent would land after the abort.
-        let _ = self.landed().await;
         match self.upload.take() {
             Some(upload) => upload.abort(&self.client, &self.path).await,
             None => Ok(()),
@@ -129,11 +106,7 @@ impl Drop for S3Writer {
         {
             let client = self.client.clone();
             let path = std::mem::take(&mut self.path);
-            let sending = self.sending.take();
             rt.spawn(async move {
-                if let Some(part) = sending {
-                    part.settled().await;
-                }
                 if let Err(e) = upload.abort(&client, &path).await {
                     tracing::warn!(path, error = %e, "could not abort an abandoned multipart upload");
                 }
