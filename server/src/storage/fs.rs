@@ -574,8 +574,8 @@ mod tests {
         }
         w.cancel().await.unwrap();
         assert_eq!(d.stat("/u/data").await.unwrap().size, 3 + body.len() as u64);
-        // Writers ended with `close` (PATCHes), each a piece that starts
-        // and ends inside a window, then one `sync`.
+        // Writers ended with `close` (PATCHes), each a piece smaller than
+        // a window, starting inside one, then one `sync`.
         for piece in body.chunks(3 << 20) {
             let mut w = d.writer("/u/data", true).await.unwrap();
             w.write(Bytes::copy_from_slice(piece)).await.unwrap();
