@@ -6,7 +6,7 @@ mod common;
 
 use common::TestRegistry;
 use common::oci::{AMD64_AND_ARM64, make_layout, make_layout_with_file, platform_digest};
-use common::tools::{Distribution, run, skopeo_copy_to_layout, skopeo_copy_with, try_run};
+use common::tools::{Distribution, run, skopeo_copy_to_layout, skopeo_push_layout, try_run};
 use serde_json::Value;
 
 const NO_TLS: &str = "--tls-verify=false";
@@ -18,12 +18,7 @@ async fn skopeo_push_list_inspect_pull_delete() {
     let src = work.path().join("src");
     let pushed = make_layout(&src, "v1", &[("linux", "amd64")], "hello from skopeo");
     let dest = format!("docker://{}/demo/app:v1", reg.host());
-    skopeo_copy_with(
-        &["--dest-tls-verify=false"],
-        &format!("oci:{}:v1", src.display()),
-        &dest,
-    )
-    .await;
+    skopeo_push_layout(&["--dest-tls-verify=false"], &src, "v1", &dest).await;
 
     let tags: Value = serde_json::from_str(
         &run(
@@ -87,12 +82,7 @@ async fn skopeo_pushes_and_pulls_a_layer_across_writeback_windows() {
         .unwrap();
     assert!(layer_bytes > 16 << 20, "layer of {layer_bytes} bytes");
     let dest = format!("docker://{}/big/app:v1", reg.host());
-    skopeo_copy_with(
-        &["--dest-tls-verify=false"],
-        &format!("oci:{}:big", src.display()),
-        &dest,
-    )
-    .await;
+    skopeo_push_layout(&["--dest-tls-verify=false"], &src, "big", &dest).await;
     let back = work.path().join("back");
     assert_eq!(
         skopeo_copy_to_layout(&["--src-tls-verify=false"], &dest, &back, "v1").await,
@@ -108,12 +98,7 @@ async fn skopeo_multi_arch_index() {
     let src = work.path().join("src");
     let pushed = make_layout(&src, "multi", AMD64_AND_ARM64, "multi");
     let dest = format!("docker://{}/demo/multi:v1", reg.host());
-    skopeo_copy_with(
-        &["--all", "--dest-tls-verify=false"],
-        &format!("oci:{}:multi", src.display()),
-        &dest,
-    )
-    .await;
+    skopeo_push_layout(&["--all", "--dest-tls-verify=false"], &src, "multi", &dest).await;
     let raw: Value =
         serde_json::from_str(&run("skopeo", &["inspect", "--raw", NO_TLS, &dest]).await).unwrap();
     assert_eq!(raw["manifests"].as_array().unwrap().len(), 2);
@@ -142,9 +127,10 @@ async fn distribution_and_labreg_share_one_storage_folder() {
     // Pushed through labreg, pulled through registry:2.
     let a = work.path().join("a");
     let a_digest = make_layout(&a, "v1", &[("linux", "amd64")], "via labreg");
-    skopeo_copy_with(
+    skopeo_push_layout(
         &["--dest-tls-verify=false"],
-        &format!("oci:{}:v1", a.display()),
+        &a,
+        "v1",
         &format!("docker://{}/interop/a:v1", labreg.host()),
     )
     .await;
@@ -159,9 +145,10 @@ async fn distribution_and_labreg_share_one_storage_folder() {
     // Pushed through registry:2 (an index too), pulled through labreg.
     let b = work.path().join("b");
     let b_digest = make_layout(&b, "v1", AMD64_AND_ARM64, "via distribution");
-    skopeo_copy_with(
+    skopeo_push_layout(
         &["--all", "--dest-tls-verify=false"],
-        &format!("oci:{}:v1", b.display()),
+        &b,
+        "v1",
         &format!("docker://{}/interop/b:v1", dist.host),
     )
     .await;

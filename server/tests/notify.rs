@@ -15,7 +15,7 @@ use common::TestRegistry;
 use common::oci::make_layout;
 use common::process::{Process, free_port};
 use common::receiver::Receiver;
-use common::tools::{Distribution, htpasswd_file, skopeo_copy_with};
+use common::tools::{Distribution, htpasswd_file, skopeo_copy_with, skopeo_push_layout};
 use serde_json::{Value, json};
 
 const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
@@ -64,9 +64,10 @@ fn blobs_of(layout: &Path, manifest: &str) -> (String, String) {
 /// alice.
 async fn exercise(host: &str, layout: &Path, manifest: &str, out: &Path) {
     let creds = "alice:secret";
-    skopeo_copy_with(
+    skopeo_push_layout(
         &["-q", "--dest-tls-verify=false", "--dest-creds", creds],
-        &format!("oci:{}:v1", layout.display()),
+        layout,
+        "v1",
         &format!("docker://{host}/app:v1"),
     )
     .await;
@@ -228,9 +229,10 @@ async fn push_images(host: &str, dir: &Path, from: usize, n: usize) -> Vec<Durat
         let layout = dir.join(format!("img{i}"));
         make_layout(&layout, "v", &[("linux", "amd64")], &format!("image {i}"));
         let started = Instant::now();
-        skopeo_copy_with(
+        skopeo_push_layout(
             &["-q", "--dest-tls-verify=false"],
-            &format!("oci:{}:v", layout.display()),
+            &layout,
+            "v",
             &format!("docker://{host}/app:v{i}"),
         )
         .await;

@@ -65,6 +65,12 @@ pub async fn skopeo_copy_to_layout(flags: &[&str], src: &str, out: &Path, tag: &
     super::oci::layout_digest(out, tag)
 }
 
+/// `skopeo copy FLAGS... oci:LAYOUT:TAG DEST`, which must succeed: an OCI
+/// layout (from `make_layout`) pushed as a user's image would be.
+pub async fn skopeo_push_layout(flags: &[&str], layout: &Path, tag: &str, dest: &str) -> String {
+    skopeo_copy_with(flags, &format!("oci:{}:{tag}", layout.display()), dest).await
+}
+
 /// `skopeo copy FLAGS... SRC DEST`, its failure returned (stderr).
 pub async fn try_skopeo_copy_with(flags: &[&str], src: &str, dest: &str) -> Result<String, String> {
     try_run("skopeo", &copy_args(flags, src, dest)).await
