@@ -10,6 +10,7 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
@@ -395,7 +396,7 @@ const BATCH_MIN: usize = 128 << 10;
 const BATCH_BUDGET: usize = 16 << 20;
 
 /// Request bodies being received into batches now.
-static RECEIVING: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+static RECEIVING: AtomicUsize = AtomicUsize::new(0);
 
 /// One body counted in [`RECEIVING`] while it lives.
 struct Receiving;
@@ -403,20 +404,20 @@ struct Receiving;
 impl Receiving {
     /// Counts a body in.
     fn start() -> Receiving {
-        RECEIVING.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        RECEIVING.fetch_add(1, Ordering::Relaxed);
         Receiving
     }
 
     /// The size of the next batch, for the bodies being received now: a
     /// long push started alone gets smaller batches as others start.
     fn batch(&self) -> usize {
-        batch_size(RECEIVING.load(std::sync::atomic::Ordering::Relaxed))
+        batch_size(RECEIVING.load(Ordering::Relaxed))
     }
 }
 
 impl Drop for Receiving {
     fn drop(&mut self) {
-        RECEIVING.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+        RECEIVING.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -584,6 +585,54 @@ mod tests {
             let b = batch_size(n);
             assert!(b.is_multiple_of(64 << 10) && (BATCH_MIN..=BATCH_MAX).contains(&b));
             assert!(b <= batch_size(n - 1), "more uploads, smaller batches");
+        }
+    }
+
+    /// 40 pushes received at once get batches under 512 KiB, hashed inline,
+    /// with the chunk that fills a batch cut at its end: each stores exactly
+    /// its own bytes under its digest.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn many_pushes_at_once_store_their_own_bytes() {
+        const PUSHES: usize = 40;
+        let (dir, reg, ab, cx) = setup();
+        let reg = Arc::new(reg);
+        // Every body waits here before its first chunk, so all 40 are
+        // counted as receiving when their batches are sized.
+        let all_started = Arc::new(tokio::sync::Barrier::new(PUSHES));
+        let pushes = (0..PUSHES).map(|n| {
+            let (reg, ab, cx, all_started) =
+                (reg.clone(), ab.clone(), cx.clone(), all_started.clone());
+            tokio::spawn(async move {
+                let data: Vec<u8> = (0..700_001 + n * 4099)
+                    .map(|i| ((i * 31 + n * 7) % 253) as u8)
+                    .collect();
+                let d = Digest::sha256_of(&data);
+                let chunks: Vec<std::io::Result<Bytes>> = data
+                    .chunks(65_519)
+                    .map(|c| Ok(Bytes::copy_from_slice(c)))
+                    .collect();
+                let body: crate::storage::ByteStream = Box::pin(
+                    futures_util::stream::once(async move {
+                        all_started.wait().await;
+                        futures_util::stream::iter(chunks)
+                    })
+                    .flatten(),
+                );
+                assert!(batch_size(PUSHES) < BATCH_MAX);
+                reg.put_blob(&cx, &ab, &d, body).await.unwrap();
+                (d, data.len() as u64)
+            })
+        });
+        for push in futures_util::future::join_all(pushes).await {
+            let (d, len) = push.unwrap();
+            assert_eq!(reg.blob_size(&cx, &ab, &d).await.unwrap(), len);
+            let hex = d.hex();
+            let stored = std::fs::read(dir.path().join(format!(
+                "docker/registry/v2/blobs/sha256/{}/{hex}/data",
+                &hex[..2]
+            )))
+            .unwrap();
+            assert_eq!(Digest::sha256_of(&stored), d, "the bytes on disk");
         }
     }
 
