@@ -231,6 +231,7 @@ pub fn debug_router(
                 let (m, state) = (metrics.clone(), for_metrics.clone());
                 async move {
                     let mut text = m.render();
+                    crate::storage::s3::render_metrics(&mut text);
                     for u in &state.upstreams {
                         u.render(&mut text);
                     }

@@ -3,6 +3,8 @@
 //! Signed URLs carry the access key id; they are never logged, and transport
 //! errors are stripped of their URL.
 
+use std::fmt::Write;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
@@ -26,6 +28,49 @@ pub(super) struct Client {
     pub root: String,
     pub chunk_size: usize,
     pub endpoint: String,
+}
+
+/// The requests sent to S3 since the process started, by operation: what
+/// a bucket is billed for, and what labreg's own changes are measured by.
+/// One counter per process, which has one storage.
+static REQUESTS: [AtomicU64; OPERATIONS.len()] = [const { AtomicU64::new(0) }; OPERATIONS.len()];
+static IN_USE: AtomicBool = AtomicBool::new(false);
+const OPERATIONS: [&str; 7] = ["GET", "LIST", "HEAD", "PUT", "POST", "DELETE", "other"];
+
+fn count(method: &Method, url: &Url) {
+    let op = match *method {
+        Method::GET if url.query_pairs().any(|(k, _)| k == "list-type") => "LIST",
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::PUT => "PUT",
+        Method::POST => "POST",
+        Method::DELETE => "DELETE",
+        _ => "other",
+    };
+    let i = OPERATIONS
+        .iter()
+        .position(|o| *o == op)
+        .unwrap_or(OPERATIONS.len() - 1);
+    REQUESTS[i].fetch_add(1, Ordering::Relaxed);
+}
+
+/// `labreg_storage_s3_requests_total` in the Prometheus text format, when
+/// the storage is S3.
+pub fn render_metrics(out: &mut String) {
+    if !IN_USE.load(Ordering::Relaxed) {
+        return;
+    }
+    out.push_str(
+        "# HELP labreg_storage_s3_requests_total Requests sent to the S3 storage, by operation.\n",
+    );
+    out.push_str("# TYPE labreg_storage_s3_requests_total counter\n");
+    for (op, n) in OPERATIONS.iter().zip(&REQUESTS) {
+        let n = n.load(Ordering::Relaxed);
+        let _ = writeln!(
+            out,
+            "labreg_storage_s3_requests_total{{operation=\"{op}\"}} {n}"
+        );
+    }
 }
 
 /// One object as a listing or HEAD sees it.
@@ -92,6 +137,7 @@ impl Client {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| format!("cannot build the S3 HTTP client: {e}"))?;
+        IN_USE.store(true, Ordering::Relaxed);
         Ok(Client {
             bucket,
             creds,
@@ -129,6 +175,7 @@ impl Client {
         body: Option<Bytes>,
         path: &str,
     ) -> Result<reqwest::Response> {
+        count(&method, &url);
         let mut req = self.http.request(method, url);
         for (k, v) in headers {
             req = req.header(*k, v);

@@ -32,6 +32,7 @@ use rusty_s3::actions::GetObject;
 
 use super::{ByteStream, FileInfo, FileStream, FileWriter, Result, StorageDriver, StorageError};
 use crate::config::s3::S3Settings;
+pub use client::render_metrics;
 use client::{Client, Object};
 use writer::S3Writer;
 
