@@ -168,3 +168,77 @@ async fn replicas_with_different_secrets_fail_loudly() {
     a.stop().await;
     b.stop().await;
 }
+
+/// labreg's own count of its S3 requests (`labreg_storage_s3_requests_total`,
+/// all operations), and each operation's line.
+async fn s3_requests(metrics: &str) -> (u64, String) {
+    let text = reqwest::get(metrics).await.unwrap().text().await.unwrap();
+    let lines: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("labreg_storage_s3_requests_total{"))
+        .collect();
+    assert_eq!(lines.len(), 7, "one line per operation:\n{text}");
+    let total = lines
+        .iter()
+        .map(|l| l.rsplit(' ').next().unwrap().parse::<u64>().unwrap())
+        .sum();
+    (total, lines.join("\n"))
+}
+
+/// A small blob is verified in memory and written as one object: a push
+/// costs a handful of S3 requests, not the upload file's twenty (what
+/// every config blob and small layer paid). Counted by labreg itself, in
+/// a process of its own. (registry:2 serving such blobs from the same
+/// bucket: `docker_registry_and_labreg_share_a_bucket`, s3_failures.rs.)
+#[tokio::test(flavor = "multi_thread")]
+async fn small_blobs_take_few_s3_requests() {
+    let dir = tempfile::tempdir().unwrap();
+    let debug = common::process::free_port();
+    let config = dir.path().join("config.yml");
+    let s3_yaml = s3().yaml(&fresh_root());
+    std::fs::write(
+        &config,
+        format!(
+            "version: 0.1\nstorage:\n{s3_yaml}  redirect:\n    disable: true\nhttp:\n  debug:\n    addr: 127.0.0.1:{debug}\n    prometheus:\n      enabled: true\n"
+        ),
+    )
+    .unwrap();
+    let labreg = common::process::Process::serve(Some(&config), &[], dir.path()).await;
+    let (url, metrics) = (
+        format!("http://{}", labreg.host),
+        format!("http://127.0.0.1:{debug}/metrics"),
+    );
+    let (start, _) = s3_requests(&metrics).await;
+
+    // POST with ?digest= and the bytes.
+    let single = pattern(64 << 10, 3);
+    let d1 = push_blob(&url, "few/req", &single).await;
+    let (after_single, lines) = s3_requests(&metrics).await;
+    // The blob's PUT and the link's (through an upload file, as before:
+    // 19 requests).
+    assert!(
+        after_single - start <= 2,
+        "{}:\n{lines}",
+        after_single - start
+    );
+
+    // POST, then PUT with the bytes: the upload's two files written by
+    // the POST, its size (HEAD, LIST), the blob and the link, the upload's
+    // folder listed and its two files removed (19 before).
+    let two = pattern(100 << 10, 4);
+    let d2 = digest(&two);
+    common::images::oci(&client(), &url)
+        .put_blob("few/req", &d2, bytes::Bytes::from(two.clone()))
+        .await
+        .unwrap();
+    let (after_two, lines) = s3_requests(&metrics).await;
+    assert!(
+        after_two - after_single <= 9,
+        "{}:\n{lines}",
+        after_two - after_single
+    );
+
+    assert_eq!(get_blob(&url, "few/req", &d1).await.unwrap(), single);
+    assert_eq!(get_blob(&url, "few/req", &d2).await.unwrap(), two);
+    assert!(labreg.terminate().await.success());
+}

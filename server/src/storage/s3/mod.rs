@@ -265,19 +265,22 @@ impl StorageDriver for S3Driver {
         Ok(())
     }
 
+    /// A directory (everything under it, its files' segments included,
+    /// found by one listing), or else a file (its plain object and
+    /// segments).
     async fn delete(&self, path: &str) -> Result<()> {
         let key = self.client.key(path)?;
-        let (base, segs) = self.pieces(&key, path).await?;
         let (under, _) = self
             .client
             .list(&self.client.dir_prefix(path)?, false, path)
             .await?;
-        let keys: Vec<String> = base
-            .into_iter()
-            .chain(segs)
-            .chain(under)
-            .map(|o| o.key)
-            .collect();
+        let objects = if under.is_empty() {
+            let (base, segs) = self.pieces(&key, path).await?;
+            base.into_iter().chain(segs).collect()
+        } else {
+            under
+        };
+        let keys: Vec<String> = objects.into_iter().map(|o| o.key).collect();
         if keys.is_empty() {
             return Err(StorageError::NotFound(path.to_string()));
         }
