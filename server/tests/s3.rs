@@ -195,7 +195,8 @@ async fn small_blobs_take_few_s3_requests() {
     let dir = tempfile::tempdir().unwrap();
     let debug = common::process::free_port();
     let config = dir.path().join("config.yml");
-    let s3_yaml = s3().yaml(&fresh_root());
+    let root = fresh_root();
+    let s3_yaml = s3().yaml(&root);
     std::fs::write(
         &config,
         format!(
@@ -238,7 +239,45 @@ async fn small_blobs_take_few_s3_requests() {
         after_two - after_single
     );
 
-    assert_eq!(get_blob(&url, "few/req", &d1).await.unwrap(), single);
-    assert_eq!(get_blob(&url, "few/req", &d2).await.unwrap(), two);
+    // Bigger blobs pushed whole are written at the blob's own key and
+    // completed only once their digest matched: one PUT under the 5 MiB
+    // chunksize, a multipart upload above it (create, 3 parts, complete),
+    // after the key's HEAD and LIST, and the link (through an upload file:
+    // 17 and 21).
+    let mut blobs = vec![("few/req", d1, single), ("few/req", d2, two)];
+    for (len, seed, most) in [(1 << 20, 5, 4), (12 << 20, 6, 8)] {
+        let data = pattern(len, seed);
+        let before = s3_requests(&metrics).await.0;
+        let d = push_blob(&url, "few/big", &data).await;
+        let (after, lines) = s3_requests(&metrics).await;
+        assert!(
+            after - before <= most,
+            "{len} bytes: {}:\n{lines}",
+            after - before
+        );
+        blobs.push(("few/big", d, data));
+    }
+    // A wrong digest: the multipart upload to that digest's key is
+    // aborted, nothing is stored there.
+    let claimed = digest(b"other bytes");
+    let refused = common::send(
+        client()
+            .post(format!("{url}/v2/few/big/blobs/uploads/?digest={claimed}"))
+            .body(pattern(12 << 20, 7)),
+    )
+    .await;
+    assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
+    assert!(refused.text().await.unwrap().contains("DIGEST_INVALID"));
+    let hex = &claimed["sha256:".len()..];
+    let key = format!("/docker/registry/v2/blobs/sha256/{}/{hex}/data", &hex[..2]);
+    let stored = s3().driver(&root).stat(&key).await;
+    assert!(
+        stored.unwrap_err().is_not_found(),
+        "nothing stored at {key}"
+    );
+
+    for (repo, d, data) in &blobs {
+        assert_eq!(&get_blob(&url, repo, d).await.unwrap(), data, "{d}");
+    }
     assert!(labreg.terminate().await.success());
 }

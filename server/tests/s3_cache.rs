@@ -78,6 +78,9 @@ impl StorageDriver for Counting {
         self.tick();
         self.inner.sync(path).await
     }
+    fn writes_whole(&self) -> bool {
+        self.inner.writes_whole()
+    }
     async fn move_file(&self, from: &str, to: &str) -> Result<()> {
         self.tick();
         self.inner.move_file(from, to).await

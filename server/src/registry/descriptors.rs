@@ -316,6 +316,10 @@ impl StorageDriver for Cached {
         self.inner.sync(path).await
     }
 
+    fn writes_whole(&self) -> bool {
+        self.inner.writes_whole()
+    }
+
     async fn move_file(&self, from: &str, to: &str) -> Result<()> {
         self.shared.forget(from);
         self.changing(to, self.inner.move_file(from, to)).await

@@ -142,7 +142,11 @@ impl UploadService for Registry {
                     Body::Whole(bytes) => {
                         check_length(range, bytes.len() as u64)?;
                         let computed = Digest::of(algorithm, &bytes);
-                        (bytes.len() as u64, computed, Some(bytes))
+                        (bytes.len() as u64, computed, Content::Bytes(bytes))
+                    }
+                    Body::Stream(body) if size == 0 && self.driver.writes_whole() => {
+                        let (size, computed) = self.write_in_place(digest, range, body).await?;
+                        (size, computed, Content::Written)
                     }
                     Body::Stream(body) => {
                         let end = Ending::Commit;
@@ -150,7 +154,7 @@ impl UploadService for Registry {
                             .append_locked(&data, size, &mut state, range, body, end)
                             .await?;
                         let computed = self.computed(&data, size, &mut state, algorithm);
-                        (size, computed.await?, None)
+                        (size, computed.await?, Content::Upload(id))
                     }
                 }
             }
@@ -158,7 +162,7 @@ impl UploadService for Registry {
                 // The PATCHes' bytes, durable before they can be a blob.
                 self.driver.sync(&data).await?;
                 let computed = self.computed(&data, size, &mut state, algorithm);
-                (size, computed.await?, None)
+                (size, computed.await?, Content::Upload(id))
             }
         };
         if &computed != digest {
@@ -179,29 +183,35 @@ impl UploadService for Registry {
         body: ByteStream,
     ) -> Result<Change> {
         self.check_writable()?;
-        // A small blob is verified in memory and stored as it is, without
-        // an upload: on S3 two requests instead of nineteen.
-        let body = match small_body(0, body).await? {
+        // A small blob is verified in memory and stored as it is, and on
+        // S3 a bigger one is written in place: no upload file, no move (on
+        // S3 two requests for a small blob instead of nineteen).
+        let (size, computed, content) = match small_body(0, body).await? {
             Body::Whole(bytes) => {
                 let computed = Digest::of(digest.algorithm(), &bytes);
-                if &computed != digest {
-                    return Err(mismatch(digest, computed));
-                }
-                let size = bytes.len() as u64;
-                self.store_blob(name, digest, Content::Bytes(bytes)).await?;
-                return Ok(Change::new(cx, ChangeAction::BlobPush, name, digest).size(size));
+                (bytes.len() as u64, computed, Content::Bytes(bytes))
             }
-            Body::Stream(body) => body,
+            Body::Stream(body) if self.driver.writes_whole() => {
+                let (size, computed) = self.write_in_place(digest, None, body).await?;
+                (size, computed, Content::Written)
+            }
+            Body::Stream(body) => {
+                let upload = self.start_upload(cx, name).await?;
+                let result = self
+                    .finish_upload(cx, name, &upload.id, digest, None, Some(body))
+                    .await;
+                if result.is_err() {
+                    self.remove(&paths::upload_dir(name, &upload.id)).await?;
+                    self.uploads.forget(&upload.id);
+                }
+                return result;
+            }
         };
-        let upload = self.start_upload(cx, name).await?;
-        let result = self
-            .finish_upload(cx, name, &upload.id, digest, None, Some(body))
-            .await;
-        if result.is_err() {
-            self.remove(&paths::upload_dir(name, &upload.id)).await?;
-            self.uploads.forget(&upload.id);
+        if &computed != digest {
+            return Err(mismatch(digest, computed));
         }
-        result
+        self.store_blob(name, digest, content).await?;
+        Ok(Change::new(cx, ChangeAction::BlobPush, name, digest).size(size))
     }
 
     async fn cancel_upload(&self, _: &Context, name: &RepoName, id: &str) -> Result<()> {
@@ -226,6 +236,7 @@ impl Registry {
     ) -> Result<()> {
         let blob = paths::blob_data(digest);
         match content {
+            Content::Written => {}
             // One atomic move, unless the blob is there already.
             Content::Upload(id) => {
                 if !self.exists(&blob).await? {
@@ -245,16 +256,15 @@ impl Registry {
     }
 
     /// Makes a verified upload the blob `digest` and removes the upload:
-    /// the bytes are its data file's, or `content` when the whole body was
-    /// held in memory (a small blob: its upload file was never written).
+    /// the bytes are its data file's, or were never written there (`content`
+    /// is a small body held in memory, or the blob written in place).
     async fn seal(
         &self,
         name: &RepoName,
         id: &str,
         digest: &Digest,
-        content: Option<Bytes>,
+        content: Content<'_>,
     ) -> Result<()> {
-        let content = content.map_or(Content::Upload(id), Content::Bytes);
         self.store_blob(name, digest, content).await?;
         self.remove(&paths::upload_dir(name, id)).await?;
         self.uploads.forget(id);
@@ -303,7 +313,7 @@ impl Registry {
         let slot = self.uploads.slot(id);
         let _busy = slot.lock().await;
         match verified {
-            Some(digest) => self.seal(name, id, digest, None).await,
+            Some(digest) => self.seal(name, id, digest, Content::Upload(id)).await,
             None => {
                 self.remove(&paths::upload_dir(name, id)).await?;
                 self.uploads.forget(id);
@@ -389,6 +399,38 @@ impl Registry {
         Ok(purged)
     }
 
+    /// Writes a body at the blob's own path, for a driver whose files
+    /// appear only when committed (`writes_whole`: S3): committed when it
+    /// hashes to `digest` (and has the bytes `range` announced), cancelled
+    /// otherwise, which leaves the path as it was. On S3 that saves the
+    /// upload's object, the server-side copy of the whole blob and the
+    /// delete, with their lookups. Its size and digest.
+    async fn write_in_place(
+        &self,
+        digest: &Digest,
+        range: Option<ChunkRange>,
+        mut body: ByteStream,
+    ) -> Result<(u64, Digest)> {
+        let mut writer = self.driver.writer(&paths::blob_data(digest), false).await?;
+        let mut hasher = Some(Hasher::new(digest.algorithm()));
+        let copied = copy_into(&mut writer, &mut hasher, &mut body).await;
+        let size = writer.size();
+        let computed = match copied.and_then(|()| check_length(range, size)) {
+            Ok(()) => hasher.map(Hasher::finish),
+            Err(e) => {
+                writer.cancel().await?;
+                return Err(e);
+            }
+        };
+        let computed = computed.expect("copy_into gives the hasher back when it succeeds");
+        if &computed == digest {
+            writer.commit().await?;
+        } else {
+            writer.cancel().await?;
+        }
+        Ok((size, computed))
+    }
+
     /// The digest of the `size` bytes of an upload's `data` file: the
     /// running hash when it covers them, else read back from the storage.
     async fn computed(
@@ -423,6 +465,8 @@ enum Content<'a> {
     Upload(&'a str),
     /// Memory: a small body, read whole.
     Bytes(Bytes),
+    /// At the blob's own path, written in place and committed.
+    Written,
 }
 
 /// A body read as far as [`SMALL_BLOB`] into a fresh upload: whole, when it

@@ -179,6 +179,11 @@ impl StorageDriver for FilesystemDriver {
         "filesystem"
     }
 
+    /// A writer writes into the file itself, as it goes.
+    fn writes_whole(&self) -> bool {
+        false
+    }
+
     fn in_place(&self) -> Option<Arc<dyn StorageDriver>> {
         Some(Arc::new(FilesystemDriver {
             root: self.root.clone(),

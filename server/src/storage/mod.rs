@@ -122,6 +122,12 @@ pub trait StorageDriver: Send + Sync + 'static {
     /// default: a decorator must pass it on, or a filesystem's bytes would
     /// stay in the page cache.
     async fn sync(&self, path: &str) -> Result<()>;
+    /// Whether a writer's file appears only when the writer commits, whole,
+    /// and a cancelled writer leaves the file as it was (S3: one PUT, or a
+    /// multipart upload completed at commit), so that a blob can be written
+    /// at its own path and committed once its digest is checked. No
+    /// default: a decorator must pass it on.
+    fn writes_whole(&self) -> bool;
     /// Moves a file, replacing the destination atomically.
     async fn move_file(&self, from: &str, to: &str) -> Result<()>;
     /// Deletes a file or a whole directory tree. Missing paths are NotFound.

@@ -249,6 +249,12 @@ impl StorageDriver for S3Driver {
         Ok(names)
     }
 
+    /// A writer's object is one PUT or a multipart upload completed at
+    /// commit (`writer.rs`).
+    fn writes_whole(&self) -> bool {
+        true
+    }
+
     /// Every segment was complete, and so durable, when its writer ended.
     async fn sync(&self, _path: &str) -> Result<()> {
         Ok(())
