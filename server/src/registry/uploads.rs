@@ -138,17 +138,9 @@ impl UploadService for Registry {
         let (size, computed, content) = match body {
             Some(body) => {
                 check_start(range, size)?;
-                match small_body(size, body).await? {
-                    Body::Whole(bytes) => {
-                        check_length(range, bytes.len() as u64)?;
-                        let computed = Digest::of(algorithm, &bytes);
-                        (bytes.len() as u64, computed, Content::Bytes(bytes))
-                    }
-                    Body::Stream(body) if size == 0 && self.driver.writes_whole() => {
-                        let (size, computed) = self.write_in_place(digest, range, body).await?;
-                        (size, computed, Content::Written)
-                    }
-                    Body::Stream(body) => {
+                match self.receive_direct(size, digest, range, body).await? {
+                    Received::Direct(size, computed, content) => (size, computed, content),
+                    Received::Stream(body) => {
                         let end = Ending::Commit;
                         let size = self
                             .append_locked(&data, size, &mut state, range, body, end)
@@ -183,19 +175,9 @@ impl UploadService for Registry {
         body: ByteStream,
     ) -> Result<Change> {
         self.check_writable()?;
-        // A small blob is verified in memory and stored as it is, and on
-        // S3 a bigger one is written in place: no upload file, no move (on
-        // S3 two requests for a small blob instead of nineteen).
-        let (size, computed, content) = match small_body(0, body).await? {
-            Body::Whole(bytes) => {
-                let computed = Digest::of(digest.algorithm(), &bytes);
-                (bytes.len() as u64, computed, Content::Bytes(bytes))
-            }
-            Body::Stream(body) if self.driver.writes_whole() => {
-                let (size, computed) = self.write_in_place(digest, None, body).await?;
-                (size, computed, Content::Written)
-            }
-            Body::Stream(body) => {
+        let (size, computed, content) = match self.receive_direct(0, digest, None, body).await? {
+            Received::Direct(size, computed, content) => (size, computed, content),
+            Received::Stream(body) => {
                 let upload = self.start_upload(cx, name).await?;
                 let result = self
                     .finish_upload(cx, name, &upload.id, digest, None, Some(body))
@@ -399,6 +381,33 @@ impl Registry {
         Ok(purged)
     }
 
+    /// Receives a body without an upload file when it can: a small one
+    /// (on S3 two requests instead of nineteen) is held whole in memory,
+    /// and on a storage that writes whole a bigger one is written in place,
+    /// both when it goes to an upload of `size` 0 (a monolithic push, or
+    /// the PUT of a fresh upload). Otherwise the body is handed back, to go
+    /// through the upload file.
+    async fn receive_direct(
+        &self,
+        size: u64,
+        digest: &Digest,
+        range: Option<ChunkRange>,
+        body: ByteStream,
+    ) -> Result<Received> {
+        Ok(match small_body(size, body).await? {
+            Body::Whole(bytes) => {
+                check_length(range, bytes.len() as u64)?;
+                let computed = Digest::of(digest.algorithm(), &bytes);
+                Received::Direct(bytes.len() as u64, computed, Content::Bytes(bytes))
+            }
+            Body::Stream(body) if size == 0 && self.driver.writes_whole() => {
+                let (size, computed) = self.write_in_place(digest, range, body).await?;
+                Received::Direct(size, computed, Content::Written)
+            }
+            Body::Stream(body) => Received::Stream(body),
+        })
+    }
+
     /// Writes a body at the blob's own path, for a driver whose files
     /// appear only when committed (`writes_whole`: S3): committed when it
     /// hashes to `digest` (and has the bytes `range` announced), cancelled
@@ -467,6 +476,14 @@ enum Content<'a> {
     Bytes(Bytes),
     /// At the blob's own path, written in place and committed.
     Written,
+}
+
+/// A body as [`Registry::receive_direct`] leaves it.
+enum Received {
+    /// Its size, digest, and where its bytes are now (not in an upload).
+    Direct(u64, Digest, Content<'static>),
+    /// Not received yet: for the upload file.
+    Stream(ByteStream),
 }
 
 /// A body read as far as [`SMALL_BLOB`] into a fresh upload: whole, when it
