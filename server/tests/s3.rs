@@ -5,10 +5,10 @@
 mod common;
 
 use common::images::{get_blob, pull_image, push_blob, push_image};
-use common::oci::{layout_digest, make_layout};
+use common::oci::{layout_digest, make_layout, make_layout_with_file};
 use common::s3::{fresh_root, s3};
 use common::suite::pattern;
-use common::tools::skopeo_copy;
+use common::tools::{skopeo_copy, skopeo_copy_to_layout, skopeo_push_layout};
 use common::{TestRegistry, assert_error, client, digest};
 use reqwest::StatusCode;
 
@@ -280,4 +280,63 @@ async fn small_blobs_take_few_s3_requests() {
         assert_eq!(&get_blob(&url, repo, d).await.unwrap(), data, "{d}");
     }
     assert!(labreg.terminate().await.success());
+}
+
+/// containerd pushes the way it does, a POST and then one PUT with the
+/// bytes (its access log lines: POST 202, PUT 201, per blob), so on S3
+/// each blob is written at its own key (the 1.8 MB layer in place, the
+/// config from memory), and what it pushed comes back digest for digest.
+/// The image reaches containerd from another labreg, where skopeo put it.
+#[tokio::test(flavor = "multi_thread")]
+async fn containerd_pushes_to_s3() {
+    use labctl_testkit::cli::containerd::Containerd;
+    use labctl_testkit::cli::run_ok;
+    let work = tempfile::tempdir().unwrap();
+    let src = work.path().join("src");
+    // Hex digits of a xorshift sequence: the gzipped layer stays over 1 MiB.
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let content: String = (0..3 << 20)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            char::from(b"0123456789abcdef"[(x & 15) as usize])
+        })
+        .collect();
+    let pushed = make_layout_with_file(&src, "v1", &content);
+    let from = TestRegistry::start("").await;
+    let from_ref = format!("{}/from/app:v1", from.host());
+    skopeo_push_layout(
+        &["--dest-tls-verify=false"],
+        &src,
+        "v1",
+        &format!("docker://{from_ref}"),
+    )
+    .await;
+    let to = TestRegistry::start_s3(&fresh_root(), "").await;
+    let to_ref = format!("{}/to/app:v1", to.host());
+    let ctd = Containerd::start();
+    let ctr = |args: &[&str]| run_ok(ctd.ctr().args(args));
+    ctr(&[
+        "images",
+        "pull",
+        "--plain-http",
+        "--snapshotter",
+        "native",
+        &from_ref,
+    ]);
+    ctr(&["images", "tag", &from_ref, &to_ref]);
+    ctr(&["images", "push", "--plain-http", &to_ref]);
+    let back = work.path().join("back");
+    assert_eq!(
+        skopeo_copy_to_layout(
+            &["--src-tls-verify=false"],
+            &format!("docker://{to_ref}"),
+            &back,
+            "v1"
+        )
+        .await,
+        pushed,
+        "copied back with the identical digest"
+    );
 }
