@@ -5,7 +5,9 @@
 mod common;
 
 use common::TestRegistry;
-use common::oci::{AMD64_AND_ARM64, make_layout, make_layout_with_file, platform_digest};
+use common::oci::{
+    AMD64_AND_ARM64, hex_noise, make_layout, make_layout_with_file, platform_digest,
+};
 use common::tools::{Distribution, run, skopeo_copy_to_layout, skopeo_push_layout, try_run};
 use serde_json::Value;
 
@@ -65,16 +67,7 @@ async fn skopeo_pushes_and_pulls_a_layer_across_writeback_windows() {
     let reg = TestRegistry::start("").await;
     let work = tempfile::tempdir().unwrap();
     let src = work.path().join("src");
-    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
-    let content: String = (0..40 << 20)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            char::from(b"0123456789abcdef"[(x & 15) as usize])
-        })
-        .collect();
-    let pushed = make_layout_with_file(&src, "big", &content);
+    let pushed = make_layout_with_file(&src, "big", &hex_noise(40 << 20));
     let layer_bytes: u64 = std::fs::read_dir(src.join("blobs/sha256"))
         .unwrap()
         .map(|e| e.unwrap().metadata().unwrap().len())

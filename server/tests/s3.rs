@@ -5,7 +5,7 @@
 mod common;
 
 use common::images::{get_blob, pull_image, push_blob, push_image};
-use common::oci::{layout_digest, make_layout, make_layout_with_file};
+use common::oci::{hex_noise, layout_digest, make_layout, make_layout_with_file};
 use common::s3::{fresh_root, s3};
 use common::suite::pattern;
 use common::tools::{skopeo_copy, skopeo_copy_to_layout, skopeo_push_layout};
@@ -293,17 +293,8 @@ async fn containerd_pushes_to_s3() {
     use labctl_testkit::cli::run_ok;
     let work = tempfile::tempdir().unwrap();
     let src = work.path().join("src");
-    // Hex digits of a xorshift sequence: the gzipped layer stays over 1 MiB.
-    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
-    let content: String = (0..3 << 20)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            char::from(b"0123456789abcdef"[(x & 15) as usize])
-        })
-        .collect();
-    let pushed = make_layout_with_file(&src, "v1", &content);
+    // The gzipped layer stays over 1 MiB.
+    let pushed = make_layout_with_file(&src, "v1", &hex_noise(3 << 20));
     let from = TestRegistry::start("").await;
     let from_ref = format!("{}/from/app:v1", from.host());
     skopeo_push_layout(

@@ -85,6 +85,20 @@ pub fn make_layout(layout: &Path, tag: &str, platforms: &[(&str, &str)], content
     })
 }
 
+/// `len` hex digits of a xorshift sequence: text that gzip halves and no
+/// more, for a layer file that stays big once compressed.
+pub fn hex_noise(len: usize) -> String {
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            char::from(b"0123456789abcdef"[(x & 15) as usize])
+        })
+        .collect()
+}
+
 /// Writes an OCI layout at `layout` with one linux/amd64 image whose layer
 /// holds the file `file` (a large one for big layers; the config stays
 /// small), under the reference name `tag`. Returns the manifest's digest.
