@@ -130,6 +130,67 @@ impl UploadService for Registry {
         range: Option<ChunkRange>,
         body: Option<ByteStream>,
     ) -> Result<Change> {
+        let size = self.finish(name, id, digest, range, body, true).await?;
+        Ok(Change::new(cx, ChangeAction::BlobPush, name, digest).size(size))
+    }
+
+    /// A monolithic upload (POST with `?digest=`).
+    async fn put_blob(
+        &self,
+        cx: &Context,
+        name: &RepoName,
+        digest: &Digest,
+        body: ByteStream,
+    ) -> Result<Change> {
+        self.check_writable()?;
+        let size = match self.receive_direct(0, digest, None, body).await? {
+            Received::Direct(size, computed, content) => {
+                if &computed != digest {
+                    return Err(mismatch(digest, computed));
+                }
+                self.store_blob(name, digest, content).await?;
+                size
+            }
+            Received::Stream(body) => {
+                // Already found too big to take directly: through an upload.
+                let upload = self.start_upload(cx, name).await?;
+                let result = self
+                    .finish(name, &upload.id, digest, None, Some(body), false)
+                    .await;
+                if result.is_err() {
+                    self.remove(&paths::upload_dir(name, &upload.id)).await?;
+                    self.uploads.forget(&upload.id);
+                }
+                result?
+            }
+        };
+        Ok(Change::new(cx, ChangeAction::BlobPush, name, digest).size(size))
+    }
+
+    async fn cancel_upload(&self, _: &Context, name: &RepoName, id: &str) -> Result<()> {
+        self.check_writable()?;
+        let slot = self.uploads.slot(id);
+        let _state = slot.lock().await;
+        self.upload_size(name, id).await?;
+        self.remove(&paths::upload_dir(name, id)).await?;
+        self.uploads.forget(id);
+        Ok(())
+    }
+}
+
+impl Registry {
+    /// [`UploadService::finish_upload`], to the blob's size; with `direct`,
+    /// a last body is first offered to [`Registry::receive_direct`] (a
+    /// caller that already did so passes `false`).
+    async fn finish(
+        &self,
+        name: &RepoName,
+        id: &str,
+        digest: &Digest,
+        range: Option<ChunkRange>,
+        body: Option<ByteStream>,
+        direct: bool,
+    ) -> Result<u64> {
         self.check_writable()?;
         let slot = self.uploads.slot(id);
         let mut state = slot.lock().await;
@@ -138,7 +199,11 @@ impl UploadService for Registry {
         let (size, computed, content) = match body {
             Some(body) => {
                 check_start(range, size)?;
-                match self.receive_direct(size, digest, range, body).await? {
+                let received = match direct {
+                    true => self.receive_direct(size, digest, range, body).await?,
+                    false => Received::Stream(body),
+                };
+                match received {
                     Received::Direct(size, computed, content) => (size, computed, content),
                     Received::Stream(body) => {
                         let end = Ending::Commit;
@@ -163,51 +228,9 @@ impl UploadService for Registry {
             return Err(mismatch(digest, computed));
         }
         self.seal(name, id, digest, content).await?;
-        Ok(Change::new(cx, ChangeAction::BlobPush, name, digest).size(size))
+        Ok(size)
     }
 
-    /// A monolithic upload (POST with `?digest=`).
-    async fn put_blob(
-        &self,
-        cx: &Context,
-        name: &RepoName,
-        digest: &Digest,
-        body: ByteStream,
-    ) -> Result<Change> {
-        self.check_writable()?;
-        let (size, computed, content) = match self.receive_direct(0, digest, None, body).await? {
-            Received::Direct(size, computed, content) => (size, computed, content),
-            Received::Stream(body) => {
-                let upload = self.start_upload(cx, name).await?;
-                let result = self
-                    .finish_upload(cx, name, &upload.id, digest, None, Some(body))
-                    .await;
-                if result.is_err() {
-                    self.remove(&paths::upload_dir(name, &upload.id)).await?;
-                    self.uploads.forget(&upload.id);
-                }
-                return result;
-            }
-        };
-        if &computed != digest {
-            return Err(mismatch(digest, computed));
-        }
-        self.store_blob(name, digest, content).await?;
-        Ok(Change::new(cx, ChangeAction::BlobPush, name, digest).size(size))
-    }
-
-    async fn cancel_upload(&self, _: &Context, name: &RepoName, id: &str) -> Result<()> {
-        self.check_writable()?;
-        let slot = self.uploads.slot(id);
-        let _state = slot.lock().await;
-        self.upload_size(name, id).await?;
-        self.remove(&paths::upload_dir(name, id)).await?;
-        self.uploads.forget(id);
-        Ok(())
-    }
-}
-
-impl Registry {
     /// Makes verified content the blob `digest` and links it into the
     /// repository.
     async fn store_blob(
@@ -394,13 +417,16 @@ impl Registry {
         range: Option<ChunkRange>,
         body: ByteStream,
     ) -> Result<Received> {
-        Ok(match small_body(size, body).await? {
+        if size > 0 {
+            return Ok(Received::Stream(body));
+        }
+        Ok(match small_body(body).await? {
             Body::Whole(bytes) => {
                 check_length(range, bytes.len() as u64)?;
                 let computed = Digest::of(digest.algorithm(), &bytes);
                 Received::Direct(bytes.len() as u64, computed, Content::Bytes(bytes))
             }
-            Body::Stream(body) if size == 0 && self.driver.writes_whole() => {
+            Body::Stream(body) if self.driver.writes_whole() => {
                 let (size, computed) = self.write_in_place(digest, range, body).await?;
                 Received::Direct(size, computed, Content::Written)
             }
@@ -486,7 +512,7 @@ enum Received {
     Stream(ByteStream),
 }
 
-/// A body read as far as [`SMALL_BLOB`] into a fresh upload: whole, when it
+/// A body read as far as [`SMALL_BLOB`]: whole, when it
 /// ended there, or a stream of what was read followed by the rest.
 enum Body {
     Whole(Bytes),
@@ -499,12 +525,8 @@ enum Body {
 /// their HEADs and LISTs.
 const SMALL_BLOB: usize = 128 << 10;
 
-/// Reads `body` as far as [`SMALL_BLOB`] when it goes to an upload of
-/// `size` 0; an upload with bytes already takes it as a stream.
-async fn small_body(size: u64, mut body: ByteStream) -> Result<Body> {
-    if size > 0 {
-        return Ok(Body::Stream(body));
-    }
+/// Reads `body` as far as [`SMALL_BLOB`].
+async fn small_body(mut body: ByteStream) -> Result<Body> {
     let mut chunks: Vec<Bytes> = Vec::new();
     let mut read = 0;
     while read <= SMALL_BLOB {
