@@ -55,7 +55,7 @@ impl BlobService for Registry {
             return Ok(BlobContent::Redirect(url));
         }
         Ok(BlobContent::Bytes(
-            self.driver.reader(&path, offset, Some(len)).await?,
+            self.driver.sealed_reader(&path, offset, Some(len)).await?,
         ))
     }
 

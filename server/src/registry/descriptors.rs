@@ -303,6 +303,10 @@ impl StorageDriver for Cached {
         self.seen(path, self.inner.reader(path, offset, len).await)
     }
 
+    async fn sealed_reader(&self, path: &str, offset: u64, len: Option<u64>) -> Result<ByteStream> {
+        self.seen(path, self.inner.sealed_reader(path, offset, len).await)
+    }
+
     async fn put_content(&self, path: &str, content: Bytes) -> Result<()> {
         self.changing(path, self.inner.put_content(path, content))
             .await

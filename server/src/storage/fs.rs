@@ -25,6 +25,9 @@ const WRITE_BUFFER: usize = 512 << 10;
 const DIRECT_WRITE: usize = 128 << 10;
 /// Read size when streaming a file out: one blocking-pool hop per MiB.
 const READ_CHUNK: usize = 1 << 20;
+/// Size of the windows a sealed file (blob data) is mapped in when
+/// streamed out: two at most are mapped at a time per stream.
+const MAP_WINDOW: u64 = 4 << 20;
 /// A writer asks the kernel to start writing its bytes to the disk every
 /// this many bytes, instead of leaving all of them dirty for the fsync of
 /// the commit.
@@ -80,31 +83,66 @@ async fn blocking<T: Send + 'static>(
     }
 }
 
-/// Reads up to `READ_CHUNK` bytes (fewer only at the end of the file or of
-/// `left`) into a fresh buffer, without zeroing it first.
-fn read_chunk(file: &mut File, left: u64) -> io::Result<Bytes> {
+/// Reads up to `READ_CHUNK` bytes of at most `left` (fewer only at the end
+/// of the file) into a fresh buffer, without zeroing it first. It reads at
+/// the file's cursor, which the stream keeps at the piece's position.
+fn read_chunk(file: &File, _pos: u64, left: u64) -> io::Result<Bytes> {
     let n = left.min(READ_CHUNK as u64);
     let mut buf = Vec::with_capacity(n as usize);
     file.take(n).read_to_end(&mut buf)?;
     Ok(Bytes::from(buf))
 }
 
-/// Streams a file out with one read always in flight on the blocking pool:
-/// the next MiB is read from the page cache while the previous one goes to
-/// the socket. `first` is the first chunk, read when the file was opened;
-/// the stream ends at the end of the file or after `left` bytes.
-fn read_ahead(file: File, first: io::Result<Bytes>, left: u64) -> ByteStream {
+/// Maps up to `MAP_WINDOW` bytes of a sealed file from `pos`, of at most
+/// `left`, with its pages read in now (on the blocking pool): the bytes are
+/// sent to the socket from the page cache, with no copy into a buffer first.
+fn map_window(file: &File, pos: u64, left: u64) -> io::Result<Bytes> {
+    let n = left.min(MAP_WINDOW);
+    if n == 0 {
+        return Ok(Bytes::new());
+    }
+    // SAFETY: a mapping is only made of a sealed file (`sealed_reader`), one
+    // that is replaced by a rename or deleted but never written or truncated
+    // in place, and only within the length it had when opened: its bytes
+    // stay there, unchanged, as long as the mapping lives.
+    let map = unsafe {
+        memmap2::MmapOptions::new()
+            .offset(pos)
+            .len(n as usize)
+            .populate()
+            .map(file)?
+    };
+    Ok(Bytes::from_owner(map))
+}
+
+/// The next piece of a file being streamed out: `(file, pos, left)` to at
+/// most `left` bytes from `pos`; `read_chunk` or `map_window`.
+type Fill = fn(&File, u64, u64) -> io::Result<Bytes>;
+
+/// Streams a file out with one piece always in flight on the blocking pool:
+/// the next one is read or mapped while the previous one goes to the
+/// socket. `first` is the piece at `pos`, got when the file was opened; the
+/// stream ends at the end of the file (a piece shorter than `step`) or
+/// after `left` bytes.
+fn stream_out(
+    file: File,
+    first: io::Result<Bytes>,
+    pos: u64,
+    left: u64,
+    fill: Fill,
+    step: u64,
+) -> ByteStream {
     type Pending = tokio::task::JoinHandle<(File, io::Result<Bytes>)>;
-    let start = |mut file: File, left: u64| -> Pending {
+    let start = move |file: File, pos: u64, left: u64| -> Pending {
         tokio::task::spawn_blocking(move || {
-            let r = read_chunk(&mut file, left);
+            let r = fill(&file, pos, left);
             (file, r)
         })
     };
     let ready = future::ready((file, first));
-    let state: Option<(Either<_, Pending>, u64)> = Some((Either::Left(ready), left));
+    let state: Option<(Either<_, Pending>, u64, u64)> = Some((Either::Left(ready), pos, left));
     Box::pin(stream::unfold(state, move |state| async move {
-        let (next, left) = state?;
+        let (next, pos, left) = state?;
         let (file, chunk) = match next {
             Either::Left(r) => r.await,
             Either::Right(h) => match h.await {
@@ -117,9 +155,9 @@ fn read_ahead(file: File, first: io::Result<Bytes>, left: u64) -> ByteStream {
             Ok(c) => c,
             Err(e) => return Some((Err(e), None)),
         };
-        let left = left - chunk.len() as u64;
-        let more = (left > 0 && chunk.len() == READ_CHUNK)
-            .then(|| (Either::Right(start(file, left)), left));
+        let (pos, left) = (pos + chunk.len() as u64, left - chunk.len() as u64);
+        let more = (left > 0 && chunk.len() as u64 == step)
+            .then(|| (Either::Right(start(file, pos, left)), pos, left));
         Some((Ok(chunk), more))
     }))
 }
@@ -212,17 +250,45 @@ impl StorageDriver for FilesystemDriver {
 
     async fn reader(&self, path: &str, offset: u64, len: Option<u64>) -> Result<ByteStream> {
         let full = self.full(path)?;
+        let left = len.unwrap_or(u64::MAX);
         let (file, first) = self
             .run(path, move || {
                 let mut file = File::open(&full)?;
                 if offset > 0 {
                     file.seek(io::SeekFrom::Start(offset))?;
                 }
-                let first = read_chunk(&mut file, len.unwrap_or(u64::MAX));
+                let first = read_chunk(&file, offset, left);
                 Ok((file, first))
             })
             .await?;
-        Ok(read_ahead(file, first, len.unwrap_or(u64::MAX)))
+        Ok(stream_out(
+            file,
+            first,
+            offset,
+            left,
+            read_chunk,
+            READ_CHUNK as u64,
+        ))
+    }
+
+    /// Maps the file in windows, within the length it has now; where the
+    /// filesystem cannot map files, reads it as `reader` does.
+    async fn sealed_reader(&self, path: &str, offset: u64, len: Option<u64>) -> Result<ByteStream> {
+        let full = self.full(path)?;
+        let (file, first, left, fill, step) = self
+            .run(path, move || {
+                let mut file = File::open(&full)?;
+                let size = file.metadata()?.len();
+                let left = size.saturating_sub(offset).min(len.unwrap_or(u64::MAX));
+                if let Ok(first) = map_window(&file, offset, left) {
+                    return Ok((file, Ok(first), left, map_window as Fill, MAP_WINDOW));
+                }
+                file.seek(io::SeekFrom::Start(offset))?;
+                let first = read_chunk(&file, offset, left);
+                Ok((file, first, left, read_chunk as Fill, READ_CHUNK as u64))
+            })
+            .await?;
+        Ok(stream_out(file, first, offset, left, fill, step))
     }
 
     async fn writer(&self, path: &str, append: bool) -> Result<Box<dyn FileWriter>> {
@@ -590,6 +656,33 @@ mod tests {
         let got = read_all(&d, "/u/data", 0, None).await;
         assert_eq!(got.len(), 3 + 2 * body.len());
         assert!(got[3 + body.len()..] == body[..]);
+    }
+
+    /// A sealed file deleted, or replaced by a rename, while it is streamed
+    /// out: the stream still gives the bytes it had when it was opened.
+    #[tokio::test]
+    async fn sealed_reads_outlive_delete_and_rename() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = FilesystemDriver::new(dir.path());
+        let data: Vec<u8> = (0..3 * MAP_WINDOW as usize + 77)
+            .map(|i| (i % 251) as u8)
+            .collect();
+        for replace in [false, true] {
+            d.put_content("/blob", Bytes::from(data.clone()))
+                .await
+                .unwrap();
+            let mut s = d.sealed_reader("/blob", 3, None).await.unwrap();
+            let first = s.try_next().await.unwrap().unwrap();
+            if replace {
+                d.put_content("/blob", Bytes::from_static(b"other"))
+                    .await
+                    .unwrap();
+            } else {
+                d.delete("/blob").await.unwrap();
+            }
+            let rest: Vec<Bytes> = s.try_collect().await.unwrap();
+            assert!([vec![first], rest].concat().concat() == data[3..]);
+        }
     }
 
     /// Reads across several read-ahead chunks, from offsets inside a chunk

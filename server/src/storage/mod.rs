@@ -112,6 +112,13 @@ pub trait StorageDriver: Send + Sync + 'static {
     async fn put_content(&self, path: &str, content: Bytes) -> Result<()>;
     /// Reads from `offset`, at most `len` bytes when given.
     async fn reader(&self, path: &str, offset: u64, len: Option<u64>) -> Result<ByteStream>;
+    /// Reads a sealed file as `reader` does: a file that is only ever
+    /// replaced whole (renamed over) or deleted, never written or truncated
+    /// in place, as blob data is. A driver may map such a file instead of
+    /// copying its bytes (the filesystem does); a decorator must pass it on.
+    async fn sealed_reader(&self, path: &str, offset: u64, len: Option<u64>) -> Result<ByteStream> {
+        self.reader(path, offset, len).await
+    }
     /// Opens a writer that appends to `path` (created if missing) when
     /// `append`, or truncates it otherwise.
     async fn writer(&self, path: &str, append: bool) -> Result<Box<dyn FileWriter>>;

@@ -9,8 +9,23 @@ use futures_util::TryStreamExt;
 use labreg::storage::{StorageDriver, StorageError};
 
 async fn read(d: &dyn StorageDriver, p: &str, off: u64, len: Option<u64>) -> Vec<u8> {
-    let s = d.reader(p, off, len).await.unwrap();
-    let chunks: Vec<Bytes> = s.try_collect().await.unwrap();
+    read_as(d, false, p, off, len).await
+}
+
+/// Reads through `sealed_reader` when `sealed`, through `reader` otherwise.
+async fn read_as(
+    d: &dyn StorageDriver,
+    sealed: bool,
+    p: &str,
+    off: u64,
+    len: Option<u64>,
+) -> Vec<u8> {
+    let s = if sealed {
+        d.sealed_reader(p, off, len).await
+    } else {
+        d.reader(p, off, len).await
+    };
+    let chunks: Vec<Bytes> = s.unwrap().try_collect().await.unwrap();
     chunks.concat()
 }
 
@@ -70,15 +85,20 @@ pub async fn reader_ranges(d: Arc<dyn StorageDriver>) {
     d.put_content("/suite/r/file", Bytes::from(data.clone()))
         .await
         .unwrap();
-    assert_eq!(read(d, "/suite/r/file", 0, None).await, data);
-    assert_eq!(read(d, "/suite/r/file", 10, Some(20)).await, &data[10..30]);
-    assert_eq!(
-        read(d, "/suite/r/file", 99_990, None).await,
-        &data[99_990..]
-    );
-    assert!(read(d, "/suite/r/file", 100_000, None).await.is_empty());
-    assert!(read(d, "/suite/r/file", 5, Some(0)).await.is_empty());
+    for sealed in [false, true] {
+        let read = |off, len| read_as(d, sealed, "/suite/r/file", off, len);
+        assert_eq!(read(0, None).await, data);
+        assert_eq!(read(10, Some(20)).await, &data[10..30]);
+        assert_eq!(read(99_990, None).await, &data[99_990..]);
+        assert_eq!(read(99_990, Some(50)).await, &data[99_990..]);
+        assert!(read(100_000, None).await.is_empty());
+        assert!(read(100_007, None).await.is_empty());
+        assert!(read(5, Some(0)).await.is_empty());
+    }
     assert!(not_found(d.reader("/suite/r/missing", 0, None).await));
+    assert!(not_found(
+        d.sealed_reader("/suite/r/missing", 0, None).await
+    ));
 }
 
 pub async fn writers_append_cancel(d: Arc<dyn StorageDriver>) {
@@ -184,18 +204,23 @@ pub async fn large_files(d: Arc<dyn StorageDriver>) {
         "assembled bytes differ"
     );
     // Big reads, whole and from inside the file (S3 reads them in 8 MiB
-    // ranges, the next one fetched while the current one is read).
-    let from = (1 << 20) + 3;
-    assert!(read(d, "/suite/big/blob", from, None).await == back[from as usize..]);
-    let len = (16 << 20) + 1;
-    assert!(
-        read(d, "/suite/big/blob", from, Some(len)).await == back[from as usize..][..len as usize]
-    );
-    let mid = (12 << 20) - 5;
-    assert_eq!(
-        read(d, "/suite/big/blob", mid, Some(10)).await,
-        [&a[mid as usize..], &b[..5]].concat()
-    );
+    // ranges, the next one fetched while the current one is read; the
+    // filesystem's sealed reads map 4 MiB windows).
+    for sealed in [false, true] {
+        let read = |off, len| read_as(d, sealed, "/suite/big/blob", off, len);
+        assert!(read(0, None).await == back, "whole, sealed: {sealed}");
+        let from = (1 << 20) + 3;
+        assert!(read(from, None).await == back[from as usize..]);
+        let len = (16 << 20) + 1;
+        assert!(read(from, Some(len)).await == back[from as usize..][..len as usize]);
+        let mid = (12 << 20) - 5;
+        assert_eq!(
+            read(mid, Some(10)).await,
+            [&a[mid as usize..], &b[..5]].concat()
+        );
+        let window = (8 << 20) - 1;
+        assert!(read(window, Some(2)).await == back[window as usize..][..2]);
+    }
     d.delete("/suite/big").await.unwrap();
 }
 
