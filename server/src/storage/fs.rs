@@ -119,6 +119,29 @@ fn map_window(file: &File, pos: u64, left: u64) -> io::Result<Bytes> {
 /// most `left` bytes from `pos`; `read_chunk` or `map_window`.
 type Fill = fn(&File, u64, u64) -> io::Result<Bytes>;
 
+/// Opens a sealed file to stream out at most `len` bytes from `offset`,
+/// within the length it has now, in windows made by `map`; where the first
+/// one cannot be made (a filesystem that cannot map files), the file is
+/// read as `reader` does.
+fn open_sealed(full: &Path, offset: u64, len: Option<u64>, map: Fill) -> io::Result<ByteStream> {
+    let mut file = File::open(full)?;
+    let size = file.metadata()?.len();
+    let left = size.saturating_sub(offset).min(len.unwrap_or(u64::MAX));
+    if let Ok(first) = map(&file, offset, left) {
+        return Ok(stream_out(file, Ok(first), offset, left, map, MAP_WINDOW));
+    }
+    file.seek(io::SeekFrom::Start(offset))?;
+    let first = read_chunk(&file, offset, left);
+    Ok(stream_out(
+        file,
+        first,
+        offset,
+        left,
+        read_chunk,
+        READ_CHUNK as u64,
+    ))
+}
+
 /// Streams a file out with one piece always in flight on the blocking pool:
 /// the next one is read or mapped while the previous one goes to the
 /// socket. `first` is the piece at `pos`, got when the file was opened; the
@@ -275,20 +298,8 @@ impl StorageDriver for FilesystemDriver {
     /// filesystem cannot map files, reads it as `reader` does.
     async fn sealed_reader(&self, path: &str, offset: u64, len: Option<u64>) -> Result<ByteStream> {
         let full = self.full(path)?;
-        let (file, first, left, fill, step) = self
-            .run(path, move || {
-                let mut file = File::open(&full)?;
-                let size = file.metadata()?.len();
-                let left = size.saturating_sub(offset).min(len.unwrap_or(u64::MAX));
-                if let Ok(first) = map_window(&file, offset, left) {
-                    return Ok((file, Ok(first), left, map_window as Fill, MAP_WINDOW));
-                }
-                file.seek(io::SeekFrom::Start(offset))?;
-                let first = read_chunk(&file, offset, left);
-                Ok((file, first, left, read_chunk as Fill, READ_CHUNK as u64))
-            })
-            .await?;
-        Ok(stream_out(file, first, offset, left, fill, step))
+        self.run(path, move || open_sealed(&full, offset, len, map_window))
+            .await
     }
 
     async fn writer(&self, path: &str, append: bool) -> Result<Box<dyn FileWriter>> {
@@ -682,6 +693,32 @@ mod tests {
             }
             let rest: Vec<Bytes> = s.try_collect().await.unwrap();
             assert!([vec![first], rest].concat().concat() == data[3..]);
+        }
+    }
+
+    /// Where the filesystem cannot map the file, a sealed read reads it: the
+    /// same bytes, from every offset and to every length.
+    #[tokio::test]
+    async fn sealed_reads_fall_back_to_reading() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("blob");
+        let data: Vec<u8> = (0..2 * READ_CHUNK + 5).map(|i| (i % 253) as u8).collect();
+        fs::write(&path, &data).unwrap();
+        let no_map: Fill = |_, _, _| Err(io::ErrorKind::Unsupported.into());
+        let size = data.len() as u64;
+        for (offset, len) in [
+            (0, None),
+            (7, Some(READ_CHUNK as u64 + 3)),
+            (size - 1, Some(9)),
+            (size, None),
+        ] {
+            let s = open_sealed(&path, offset, len, no_map).unwrap();
+            let got: Vec<Bytes> = s.try_collect().await.unwrap();
+            let end = len.map_or(size, |n| (offset + n).min(size));
+            assert!(
+                got.concat() == data[offset as usize..end as usize],
+                "{offset} {len:?}"
+            );
         }
     }
 
