@@ -124,13 +124,21 @@ type Fill = fn(&File, u64, u64) -> io::Result<Bytes>;
 /// one cannot be made (a filesystem that cannot map files), the file is
 /// read as `reader` does.
 fn open_sealed(full: &Path, offset: u64, len: Option<u64>, map: Fill) -> io::Result<ByteStream> {
-    let mut file = File::open(full)?;
+    let file = File::open(full)?;
     let size = file.metadata()?.len();
     let left = size.saturating_sub(offset).min(len.unwrap_or(u64::MAX));
     if let Ok(first) = map(&file, offset, left) {
         return Ok(stream_out(file, Ok(first), offset, left, map, MAP_WINDOW));
     }
-    file.seek(io::SeekFrom::Start(offset))?;
+    read_from(file, offset, left)
+}
+
+/// Streams `file` out by reading it, at most `left` bytes from `offset`;
+/// the first piece is read now.
+fn read_from(mut file: File, offset: u64, left: u64) -> io::Result<ByteStream> {
+    if offset > 0 {
+        file.seek(io::SeekFrom::Start(offset))?;
+    }
     let first = read_chunk(&file, offset, left);
     Ok(stream_out(
         file,
@@ -274,24 +282,8 @@ impl StorageDriver for FilesystemDriver {
     async fn reader(&self, path: &str, offset: u64, len: Option<u64>) -> Result<ByteStream> {
         let full = self.full(path)?;
         let left = len.unwrap_or(u64::MAX);
-        let (file, first) = self
-            .run(path, move || {
-                let mut file = File::open(&full)?;
-                if offset > 0 {
-                    file.seek(io::SeekFrom::Start(offset))?;
-                }
-                let first = read_chunk(&file, offset, left);
-                Ok((file, first))
-            })
-            .await?;
-        Ok(stream_out(
-            file,
-            first,
-            offset,
-            left,
-            read_chunk,
-            READ_CHUNK as u64,
-        ))
+        self.run(path, move || read_from(File::open(&full)?, offset, left))
+            .await
     }
 
     /// Maps the file in windows, within the length it has now; where the
