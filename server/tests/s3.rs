@@ -185,6 +185,74 @@ async fn s3_requests(metrics: &str) -> (u64, String) {
     (total, lines.join("\n"))
 }
 
+/// labreg in a process of its own on a fresh `root` of the bucket,
+/// redirects off, with its Prometheus metrics on: the process, its URL and
+/// its metrics' URL.
+async fn counted_labreg(
+    dir: &std::path::Path,
+    root: &str,
+) -> (common::process::Process, String, String) {
+    let debug = common::process::free_port();
+    let config = dir.join("config.yml");
+    let s3_yaml = s3().yaml(root);
+    std::fs::write(
+        &config,
+        format!(
+            "version: 0.1\nstorage:\n{s3_yaml}  redirect:\n    disable: true\nhttp:\n  debug:\n    addr: 127.0.0.1:{debug}\n    prometheus:\n      enabled: true\n"
+        ),
+    )
+    .unwrap();
+    let labreg = common::process::Process::serve(Some(&config), &[], dir).await;
+    let url = format!("http://{}", labreg.host);
+    (labreg, url, format!("http://127.0.0.1:{debug}/metrics"))
+}
+
+/// The GETs among labreg's S3 requests so far.
+async fn s3_gets(metrics: &str) -> u64 {
+    let (_, lines) = s3_requests(metrics).await;
+    let get = lines
+        .lines()
+        .find(|l| l.contains("operation=\"GET\""))
+        .unwrap_or_else(|| panic!("no GET line:\n{lines}"));
+    get.rsplit(' ').next().unwrap().parse().unwrap()
+}
+
+/// A blob served through labreg (redirects off) is downloaded from the
+/// bucket in ranges of 16 MiB, four requested at once: 40 MiB is three
+/// GETs, and comes back whole, a range across the first edge too; a blob
+/// under 16 MiB is one GET.
+#[tokio::test(flavor = "multi_thread")]
+async fn big_blobs_download_in_ranges() {
+    let dir = tempfile::tempdir().unwrap();
+    let (labreg, url, metrics) = counted_labreg(dir.path(), &fresh_root()).await;
+    let big = pattern(40 << 20, 3);
+    let small = pattern(3 << 20, 4);
+    let (db, ds) = (
+        push_blob(&url, "r/big", &big).await,
+        push_blob(&url, "r/big", &small).await,
+    );
+    for (d, data, gets) in [(&db, &big, 3), (&ds, &small, 1)] {
+        let before = s3_gets(&metrics).await;
+        assert_eq!(&get_blob(&url, "r/big", d).await.unwrap(), data);
+        assert_eq!(
+            s3_gets(&metrics).await - before,
+            gets,
+            "GETs for {} bytes",
+            data.len()
+        );
+    }
+    let edge = 16 << 20;
+    let across = common::send(
+        client()
+            .get(format!("{url}/v2/r/big/blobs/{db}"))
+            .header("range", format!("bytes={}-{}", edge - 5, edge + 4)),
+    )
+    .await;
+    assert_eq!(across.status(), StatusCode::PARTIAL_CONTENT);
+    assert_eq!(&across.bytes().await.unwrap()[..], &big[edge - 5..edge + 5]);
+    assert!(labreg.terminate().await.success());
+}
+
 /// A small blob is verified in memory and written as one object: a push
 /// costs a handful of S3 requests, not the upload file's twenty (what
 /// every config blob and small layer paid). Counted by labreg itself, in
@@ -193,22 +261,8 @@ async fn s3_requests(metrics: &str) -> (u64, String) {
 #[tokio::test(flavor = "multi_thread")]
 async fn small_blobs_take_few_s3_requests() {
     let dir = tempfile::tempdir().unwrap();
-    let debug = common::process::free_port();
-    let config = dir.path().join("config.yml");
     let root = fresh_root();
-    let s3_yaml = s3().yaml(&root);
-    std::fs::write(
-        &config,
-        format!(
-            "version: 0.1\nstorage:\n{s3_yaml}  redirect:\n    disable: true\nhttp:\n  debug:\n    addr: 127.0.0.1:{debug}\n    prometheus:\n      enabled: true\n"
-        ),
-    )
-    .unwrap();
-    let labreg = common::process::Process::serve(Some(&config), &[], dir.path()).await;
-    let (url, metrics) = (
-        format!("http://{}", labreg.host),
-        format!("http://127.0.0.1:{debug}/metrics"),
-    );
+    let (labreg, url, metrics) = counted_labreg(dir.path(), &root).await;
     let (start, _) = s3_requests(&metrics).await;
 
     // POST with ?digest= and the bytes.

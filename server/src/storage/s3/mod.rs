@@ -45,6 +45,31 @@ pub struct S3Driver {
     /// Concurrent reads of one small file share a request (`coalesce`).
     contents: coalesce::Reads<Bytes>,
     stats: coalesce::Reads<FileInfo>,
+    read_parts: ReadParts,
+}
+
+/// How a sealed file (a blob) is downloaded: in ranges of `size` bytes, up
+/// to `ahead` of them requested at once. One GET streams from one place in
+/// the S3 server, which reads, checks and sends a block at a time; several
+/// keep it busy on all its cores and disks while labreg sends the first
+/// range on (the way S3's own clients download large objects). On Garage on
+/// loopback, 8 interleaved pulls of 512 MiB: one GET 388 MB/s (median), 8
+/// MiB × 4 at once 408, 16 MiB × 2 418, 16 MiB × 4 448, 32 MiB × 4 448.
+/// The ranges not being read wait in their connections' buffers (the
+/// kernel's), so labreg's memory does not grow with `ahead`.
+#[derive(Clone, Copy, Debug)]
+pub struct ReadParts {
+    pub size: u64,
+    pub ahead: usize,
+}
+
+impl Default for ReadParts {
+    fn default() -> ReadParts {
+        ReadParts {
+            size: 16 << 20,
+            ahead: 4,
+        }
+    }
 }
 
 /// Where the segments of the file `key` live.
@@ -81,7 +106,18 @@ impl S3Driver {
             client: Arc::new(Client::new(settings)?),
             contents: Default::default(),
             stats: Default::default(),
+            read_parts: ReadParts::default(),
         })
+    }
+
+    /// The same driver, downloading sealed files in `parts` (tests use
+    /// small ones to cross many range edges).
+    pub fn with_read_parts(mut self, parts: ReadParts) -> S3Driver {
+        self.read_parts = ReadParts {
+            size: parts.size.max(1),
+            ahead: parts.ahead.max(1),
+        };
+        self
     }
 
     /// The address clients are redirected to for blob downloads.
@@ -137,11 +173,19 @@ impl S3Driver {
                 plan.push((o.key, from - start, to - from));
             }
         }
+        self.fetch(plan, path, 1)
+    }
+
+    /// GETs the ranges of `plan` (key, start, length) and yields their
+    /// bytes in order, with up to `ahead` requests open at once: the later
+    /// ones are sent before the first is read out, and wait in their
+    /// connections' buffers.
+    fn fetch(&self, plan: Vec<(String, u64, u64)>, path: &str, ahead: usize) -> ByteStream {
         let client = self.client.clone();
         let path = path.to_string();
         Box::pin(
             futures_util::stream::iter(plan)
-                .then(move |(key, start, n)| {
+                .map(move |(key, start, n)| {
                     let client = client.clone();
                     let path = path.clone();
                     async move {
@@ -151,9 +195,19 @@ impl S3Driver {
                             .map_err(std::io::Error::other)
                     }
                 })
+                .buffered(ahead)
                 .try_flatten(),
         )
     }
+}
+
+/// `len` bytes of `key` from `offset`, in ranges of `part` bytes.
+fn split(key: &str, offset: u64, len: u64, part: u64) -> Vec<(String, u64, u64)> {
+    let end = offset + len;
+    (offset..end)
+        .step_by(part as usize)
+        .map(|start| (key.to_string(), start, part.min(end - start)))
+        .collect()
 }
 
 #[async_trait]
@@ -184,6 +238,21 @@ impl StorageDriver for S3Driver {
         }
         let objects = self.file_objects(&key, path).await?;
         Ok(self.read_objects(objects, path, offset, len))
+    }
+
+    /// A blob's bytes, in ranges requested ahead (`ReadParts`); a file in
+    /// segments reads as `reader` does.
+    async fn sealed_reader(&self, path: &str, offset: u64, len: Option<u64>) -> Result<ByteStream> {
+        let key = self.client.key(path)?;
+        match self.client.head(&key, path).await? {
+            Some(o) if o.size > 0 => {
+                let end = len.map_or(o.size, |l| offset.saturating_add(l).min(o.size));
+                let len = end.saturating_sub(offset);
+                let ReadParts { size, ahead } = self.read_parts;
+                Ok(self.fetch(split(&key, offset, len, size), path, ahead))
+            }
+            _ => self.reader(path, offset, len).await,
+        }
     }
 
     async fn writer(&self, path: &str, append: bool) -> Result<Box<dyn FileWriter>> {
@@ -382,5 +451,17 @@ mod tests {
         assert_eq!(visible_name(".data.seg"), Some("data"));
         assert_eq!(visible_name(".tmp"), None);
         assert_eq!(visible_name("link"), Some("link"));
+    }
+
+    #[test]
+    fn ranges_cover_the_read_once() {
+        let starts = |v: Vec<(String, u64, u64)>| v.into_iter().map(|(_, s, n)| (s, n)).collect();
+        let got: Vec<(u64, u64)> = starts(split("k", 5, 25, 10));
+        assert_eq!(got, [(5, 10), (15, 10), (25, 5)]);
+        let got: Vec<(u64, u64)> = starts(split("k", 0, 20, 10));
+        assert_eq!(got, [(0, 10), (10, 10)]);
+        let got: Vec<(u64, u64)> = starts(split("k", 3, 1, 10));
+        assert_eq!(got, [(3, 1)]);
+        assert!(split("k", 7, 0, 10).is_empty());
     }
 }
