@@ -8,7 +8,7 @@
 //! its offset matches the stored size, and rebuilt from the stored bytes
 //! otherwise (after a restart, or when another replica appended).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -682,6 +682,27 @@ async fn hand_over(
     Ok(())
 }
 
+/// A buffer for the next batch of `size` bytes: the oldest batch handed
+/// over, when the hasher and the writer have let go of it (the filesystem's
+/// writer has, once the next batch was handed over), or a new one. An upload
+/// so allocates its two batches once, not 512 KiB per batch: glibc takes
+/// allocations of that size from fresh mappings whenever its adaptive
+/// threshold is low (after a pull from mappings, which allocates no big
+/// buffers), and every fresh page is a fault, on a VM a fault of the host
+/// too. `spent` keeps the batches handed over, the newest last.
+fn refill(spent: &mut VecDeque<Bytes>, size: usize) -> BytesMut {
+    while spent.len() > 1 {
+        let oldest = spent.pop_front().expect("more than one");
+        if let Ok(mut b) = oldest.try_into_mut()
+            && b.capacity() >= size
+        {
+            b.clear();
+            return b;
+        }
+    }
+    BytesMut::with_capacity(size)
+}
+
 async fn copy_into(
     writer: &mut Box<dyn FileWriter>,
     hasher: &mut Option<Hasher>,
@@ -690,6 +711,7 @@ async fn copy_into(
     let receiving = Receiving::start();
     let mut size = receiving.batch();
     let mut buf = BytesMut::with_capacity(size);
+    let mut spent = VecDeque::new();
     let mut hashing = None;
     let mut result = Ok(());
     'body: while let Some(chunk) = body.next().await {
@@ -705,14 +727,15 @@ async fn copy_into(
         while buf.len() + chunk.len() >= size {
             buf.extend_from_slice(&chunk.split_to(size - buf.len()));
             let batch = buf.split().freeze();
-            size = receiving.batch();
-            buf.reserve(size);
+            spent.push_back(batch.clone());
             let pooled = batch.len() == BATCH_MAX;
             result = hand_over(writer, hasher, &mut hashing, batch, pooled).await;
             if result.is_err() {
                 drain(body).await;
                 break 'body;
             }
+            size = receiving.batch();
+            buf = refill(&mut spent, size);
         }
         buf.extend_from_slice(&chunk);
     }
@@ -845,6 +868,88 @@ mod tests {
             .unwrap();
             assert_eq!(Digest::sha256_of(&stored), d, "the bytes on disk");
         }
+    }
+
+    /// The unit tests' allocator: the system's, counting per thread the
+    /// allocations of a batch's least size or more.
+    struct CountingBig;
+
+    thread_local! {
+        static BIG_ALLOCATIONS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+    }
+
+    fn count_big(size: usize) {
+        if size >= BATCH_MIN {
+            let _ = BIG_ALLOCATIONS.try_with(|c| c.set(c.get() + 1));
+        }
+    }
+
+    // SAFETY: every call is passed on to the system allocator unchanged.
+    unsafe impl std::alloc::GlobalAlloc for CountingBig {
+        unsafe fn alloc(&self, layout: std::alloc::Layout) -> *mut u8 {
+            count_big(layout.size());
+            unsafe { std::alloc::System.alloc(layout) }
+        }
+        unsafe fn dealloc(&self, ptr: *mut u8, layout: std::alloc::Layout) {
+            unsafe { std::alloc::System.dealloc(ptr, layout) }
+        }
+        unsafe fn realloc(
+            &self,
+            ptr: *mut u8,
+            layout: std::alloc::Layout,
+            new_size: usize,
+        ) -> *mut u8 {
+            count_big(new_size);
+            unsafe { std::alloc::System.realloc(ptr, layout, new_size) }
+        }
+    }
+
+    #[global_allocator]
+    static ALLOCATOR: CountingBig = CountingBig;
+
+    /// A writer that only counts what it is handed, and lets go of it.
+    struct Counted(u64);
+
+    #[async_trait]
+    impl FileWriter for Counted {
+        async fn write(&mut self, chunk: Bytes) -> crate::storage::Result<()> {
+            self.0 += chunk.len() as u64;
+            Ok(())
+        }
+        fn size(&self) -> u64 {
+            self.0
+        }
+        async fn commit(self: Box<Self>) -> crate::storage::Result<()> {
+            Ok(())
+        }
+        async fn cancel(self: Box<Self>) -> crate::storage::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// A body of ten batches is received into two buffers filled in turn
+    /// (the one being hashed and written, the one filling), not ten, and
+    /// hashes and counts to the whole.
+    #[tokio::test]
+    async fn an_upload_fills_its_batches_again() {
+        let data: Vec<u8> = (0..10 * BATCH_MAX + 999)
+            .map(|i| (i * 13 % 251) as u8)
+            .collect();
+        let chunks: Vec<std::io::Result<Bytes>> = data
+            .chunks(65_521)
+            .map(|c| Ok(Bytes::copy_from_slice(c)))
+            .collect();
+        let mut body: ByteStream = Box::pin(futures_util::stream::iter(chunks));
+        let mut writer: Box<dyn FileWriter> = Box::new(Counted(0));
+        let mut hasher = Some(Hasher::new(Algorithm::Sha256));
+        let before = BIG_ALLOCATIONS.with(|c| c.get());
+        copy_into(&mut writer, &mut hasher, &mut body)
+            .await
+            .unwrap();
+        let batches = BIG_ALLOCATIONS.with(|c| c.get()) - before;
+        assert_eq!(writer.size(), data.len() as u64);
+        assert_eq!(hasher.unwrap().finish(), Digest::sha256_of(&data));
+        assert!(batches <= 2, "{batches} batches allocated");
     }
 
     /// Bodies of several batches, split at odd sizes and in two requests,
