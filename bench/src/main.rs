@@ -223,6 +223,13 @@ fn write_limit(dir: &std::path::Path, data: &[u8]) -> anyhow::Result<f64> {
 }
 
 /// The machine's 1-minute load average.
+/// The order of the registries in round `run`: each once, starting one
+/// further each round, so that no registry always runs right after the same
+/// one (and its writeback) or always first.
+fn turn(peers: usize, run: usize) -> impl Iterator<Item = usize> {
+    (0..peers).map(move |i| (run + i) % peers)
+}
+
 fn load() -> f64 {
     std::fs::read_to_string("/proc/loadavg")
         .ok()
@@ -343,7 +350,7 @@ async fn main() -> anyhow::Result<()> {
             mirror::round(&upstream, &all, &setup, &layers.big, &mut samples).await?;
             continue;
         }
-        for peer in &all {
+        for peer in turn(all.len(), run).map(|i| &all[i]) {
             eprintln!("  {}", peer.name);
             let heavy = run < args.heavy_runs.unwrap_or(args.runs);
             run_open(peer, &args, &layers, heavy, &mut samples, s3.as_ref()).await?;
@@ -375,7 +382,7 @@ async fn main() -> anyhow::Result<()> {
         );
     } else {
         println!(
-            "Storage: {storage}. Big layer {} MiB, large layer {} MiB, {} concurrent pushers of {} MiB (in {} of the rounds); htpasswd bcrypt cost {} (angos: Argon2id); {} rounds (registries in turn), median (min–max).",
+            "Storage: {storage}. Big layer {} MiB, large layer {} MiB, {} concurrent pushers of {} MiB (in {} of the rounds); htpasswd bcrypt cost {} (angos: Argon2id); {} rounds (registries in turn, each round starting with the next one), median (min–max).",
             args.size_mib,
             args.large_mib,
             args.concurrent,
@@ -397,4 +404,16 @@ async fn main() -> anyhow::Result<()> {
     };
     table::print(&samples, metrics, &names, sha, write);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn each_round_starts_one_further() {
+        let order = |run| super::turn(3, run).collect::<Vec<_>>();
+        assert_eq!(order(0), [0, 1, 2]);
+        assert_eq!(order(1), [1, 2, 0]);
+        assert_eq!(order(2), [2, 0, 1]);
+        assert_eq!(order(3), [0, 1, 2]);
+    }
 }
