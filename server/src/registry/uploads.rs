@@ -693,8 +693,10 @@ async fn hand_over(
 fn refill(spent: &mut VecDeque<Bytes>, size: usize) -> BytesMut {
     while spent.len() > 1 {
         let oldest = spent.pop_front().expect("more than one");
+        // Not one much bigger than asked for: batches shrink as uploads
+        // are added, and memory with them.
         if let Ok(mut b) = oldest.try_into_mut()
-            && b.capacity() >= size
+            && (size..2 * size).contains(&b.capacity())
         {
             b.clear();
             return b;
@@ -950,6 +952,22 @@ mod tests {
         assert_eq!(writer.size(), data.len() as u64);
         assert_eq!(hasher.unwrap().finish(), Digest::sha256_of(&data));
         assert!(batches <= 2, "{batches} batches allocated");
+    }
+
+    /// A batch still held elsewhere is never filled again, nor one twice
+    /// the size asked for or more (uploads were added meanwhile).
+    #[test]
+    fn refill_takes_back_only_what_is_free_and_fits() {
+        let batch = |n: usize| Bytes::from(vec![7u8; n]);
+        let held = batch(BATCH_MAX);
+        let mut spent = VecDeque::from([held.clone(), batch(BATCH_MAX)]);
+        let b = refill(&mut spent, BATCH_MAX);
+        assert_ne!(b.as_ptr(), held.as_ptr(), "a batch still held");
+        assert!(b.is_empty() && b.capacity() >= BATCH_MAX);
+        assert_eq!(spent.len(), 1, "the newest batch stays");
+        let mut spent = VecDeque::from([batch(BATCH_MAX), batch(BATCH_MAX)]);
+        let b = refill(&mut spent, BATCH_MIN);
+        assert_eq!(b.capacity(), BATCH_MIN, "a new, smaller batch");
     }
 
     /// Bodies of several batches, split at odd sizes and in two requests,
