@@ -682,21 +682,22 @@ async fn hand_over(
     Ok(())
 }
 
-/// A buffer for the next batch of `size` bytes: the oldest batch handed
-/// over, when the hasher and the writer have let go of it (the filesystem's
-/// writer has, once the next batch was handed over), or a new one. An upload
-/// so allocates its two batches once, not 512 KiB per batch: glibc takes
-/// allocations of that size from fresh mappings whenever its adaptive
-/// threshold is low (after a pull from mappings, which allocates no big
-/// buffers), and every fresh page is a fault, on a VM a fault of the host
-/// too. `spent` keeps the batches handed over, the newest last.
+/// A buffer for the next batch of `size` bytes: the oldest full batch
+/// handed over, when the hasher and the writer have let go of it (the
+/// filesystem's writer has, once the next batch was handed over), or a new
+/// one. A push alone or among few (full batches) so allocates its two
+/// batches once, not 512 KiB per batch: glibc takes allocations of that
+/// size from fresh mappings whenever its adaptive threshold is low (after
+/// a pull from mappings, which allocates no big buffers), and every fresh
+/// page is a fault, on a VM a fault of the host too. `spent` keeps the full
+/// batches handed over, the newest last; smaller batches (many pushes at
+/// once) are not kept: an upload waiting for its client would hold a
+/// second batch that the budget gives to the others.
 fn refill(spent: &mut VecDeque<Bytes>, size: usize) -> BytesMut {
     while spent.len() > 1 {
         let oldest = spent.pop_front().expect("more than one");
-        // Not one much bigger than asked for: batches shrink as uploads
-        // are added, and memory with them.
         if let Ok(mut b) = oldest.try_into_mut()
-            && (size..2 * size).contains(&b.capacity())
+            && b.capacity() == size
         {
             b.clear();
             return b;
@@ -729,8 +730,12 @@ async fn copy_into(
         while buf.len() + chunk.len() >= size {
             buf.extend_from_slice(&chunk.split_to(size - buf.len()));
             let batch = buf.split().freeze();
-            spent.push_back(batch.clone());
             let pooled = batch.len() == BATCH_MAX;
+            if pooled {
+                spent.push_back(batch.clone());
+            } else {
+                spent.clear();
+            }
             result = hand_over(writer, hasher, &mut hashing, batch, pooled).await;
             if result.is_err() {
                 drain(body).await;
@@ -954,8 +959,8 @@ mod tests {
         assert!(batches <= 2, "{batches} batches allocated");
     }
 
-    /// A batch still held elsewhere is never filled again, nor one twice
-    /// the size asked for or more (uploads were added meanwhile).
+    /// A batch still held elsewhere is never filled again, nor one of
+    /// another size than asked for (uploads were added meanwhile).
     #[test]
     fn refill_takes_back_only_what_is_free_and_fits() {
         let batch = |n: usize| Bytes::from(vec![7u8; n]);
