@@ -222,7 +222,6 @@ fn write_limit(dir: &std::path::Path, data: &[u8]) -> anyhow::Result<f64> {
     Ok(r)
 }
 
-/// The machine's 1-minute load average.
 /// The order of the registries in round `run`: each once, starting one
 /// further each round, so that no registry always runs right after the same
 /// one (and its writeback) or always first.
@@ -230,6 +229,7 @@ fn turn(peers: usize, run: usize) -> impl Iterator<Item = usize> {
     (0..peers).map(move |i| (run + i) % peers)
 }
 
+/// The machine's 1-minute load average.
 fn load() -> f64 {
     std::fs::read_to_string("/proc/loadavg")
         .ok()
