@@ -204,6 +204,13 @@ async fn counted_labreg(
     .unwrap();
     let labreg = common::process::Process::serve(Some(&config), &[], dir).await;
     let url = format!("http://{}", labreg.host);
+    // The usage index reads the store once at start, in the background;
+    // its report waits for that, so that those reads are not counted as
+    // the test's (a LIST once was, on a loaded machine).
+    let usage = reqwest::get(format!("{url}/labreg/v1/usage"))
+        .await
+        .unwrap();
+    assert_eq!(usage.status(), StatusCode::OK, "the usage index is built");
     (labreg, url, format!("http://127.0.0.1:{debug}/metrics"))
 }
 
