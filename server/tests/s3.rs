@@ -227,7 +227,7 @@ async fn s3_gets(metrics: &str) -> u64 {
 /// A blob served through labreg (redirects off) is downloaded from the
 /// bucket in ranges of 16 MiB, four requested at once: 40 MiB is three
 /// GETs, and comes back whole, a range across the first edge too; a blob
-/// under 16 MiB is one GET.
+/// under 16 MiB is one GET. skopeo pulls through it too.
 #[tokio::test(flavor = "multi_thread")]
 async fn big_blobs_download_in_ranges() {
     let dir = tempfile::tempdir().unwrap();
@@ -257,6 +257,16 @@ async fn big_blobs_download_in_ranges() {
     .await;
     assert_eq!(across.status(), StatusCode::PARTIAL_CONTENT);
     assert_eq!(&across.bytes().await.unwrap()[..], &big[edge - 5..edge + 5]);
+    // skopeo pulls an image whose layer spans two ranges back, digest for
+    // digest.
+    let work = tempfile::tempdir().unwrap();
+    let src = work.path().join("src");
+    let pushed = make_layout_with_file(&src, "v1", &hex_noise(40 << 20));
+    let dest = format!("docker://{}/r/skopeo:v1", url.trim_start_matches("http://"));
+    skopeo_copy(&format!("oci:{}:v1", src.display()), &dest).await;
+    let back = work.path().join("back");
+    skopeo_copy(&dest, &format!("oci:{}:v1", back.display())).await;
+    assert_eq!(layout_digest(&back, "v1"), pushed);
     assert!(labreg.terminate().await.success());
 }
 
