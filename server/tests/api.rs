@@ -150,6 +150,33 @@ async fn blob_pull_with_ranges() {
     assert_eq!(link, d);
 }
 
+/// A blob over two of the filesystem's 4 MiB mapped windows, pulled whole
+/// and in a range across a window's edge, over HTTP/1.1 and over HTTP/2
+/// with prior knowledge (h2c): the same bytes each way.
+#[tokio::test(flavor = "multi_thread")]
+async fn big_blob_pulls_over_http1_and_h2c() {
+    let reg = TestRegistry::start("").await;
+    let data: Vec<u8> = (0..(9 << 20) + 4099).map(|i| (i % 253) as u8).collect();
+    let d = push_blob(&reg, "lib/big", &data).await;
+    let url = format!("{}/v2/lib/big/blobs/{d}", reg.url);
+    let h2 = reqwest::Client::builder()
+        .http2_prior_knowledge()
+        .build()
+        .unwrap();
+    let edge = 4 << 20;
+    let h1 = (reqwest::Version::HTTP_11, "HTTP/1.1", client());
+    for (version, http, c) in [h1, (reqwest::Version::HTTP_2, "h2c", h2)] {
+        let resp = common::send(c.get(&url)).await;
+        assert_eq!(resp.status(), StatusCode::OK, "{http}");
+        assert_eq!(resp.version(), version, "{http}");
+        assert!(resp.bytes().await.unwrap() == data, "{http}");
+        let range = format!("bytes={}-{}", edge - 5, edge + 6);
+        let resp = common::send(c.get(&url).header("range", range)).await;
+        assert_eq!(resp.status(), StatusCode::PARTIAL_CONTENT, "{http}");
+        assert!(resp.bytes().await.unwrap() == data[edge - 5..=edge + 6], "{http}");
+    }
+}
+
 #[tokio::test]
 async fn chunked_streamed_and_cancelled_uploads() {
     let reg = TestRegistry::start("").await;
