@@ -25,7 +25,7 @@ use bytes::Bytes;
 use clap::Parser;
 use peers::{Credentials, Kind, Peer};
 use sha2::{Digest, Sha256};
-use table::{Samples, mb_s};
+use table::{Samples, mb_s, ms_per_gb};
 use work::Client;
 
 #[derive(Parser)]
@@ -132,17 +132,21 @@ async fn run_open(
     let c = Client::new(&reg.base, "");
     let (data, d) = &layers.big;
     reg.reset_peak_rss();
+    let cpu = reg.cpu_seconds();
     let t = c.push_monolithic("big/mono", data.clone(), d).await?;
     put("push_mono", mb_s(data.len(), t));
+    put("cpu_push", ms_per_gb(reg.cpu_seconds() - cpu, data.len()));
     let t = c
         .push_chunked("big/chunked", data.clone(), d, 8 << 20)
         .await?;
     put("push_chunked", mb_s(data.len(), t));
     put("rss", reg.peak_rss_mib());
+    let cpu = reg.cpu_seconds();
     put(
         "pull",
         mb_s(data.len(), c.pull("big/mono", d, data.len()).await?),
     );
+    put("cpu_pull", ms_per_gb(reg.cpu_seconds() - cpu, data.len()));
     // The large layer right after the big one, before the many small
     // requests: its peak RSS then starts from the same resident size as
     // the big layer's (VmHWM is reset to the current size, and what 16
@@ -163,10 +167,13 @@ async fn run_open(
     put("get16_open_p99", p99.as_secs_f64() * 1000.0);
     if let Some((data, d)) = layers.each.as_ref().filter(|_| heavy) {
         reg.reset_peak_rss();
+        let cpu = reg.cpu_seconds();
         let rate = c
             .concurrent_pushes(args.concurrent, data.clone(), d)
             .await?;
         put("push_concurrent", rate);
+        let bytes = args.concurrent * data.len();
+        put("cpu_concurrent", ms_per_gb(reg.cpu_seconds() - cpu, bytes));
         put("rss_concurrent", reg.peak_rss_mib());
     }
     reg.stop().await;

@@ -331,7 +331,39 @@ pub fn proc_status_mib(pid: u32, field: &str) -> f64 {
         .unwrap_or(f64::NAN)
 }
 
+/// Clock ticks per second of the times in `/proc/PID/stat` (USER_HZ: 100
+/// on every Linux architecture, whatever the kernel's own tick rate).
+const USER_HZ: f64 = 100.0;
+
+/// CPU time a process has used (user and system, of all its threads,
+/// ended ones included), in seconds, to the 10 ms of USER_HZ.
+pub fn proc_cpu_seconds(pid: u32) -> f64 {
+    cpu_of_stat(&std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default())
+}
+
+/// `proc_cpu_seconds` of a `/proc/PID/stat` line.
+fn cpu_of_stat(stat: &str) -> f64 {
+    // After the command name's closing parenthesis (the name may hold
+    // spaces and parentheses): state is the first field, utime the 12th,
+    // stime the 13th.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map_or("", |(_, rest)| rest)
+        .split_whitespace()
+        .collect();
+    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok());
+    match (ticks(11), ticks(12)) {
+        (Some(user), Some(system)) => (user + system) / USER_HZ,
+        _ => f64::NAN,
+    }
+}
+
 impl Running {
+    /// CPU time the registry has used since it started, in seconds.
+    pub fn cpu_seconds(&self) -> f64 {
+        self.child.id().map_or(f64::NAN, proc_cpu_seconds)
+    }
+
     /// Peak resident memory of the process since start or since the last
     /// `reset_peak_rss` (VmHWM), in MiB.
     pub fn peak_rss_mib(&self) -> f64 {
@@ -350,5 +382,41 @@ impl Running {
 
     pub async fn stop(mut self) {
         let _ = self.child.kill().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// This process's CPU time, read as the registries' is: it grows while
+    /// a busy loop spends CPU, and stays put while the process sleeps.
+    #[test]
+    fn cpu_time_grows_with_work() {
+        let pid = std::process::id();
+        let before = proc_cpu_seconds(pid);
+        assert!(before >= 0.0, "{before}");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let mut x = 1u64;
+        while proc_cpu_seconds(pid) - before < 0.2 {
+            assert!(Instant::now() < deadline, "no CPU time counted in 30 s");
+            for _ in 0..100_000 {
+                x = std::hint::black_box(x.wrapping_mul(6364136223846793005).wrapping_add(1));
+            }
+        }
+        let busy = proc_cpu_seconds(pid);
+        std::thread::sleep(Duration::from_millis(500));
+        let idle = proc_cpu_seconds(pid) - busy;
+        assert!(idle < 0.2, "{idle} s counted while asleep");
+    }
+
+    /// A command name with spaces and parentheses does not shift the
+    /// fields (the kernel writes the name as it is).
+    #[test]
+    fn stat_fields_count_from_the_last_parenthesis() {
+        let stat =
+            "4242 (labreg (x) y) S 1 4242 4242 0 -1 4194560 1046 0 0 0 250 75 0 0 20 0 9 0 1 1 1";
+        assert_eq!(cpu_of_stat(stat), 3.25);
+        assert!(cpu_of_stat("4242 (cut").is_nan());
     }
 }

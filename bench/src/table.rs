@@ -30,6 +30,12 @@ pub const METRICS: Metrics = &[
         true,
     ),
     ("pull", "pull the same layer (MB/s)", true),
+    (
+        "cpu_push",
+        "registry's CPU per GB, monolithic push (ms)",
+        false,
+    ),
+    ("cpu_pull", "registry's CPU per GB, pull (ms)", false),
     ("rss", "peak RSS during the two pushes (MiB)", false),
     (
         "blobs",
@@ -49,6 +55,11 @@ pub const METRICS: Metrics = &[
         "push_concurrent",
         "concurrent pushes, aggregate (MB/s)",
         true,
+    ),
+    (
+        "cpu_concurrent",
+        "registry's CPU per GB, concurrent pushes (ms)",
+        false,
     ),
     (
         "rss_concurrent",
@@ -82,6 +93,11 @@ pub const METRICS: Metrics = &[
 
 pub fn mb_s(bytes: usize, d: Duration) -> f64 {
     bytes as f64 / 1e6 / d.as_secs_f64()
+}
+
+/// CPU milliseconds per GB (10^9 bytes) moved.
+pub fn ms_per_gb(cpu_seconds: f64, bytes: usize) -> f64 {
+    cpu_seconds * 1000.0 / (bytes as f64 / 1e9)
 }
 
 fn stats(v: &[f64]) -> (f64, f64, f64) {

@@ -173,7 +173,10 @@ async fn big_blob_pulls_over_http1_and_h2c() {
         let range = format!("bytes={}-{}", edge - 5, edge + 6);
         let resp = common::send(c.get(&url).header("range", range)).await;
         assert_eq!(resp.status(), StatusCode::PARTIAL_CONTENT, "{http}");
-        assert!(resp.bytes().await.unwrap() == data[edge - 5..=edge + 6], "{http}");
+        assert!(
+            resp.bytes().await.unwrap() == data[edge - 5..=edge + 6],
+            "{http}"
+        );
     }
 }
 
