@@ -144,7 +144,10 @@ async fn run_open(
     let cpu = reg.cpu_seconds();
     put(
         "pull",
-        mb_s(data.len(), c.pull("big/mono", d, data.len()).await?),
+        mb_s(
+            data.len(),
+            c.pull_on_one_thread("big/mono", d, data.len()).await?,
+        ),
     );
     put("cpu_pull", ms_per_gb(reg.cpu_seconds() - cpu, data.len()));
     // The large layer right after the big one, before the many small
@@ -156,7 +159,7 @@ async fn run_open(
         let t = c.push_monolithic("large/layer", data.clone(), d).await?;
         put("push_large", mb_s(data.len(), t));
         put("rss_large", reg.peak_rss_mib());
-        let t = c.pull("large/layer", d, data.len()).await?;
+        let t = c.pull_on_one_thread("large/layer", d, data.len()).await?;
         put("pull_large", mb_s(data.len(), t));
     }
     put("blobs", c.blobs_parallel(50, 10).await?);

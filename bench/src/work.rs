@@ -70,6 +70,29 @@ impl Client {
         Ok(t.elapsed())
     }
 
+    /// `pull` by a client of its own on a runtime of one thread, as a
+    /// single download runs in curl or a registry client: on the two
+    /// cores shared with the registry, the bench's multi-thread runtime
+    /// moves the body's wake-ups between cores and becomes the limit of
+    /// the fastest registries (README, "Session 11").
+    pub async fn pull_on_one_thread(
+        &self,
+        repo: &str,
+        d: &str,
+        size: usize,
+    ) -> anyhow::Result<Duration> {
+        let (base, auth) = (self.base.clone(), self.auth.clone());
+        let (repo, d) = (repo.to_string(), d.to_string());
+        tokio::task::spawn_blocking(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            rt.block_on(Client::new(&base, &auth).pull(&repo, &d, size))
+        })
+        .await
+        .context("pull thread")?
+    }
+
     pub async fn pull(&self, repo: &str, d: &str, size: usize) -> anyhow::Result<Duration> {
         let t = Instant::now();
         let mut body = self.oci.get_blob(repo, d).await?.stream;
