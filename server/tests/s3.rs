@@ -4,6 +4,8 @@
 
 mod common;
 
+use std::path::Path;
+
 use common::images::{get_blob, pull_image, push_blob, push_image};
 use common::oci::{hex_noise, make_layout, make_layout_with_file};
 use common::s3::{fresh_root, s3};
@@ -12,6 +14,15 @@ use common::tools::{skopeo_copy_to_layout, skopeo_push_layout};
 use common::{TestRegistry, assert_error, client, digest};
 use reqwest::StatusCode;
 
+/// skopeo pushes the OCI layout `work/src` (tag v1) to `dest` over plain
+/// HTTP and copies it back into `work/back`: the digest it copied back.
+async fn skopeo_there_and_back(work: &Path, dest: &str) -> String {
+    let src = work.join("src");
+    skopeo_push_layout(&["--dest-tls-verify=false"], &src, "v1", dest).await;
+    let flags = ["--src-tls-verify=false"];
+    skopeo_copy_to_layout(&flags, dest, &work.join("back"), "v1").await
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn skopeo_push_and_pull_on_s3() {
     let reg = TestRegistry::start_s3(&fresh_root(), "").await;
@@ -19,14 +30,8 @@ async fn skopeo_push_and_pull_on_s3() {
     let src = work.path().join("src");
     let pushed = make_layout(&src, "v1", &[("linux", "amd64")], "hello from S3");
     let dest = format!("docker://{}/demo/app:v1", reg.host());
-    skopeo_push_layout(&["--dest-tls-verify=false"], &src, "v1", &dest).await;
     // skopeo follows the redirect of every blob GET to the presigned URL.
-    let back = work.path().join("back");
-    let flags = ["--src-tls-verify=false"];
-    assert_eq!(
-        skopeo_copy_to_layout(&flags, &dest, &back, "v1").await,
-        pushed
-    );
+    assert_eq!(skopeo_there_and_back(work.path(), &dest).await, pushed);
     reg.stop().await;
 }
 
@@ -266,13 +271,7 @@ async fn big_blobs_download_in_ranges() {
     let src = work.path().join("src");
     let pushed = make_layout_with_file(&src, "v1", &hex_noise(40 << 20));
     let dest = format!("docker://{}/r/skopeo:v1", url.trim_start_matches("http://"));
-    skopeo_push_layout(&["--dest-tls-verify=false"], &src, "v1", &dest).await;
-    let back = work.path().join("back");
-    let flags = ["--src-tls-verify=false"];
-    assert_eq!(
-        skopeo_copy_to_layout(&flags, &dest, &back, "v1").await,
-        pushed
-    );
+    assert_eq!(skopeo_there_and_back(work.path(), &dest).await, pushed);
     assert!(labreg.terminate().await.success());
 }
 
